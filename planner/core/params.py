@@ -1,0 +1,194 @@
+"""Parameter counts from the architecture, weight matrix by weight matrix.
+
+Source: the layer shapes of Vaswani et al. 2017 as used by GPT-2/3, BERT, T5 and LLaMA (DESIGN.md §2): attention
+Q and O are d x (a·d_head), K and V d x (kv·d_head) each (GQA/MQA when kv < a, Ainslie et al. 2023); the FFN is 2·d·f
+(ReLU/GELU) or 3·d·f (SwiGLU/GeGLU, Shazeer 2020); LayerNorm has 2·d (scale, bias), RMSNorm d. MoE layers hold
+E experts plus a d x E router (Fedus et al. 2021); *active* parameters count top_k (+ shared) experts per token.
+ALBERT (Lan et al. 2019) counts shared layer weights once and factorises the embedding as V·e + e·d. Learned
+position tables (GPT-2/3, BERT) add max_positions·e; T5's bucketed relative bias adds buckets·a per stack (Raffel
+et al. 2020 §2.1); Transformer-XL/Gopher relative positions add a d x (a·d_head) projection and two a·d_head biases
+per layer (Dai et al. 2019 Eq. 3). Presets check every count against its published figure within 0.5%.
+
+Left out: buffers that are not trained (rotary tables, attention masks); Longformer/BigBird's position-table
+copying tricks (the table size is what counts). Both are zero or a few thousand parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..specs.model import ModelSpec
+
+
+def norm_params(model: ModelSpec, width: int) -> int:
+    """Parameters of one normalisation layer over ``width`` features."""
+    return 2 * width if model.norm == "layernorm" else width
+
+
+def _linear(model: ModelSpec, n_in: int, n_out: int) -> int:
+    """A dense layer n_in -> n_out with an optional bias."""
+    return n_in * n_out + (n_out if model.bias else 0)
+
+
+def attention_params(model: ModelSpec) -> int:
+    """Q, K, V and O projections of one self-attention block (no norm)."""
+    d, q_width, kv_width = model.hidden_size, model.num_heads * model.head_size, model.kv_heads * model.head_size
+    p = _linear(model, d, q_width) + 2 * _linear(model, d, kv_width) + _linear(model, q_width, d)
+    if model.attention.global_projections:  # Longformer: separate Q, K, V for global attention
+        p += _linear(model, d, q_width) + 2 * _linear(model, d, kv_width)
+    if model.position == "relative_xl":  # Transformer-XL: W_r projection and the u, v biases (Dai et al. 2019)
+        p += d * q_width + 2 * q_width
+    return p
+
+
+def cross_attention_params(model: ModelSpec) -> int:
+    """Q, K, V, O of one encoder-decoder cross-attention block (no norm)."""
+    d, q_width, kv_width = model.hidden_size, model.num_heads * model.head_size, model.kv_heads * model.head_size
+    return _linear(model, d, q_width) + 2 * _linear(model, d, kv_width) + _linear(model, q_width, d)
+
+
+def ffn_params(model: ModelSpec, width: int) -> int:
+    """One feed-forward block of inner width ``width``: 2 or 3 matrices (gated), biases if the model has them."""
+    d, m = model.hidden_size, model.ffn_matrices
+    p = m * d * width
+    if model.bias:
+        p += (m - 1) * width + d
+    return p
+
+
+def expert_width(model: ModelSpec) -> int:
+    """FFN width of one expert, features."""
+    return model.moe.expert_ffn_hidden or model.ffn_hidden
+
+
+def moe_ffn_params(model: ModelSpec) -> tuple[int, int]:
+    """(total, active-per-token) parameters of one MoE FFN block, router included."""
+    moe, d = model.moe, model.hidden_size
+    one = ffn_params(model, expert_width(model))
+    router = d * moe.num_experts
+    total = (moe.num_experts + moe.shared_experts) * one + router
+    active = (moe.top_k + moe.shared_experts) * one + router
+    return total, active
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Parameters of one layer, split into the part replicated per expert-parallel rank and the expert part."""
+
+    dense: int  #: attention, norms, dense FFN, router: parameters
+    expert: int  #: routed + shared expert FFNs: parameters
+    active: int  #: parameters one token passes through (dense + top_k experts): parameters
+
+    @property
+    def total(self) -> int:
+        return self.dense + self.expert
+
+
+def layer_params(model: ModelSpec, decoder_of_encdec: bool, is_moe: bool) -> LayerParams:
+    """Parameters of one transformer layer."""
+    d = model.hidden_size
+    n_norms = 1 if model.parallel_block else 2
+    dense = attention_params(model)
+    if decoder_of_encdec:
+        dense += cross_attention_params(model)
+        n_norms += 1
+    dense += n_norms * norm_params(model, d)
+    if is_moe:
+        total, active = moe_ffn_params(model)
+        router = d * model.moe.num_experts
+        return LayerParams(dense=dense + router, expert=total - router, active=dense + active)
+    ffn = ffn_params(model, model.ffn_hidden)
+    return LayerParams(dense=dense + ffn, expert=0, active=dense + ffn)
+
+
+@dataclass(frozen=True)
+class ParamBreakdown:
+    """Parameter counts by part. ``total`` is the sum of the parts (a test checks it)."""
+
+    embedding: int  #: token (+ position, token-type, factorisation, embedding norm) tables: parameters
+    layers_dense: int  #: non-expert layer weights, shared weights counted once: parameters
+    layers_expert: int  #: expert FFN weights, all experts: parameters
+    final_norms: int  #: norms after each stack: parameters
+    head: int  #: untied output projection, MLM transform, output bias, pooler: parameters
+    active: int  #: parameters one token passes through (embedding lookup included): parameters
+
+    @property
+    def total(self) -> int:
+        return self.embedding + self.layers_dense + self.layers_expert + self.final_norms + self.head
+
+    @property
+    def non_embedding(self) -> int:
+        """Total minus the embedding tables (Kaplan et al. 2020's N excludes embeddings and positions)."""
+        return self.total - self.embedding
+
+    def to_dict(self) -> dict[str, int]:
+        out = {f"params_{f.name}": getattr(self, f.name) for f in fields(self)}
+        out["params_total"] = self.total
+        out["params_non_embedding"] = self.non_embedding
+        return out
+
+
+def embedding_params(model: ModelSpec) -> int:
+    """Input embedding tables: tokens, positions, token types, ALBERT factorisation, embedding norm."""
+    d = model.hidden_size
+    e = model.embedding_dim or d
+    p = model.vocab_size * e
+    if model.position == "learned":
+        p += model.max_positions * e
+    p += model.token_types * e
+    if e != d:
+        p += e * d + d  # ALBERT projection e -> d, with bias
+    if model.embedding_norm:
+        p += norm_params(model, e)
+    if model.position == "t5_relative":
+        p += model.relative_buckets * model.num_heads * len(model.stack_layers)
+    return p
+
+
+def head_params(model: ModelSpec) -> int:
+    """Output side: MLM transform, untied projection, output bias, pooler."""
+    d = model.hidden_size
+    e_out = model.embedding_dim or d
+    p = 0
+    if model.lm_head_transform:
+        p += d * e_out + e_out + norm_params(model, e_out)
+    if not model.tie_embeddings:
+        p += e_out * model.vocab_size
+    if model.output_bias:
+        p += model.vocab_size
+    if model.pooler:
+        p += d * d + d
+    return p
+
+
+def stack_layer_list(model: ModelSpec) -> list[tuple[bool, bool]]:
+    """One (decoder_of_encdec, is_moe) pair per layer, in execution order (encoder first)."""
+    out: list[tuple[bool, bool]] = []
+    for stack_index, n in enumerate(model.stack_layers):
+        is_dec = model.arch == "encoder_decoder" and stack_index == 1
+        out.extend((is_dec, m) for m in model.moe_layer_mask(n))
+    return out
+
+
+def param_breakdown(model: ModelSpec) -> ParamBreakdown:
+    """Every parameter of ``model``, by part."""
+    dense = expert = active = 0
+    for is_dec, is_moe in stack_layer_list(model):
+        lp = layer_params(model, is_dec, is_moe)
+        dense, expert, active = dense + lp.dense, expert + lp.expert, active + lp.active
+    if model.shared_layer_groups is not None:  # ALBERT: G distinct weight sets serve all L layers of a stack
+        share = model.shared_layer_groups / model.total_layers * len(model.stack_layers)
+        dense, expert = round(dense * share), round(expert * share)
+        active_layers = round(active * share)
+    else:
+        active_layers = active
+    final = len(model.stack_layers) * norm_params(model, model.hidden_size) if model.final_norm else 0
+    emb, head = embedding_params(model), head_params(model)
+    return ParamBreakdown(
+        embedding=emb,
+        layers_dense=dense,
+        layers_expert=expert,
+        final_norms=final,
+        head=head,
+        active=emb + active_layers + final + head,
+    )

@@ -1,0 +1,120 @@
+"""Named model presets (``planner/presets/*.yaml``) and hardware profiles (``hardware_profiles/*.yaml``).
+
+Loaded when asked, never at import. An unknown name is a :class:`SpecError` that lists the closest names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import SpecError, format_validation_error
+from .specs.hardware import HardwareSpec
+from .specs.model import ModelSpec
+
+PRESET_DIR = Path(__file__).parent / "presets"
+#: Profiles ship at the repository root (``hardware_profiles/``); PLANNER_PROFILES adds another folder.
+PROFILE_DIRS = [Path(__file__).resolve().parent.parent / "hardware_profiles"]
+
+
+def _profile_dirs() -> list[Path]:
+    extra = os.environ.get("PLANNER_PROFILES")
+    dirs = [Path(p) for p in extra.split(os.pathsep)] if extra else []
+    return dirs + PROFILE_DIRS
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path``; SpecError naming the file when it is not one."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SpecError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+@lru_cache(maxsize=None)
+def _preset_files() -> dict[str, Path]:
+    return {_normalise(p.stem): p for p in sorted(PRESET_DIR.glob("*.yaml"))}
+
+
+@lru_cache(maxsize=None)
+def _profile_files() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for d in reversed(_profile_dirs()):
+        for p in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+            out[_normalise(p.stem)] = p
+    aliases = {}
+    for key, p in out.items():
+        for alias in (read_yaml(p).get("aliases") or []):
+            aliases[_normalise(alias)] = p
+    return {**aliases, **out}
+
+
+def _unknown(kind: str, name: str, known) -> SpecError:
+    close = difflib.get_close_matches(_normalise(name), list(known), n=3, cutoff=0.5)
+    hint = f"; closest: {', '.join(close)}" if close else f"; known: {', '.join(sorted(known)[:12])} ..."
+    return SpecError(f"unknown {kind} {name!r}{hint}")
+
+
+def preset_names() -> list[str]:
+    """All model preset names, sorted."""
+    return sorted(_preset_files())
+
+
+def profile_names() -> list[str]:
+    """All hardware profile names (not aliases), sorted."""
+    return sorted({_normalise(p.stem) for p in _profile_files().values()})
+
+
+def preset_data(name: str) -> dict:
+    """The raw mapping of a model preset (for ``extends:`` with overrides)."""
+    files = _preset_files()
+    key = _normalise(name)
+    if key not in files:
+        raise _unknown("model preset", name, files)
+    return read_yaml(files[key])
+
+
+def load_model(name: str) -> ModelSpec:
+    """A model preset by name."""
+    data = preset_data(name)
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, prefix=f"preset {name}")) from None
+
+
+def profile_data(name: str) -> dict:
+    """The raw mapping of a hardware profile."""
+    files = _profile_files()
+    key = _normalise(name)
+    if key not in files:
+        path = Path(name)
+        if path.suffix in (".yaml", ".yml") and path.exists():
+            return read_yaml(path)
+        raise _unknown("hardware profile", name, {_normalise(p.stem) for p in files.values()})
+    return read_yaml(files[key])
+
+
+def load_hardware(name: str) -> HardwareSpec:
+    """A hardware profile by name, alias, or path to a profile YAML."""
+    data = profile_data(name)
+    try:
+        return HardwareSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, prefix=f"hardware {name}")) from None

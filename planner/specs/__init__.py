@@ -1,0 +1,11 @@
+"""Input specs: what is trained (model), how (run, layout), on what (hardware)."""
+
+from .hardware import AcceleratorSpec, HardwareSpec, NetworkSpec, NodeSpec, Sourced
+from .layout import LayoutSpec
+from .model import AttentionSpec, ModelSpec, MoESpec
+from .run import ObjectiveSpec, RunSpec
+
+__all__ = [
+    "AcceleratorSpec", "AttentionSpec", "HardwareSpec", "LayoutSpec", "ModelSpec", "MoESpec", "NetworkSpec",
+    "NodeSpec", "ObjectiveSpec", "RunSpec", "Sourced",
+]

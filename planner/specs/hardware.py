@@ -1,0 +1,104 @@
+"""On what it runs: accelerator, node, network, price and power.
+
+Hardware numbers live only in ``hardware_profiles/*.yaml``; every number there is a :class:`Sourced` value that
+carries its citation. SI units throughout: bytes, bytes/s, FLOP/s, seconds, watts, US dollars.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from .base import Spec
+
+Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
+USER_SOURCE = "user-supplied"
+
+
+class Sourced(Spec):
+    """A number with the citation it comes from. The unit is the one in the field name that holds it."""
+
+    value: float = Field(..., description="The number, in the unit named by the field that holds it.")
+    source: str = Field(USER_SOURCE, description="Citation: datasheet, paper and table, or measurement.")
+    note: Optional[str] = Field(None, description="What the number leaves out or assumes.")
+
+
+class AcceleratorSpec(Spec):
+    """One accelerator (GPU) as the time and memory models see it."""
+
+    name: str = Field(..., description="Product name, e.g. 'NVIDIA H100 SXM5 80GB'.")
+    peak_flop_per_s: dict[Dtype, Sourced] = Field(
+        ..., description="Dense (not sparse) peak tensor throughput per dtype, FLOP/s."
+    )
+    hbm_bytes: Sourced = Field(..., description="Device memory capacity, bytes (vendor GB are 1e9 bytes).")
+    hbm_bandwidth_bytes_per_s: Sourced = Field(..., description="Peak device-memory bandwidth, bytes/s.")
+    tdp_w: Sourced = Field(..., description="Board power limit (TDP/TBP), watts.")
+    memory_overhead_bytes: Sourced = Field(
+        ..., description="Device memory not available to tensors: CUDA context, NCCL buffers, allocator "
+        "fragmentation reserve, bytes."
+    )
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; raises ValueError naming the dtypes the profile has."""
+        if dtype not in self.peak_flop_per_s:
+            raise ValueError(
+                f"accelerator {self.name!r} has no peak for dtype {dtype!r} (has: {', '.join(self.peak_flop_per_s)})"
+            )
+        return self.peak_flop_per_s[dtype].value
+
+
+class NodeSpec(Spec):
+    """A server: GPUs and the link between them."""
+
+    gpus_per_node: Sourced = Field(..., description="GPUs in one node, count.")
+    intra_node_bandwidth_bytes_per_s: Sourced = Field(
+        ..., description="Unidirectional GPU-to-GPU bandwidth inside a node per GPU (NVLink/xGMI), bytes/s."
+    )
+    intra_node_latency_s: Sourced = Field(..., description="Small-message collective latency inside a node, s.")
+
+
+class NetworkSpec(Spec):
+    """The fabric between nodes."""
+
+    inter_node_bandwidth_bytes_per_s: Sourced = Field(
+        ..., description="Unidirectional network bandwidth per GPU between nodes (IB/RoCE/EFA), bytes/s."
+    )
+    inter_node_latency_s: Sourced = Field(..., description="Small-message collective latency across nodes, s.")
+
+
+class HardwareSpec(Spec):
+    """A hardware profile: accelerator + node + network, plus price and efficiency parameters."""
+
+    name: str = Field(..., description="Profile key, e.g. 'h100-sxm'.")
+    description: str = Field("", description="One line for listings.")
+    accelerator: AcceleratorSpec
+    node: NodeSpec
+    network: NetworkSpec
+    price_usd_per_gpu_hour: Optional[Sourced] = Field(
+        None, description="Default price of one GPU for one hour, USD (dated in its source)."
+    )
+    efficiency: dict[str, Sourced] = Field(
+        default_factory=dict,
+        description="Fitted or measured efficiency parameters the time model reads (dimensionless or as named).",
+    )
+    aliases: list[str] = Field(default_factory=list, description="Other names this profile answers to.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        g = self.node.gpus_per_node.value
+        if g < 1 or g != int(g):
+            raise ValueError(f"node.gpus_per_node must be a positive integer, got {g}")
+        for key in ("hbm_bytes", "hbm_bandwidth_bytes_per_s", "tdp_w"):
+            v = getattr(self.accelerator, key).value
+            if v <= 0:
+                raise ValueError(f"accelerator.{key} must be > 0, got {v}")
+        for dt, q in self.accelerator.peak_flop_per_s.items():
+            if q.value <= 0:
+                raise ValueError(f"accelerator.peak_flop_per_s.{dt} must be > 0, got {q.value}")
+        return self
+
+    @property
+    def gpus_per_node(self) -> int:
+        """GPUs in one node, count."""
+        return int(self.node.gpus_per_node.value)

@@ -1,0 +1,77 @@
+"""How the run is split across GPUs: parallel degrees, sharding, recomputation, kernels."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, PositiveInt, model_validator
+
+from .base import Spec
+
+Recompute = Literal["none", "selective", "full"]
+FSDPMode = Literal["none", "full", "hybrid"]
+
+#: Integer codes the vectorised core uses for the string choices (searches hold them in numpy arrays).
+RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
+FSDP_CODE = {"none": 0, "full": 1, "hybrid": 2}
+
+
+class LayoutSpec(Spec):
+    """A parallel layout as Megatron-LM, DeepSpeed and PyTorch FSDP run it.
+
+    Give ``gpus`` (then ``dp`` is what is left after tp·pp·cp) or ``dp`` (then ``gpus`` = dp·tp·pp·cp), or both
+    when they agree. Rank order, innermost first: tp, cp, ep (within dp), dp, pp (Megatron's default).
+    """
+
+    gpus: Optional[PositiveInt] = Field(None, description="GPUs in the job, count.")
+    dp: Optional[PositiveInt] = Field(None, description="Data-parallel degree (model replicas), count.")
+    tp: PositiveInt = Field(1, description="Tensor-parallel degree (Megatron column/row sharding), count.")
+    pp: PositiveInt = Field(1, description="Pipeline-parallel degree (stages), count.")
+    cp: PositiveInt = Field(1, description="Context-parallel degree (sequence split for attention), count.")
+    ep: PositiveInt = Field(1, description="Expert-parallel degree (experts split across dp ranks), count.")
+    vpp: PositiveInt = Field(1, description="Virtual pipeline stages per GPU (interleaved 1F1B), count.")
+    zero_stage: int = Field(0, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 +gradients, 3 +weights.")
+    fsdp: FSDPMode = Field(
+        "none", description="PyTorch FSDP: full (= ZeRO-3 over dp) or hybrid (ZeRO-3 inside a node, replicated "
+        "across nodes). Overrides zero_stage."
+    )
+    sequence_parallel: bool = Field(False, description="Megatron sequence parallelism with TP (flag).")
+    recompute: Recompute = Field("none", description="Activation recomputation: none, selective, full.")
+    flash_attention: bool = Field(True, description="Fused attention kernel that keeps no s×s scores (flag).")
+    offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        model_par = self.tp * self.pp * self.cp
+        if self.gpus is not None and self.dp is not None and model_par * self.dp != self.gpus:
+            raise ValueError(
+                f"tp({self.tp})·pp({self.pp})·cp({self.cp})·dp({self.dp})={model_par * self.dp} ≠ gpus({self.gpus})"
+            )
+        if self.gpus is not None and self.gpus % model_par:
+            raise ValueError(
+                f"gpus({self.gpus}) not divisible by tp({self.tp})·pp({self.pp})·cp({self.cp})={model_par}"
+            )
+        if self.vpp > 1 and self.pp == 1:
+            raise ValueError(f"vpp({self.vpp}) > 1 needs pp > 1 (got pp=1)")
+        if self.sequence_parallel and self.tp == 1:
+            raise ValueError("sequence_parallel needs tp > 1 (got tp=1)")
+        return self
+
+    @property
+    def data_parallel(self) -> int:
+        """dp, derived from gpus when not given (1 when neither is given)."""
+        if self.dp is not None:
+            return self.dp
+        if self.gpus is not None:
+            return self.gpus // (self.tp * self.pp * self.cp)
+        return 1
+
+    @property
+    def num_gpus(self) -> int:
+        """GPUs in the job."""
+        return self.gpus if self.gpus is not None else self.data_parallel * self.tp * self.pp * self.cp
+
+    @property
+    def effective_zero_stage(self) -> int:
+        """ZeRO stage after FSDP is taken into account (FSDP full/hybrid shard weights: stage 3)."""
+        return 3 if self.fsdp != "none" else self.zero_stage

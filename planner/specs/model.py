@@ -1,0 +1,219 @@
+"""What is trained: the transformer architecture.
+
+Every field's docstring gives its unit. Sizes are counts (of layers, heads, features, tokens); nothing here is in
+bytes or seconds. The parameter and FLOP formulas that read these fields live in ``planner.core``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, PositiveInt, model_validator
+
+from .base import Spec
+
+Architecture = Literal["decoder", "encoder", "encoder_decoder"]
+FFNKind = Literal["gelu", "relu", "swiglu", "geglu"]
+PositionKind = Literal["learned", "sinusoidal", "rotary", "alibi", "t5_relative", "relative_xl", "none"]
+NormKind = Literal["layernorm", "rmsnorm", "layernorm_nobias"]
+AttentionPatternKind = Literal["full", "causal", "sliding_window", "strided", "global_local"]
+
+#: FFN kinds with a gate: three weight matrices (gate, up, down) instead of two (Shazeer 2020, "GLU Variants").
+GATED_FFN = ("swiglu", "geglu")
+
+
+class AttentionSpec(Spec):
+    """Which key positions each query attends to. Sets the attention FLOPs and, for global+local, extra weights."""
+
+    pattern: AttentionPatternKind = Field(
+        "causal",
+        description="full (bidirectional), causal, sliding_window (causal band of `window_tokens`), strided "
+        "(Child et al. 2019: local block of `stride_tokens` plus every stride-th position), global_local "
+        "(Longformer/BigBird: local window plus `global_tokens` that attend and are attended everywhere).",
+    )
+    window_tokens: Optional[PositiveInt] = Field(
+        None, description="Local attention window, tokens (sliding_window, global_local). For global_local it is "
+        "the full two-sided window (Longformer's w)."
+    )
+    stride_tokens: Optional[PositiveInt] = Field(None, description="Stride of strided attention, tokens.")
+    global_tokens: int = Field(0, ge=0, description="Number of global tokens (global_local), tokens.")
+    random_tokens: int = Field(0, ge=0, description="Random keys per query (BigBird), tokens.")
+    global_projections: bool = Field(
+        False, description="Separate Q/K/V projections for global attention (Longformer adds 3 d x d matrices "
+        "and biases per layer; Beltagy et al. 2020 §3.1). Unitless flag."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.pattern == "sliding_window" and self.window_tokens is None:
+            raise ValueError("attention.window_tokens is required for pattern sliding_window")
+        if self.pattern == "global_local" and self.window_tokens is None:
+            raise ValueError("attention.window_tokens is required for pattern global_local")
+        if self.pattern == "strided" and self.stride_tokens is None:
+            raise ValueError("attention.stride_tokens is required for pattern strided")
+        return self
+
+
+class MoESpec(Spec):
+    """Mixture-of-experts feed-forward layers (Shazeer et al. 2017; Fedus et al. 2021; Jiang et al. 2024)."""
+
+    num_experts: PositiveInt = Field(..., description="Routed experts per MoE layer, count.")
+    top_k: PositiveInt = Field(..., description="Routed experts each token goes to, count.")
+    shared_experts: int = Field(0, ge=0, description="Always-on shared experts per MoE layer, count (DeepSeekMoE).")
+    expert_ffn_hidden: Optional[PositiveInt] = Field(
+        None, description="FFN width of one expert, features; defaults to the model's ffn_hidden."
+    )
+    layer_frequency: PositiveInt = Field(
+        1, description="Every k-th layer is MoE (1 = all layers; 2 = every other layer, as GShard/Switch), count."
+    )
+    first_dense_layers: int = Field(0, ge=0, description="Leading layers that stay dense, count.")
+    capacity_factor: Optional[float] = Field(
+        None, gt=0, description="Token capacity factor per expert (dimensionless). None = dropless."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.top_k > self.num_experts:
+            raise ValueError(f"moe.top_k({self.top_k}) > moe.num_experts({self.num_experts})")
+        return self
+
+
+class ModelSpec(Spec):
+    """A transformer language model.
+
+    Single-stack models (``decoder``/``encoder``) give ``num_layers``; ``encoder_decoder`` gives ``encoder_layers``
+    and ``decoder_layers`` (decoder layers carry cross-attention).
+    """
+
+    name: str = Field("custom", description="Display name (free text).")
+    arch: Architecture = Field("decoder", description="decoder (GPT/LLaMA), encoder (BERT), encoder_decoder (T5).")
+    num_layers: Optional[PositiveInt] = Field(None, description="Transformer layers of a single stack, count.")
+    encoder_layers: Optional[PositiveInt] = Field(None, description="Encoder layers (encoder_decoder), count.")
+    decoder_layers: Optional[PositiveInt] = Field(None, description="Decoder layers (encoder_decoder), count.")
+    hidden_size: PositiveInt = Field(..., description="Model width d, features.")
+    num_heads: PositiveInt = Field(..., description="Query heads a, count.")
+    num_kv_heads: Optional[PositiveInt] = Field(
+        None, description="Key/value heads, count: = num_heads is MHA, 1 is MQA, between is GQA. Default num_heads."
+    )
+    head_dim: Optional[PositiveInt] = Field(None, description="Features per head; default hidden_size/num_heads.")
+    ffn_hidden: PositiveInt = Field(..., description="FFN inner width f, features.")
+    ffn_kind: FFNKind = Field("gelu", description="gelu/relu: two matrices (d x f, f x d); swiglu/geglu: three.")
+    vocab_size: PositiveInt = Field(..., description="Vocabulary V, tokens (the padded size the model allocates).")
+    tie_embeddings: bool = Field(True, description="Output head shares the input embedding matrix (flag).")
+    embedding_dim: Optional[PositiveInt] = Field(
+        None, description="Factorised embedding width e, features (ALBERT: V x e + e x d). None = d."
+    )
+    position: PositionKind = Field(
+        "rotary",
+        description="learned (adds max_positions x d weights), sinusoidal/rotary/alibi/none (no weights), "
+        "t5_relative (bucketed bias, buckets x heads per stack), relative_xl (Transformer-XL/Gopher: a d x d "
+        "position projection per layer).",
+    )
+    max_positions: Optional[PositiveInt] = Field(
+        None, description="Learned position table length, tokens (learned positions only)."
+    )
+    relative_buckets: int = Field(32, ge=1, description="T5 relative-position buckets, count (t5_relative only).")
+    token_types: int = Field(0, ge=0, description="Segment/token-type embeddings (BERT: 2), count.")
+    norm: NormKind = Field("rmsnorm", description="layernorm (scale+bias), layernorm_nobias or rmsnorm (scale).")
+    embedding_norm: bool = Field(False, description="A norm after the embeddings (BERT) (flag).")
+    final_norm: bool = Field(True, description="A norm after the last layer of each stack (pre-LN models) (flag).")
+    bias: bool = Field(False, description="Linear layers carry biases (flag).")
+    parallel_block: bool = Field(
+        False, description="Attention and MLP read one shared norm (GPT-J/PaLM parallel block) (flag)."
+    )
+    pooler: bool = Field(False, description="A d x d pooler on the first token (BERT) (flag).")
+    lm_head_transform: bool = Field(
+        False, description="A d x d dense + norm before the output projection (BERT/RoBERTa MLM head) (flag)."
+    )
+    output_bias: bool = Field(False, description="The output projection has a vocabulary-sized bias (flag).")
+    attention: AttentionSpec = Field(
+        default_factory=AttentionSpec,
+        description="Self-attention pattern of the decoder (decoder, encoder_decoder) or of the encoder (encoder). "
+        "The encoder stack of an encoder_decoder is always full bidirectional.",
+    )
+    moe: Optional[MoESpec] = Field(None, description="Mixture-of-experts settings; None = dense.")
+    shared_layer_groups: Optional[PositiveInt] = Field(
+        None, description="ALBERT cross-layer sharing: distinct sets of layer weights, count (1 = all layers "
+        "share one set). None = no sharing."
+    )
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="Dropout probability (dimensionless). Non-zero keeps dropout masks in activation memory.",
+    )
+    source: Optional[str] = Field(None, description="Where the architecture numbers come from (citation).")
+    published_params: Optional[float] = Field(
+        None, gt=0, description="Parameter count its authors published, parameters (for checks)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.arch == "encoder_decoder":
+            if self.encoder_layers is None or self.decoder_layers is None:
+                raise ValueError(
+                    f"arch encoder_decoder needs encoder_layers and decoder_layers "
+                    f"(got encoder_layers={self.encoder_layers}, decoder_layers={self.decoder_layers})"
+                )
+            if self.num_layers is not None:
+                raise ValueError("arch encoder_decoder takes encoder_layers/decoder_layers, not num_layers")
+        else:
+            if self.num_layers is None:
+                raise ValueError(f"arch {self.arch} needs num_layers")
+            if self.encoder_layers is not None or self.decoder_layers is not None:
+                raise ValueError(f"arch {self.arch} takes num_layers, not encoder_layers/decoder_layers")
+        kv = self.kv_heads
+        if self.num_heads % kv:
+            raise ValueError(f"num_heads({self.num_heads}) not divisible by num_kv_heads({kv})")
+        if self.head_dim is None and self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size({self.hidden_size}) not divisible by num_heads({self.num_heads}); give head_dim"
+            )
+        if self.position == "learned" and self.max_positions is None:
+            raise ValueError("position learned needs max_positions")
+        if self.shared_layer_groups is not None:
+            for n in self.stack_layers:
+                if n % self.shared_layer_groups:
+                    raise ValueError(
+                        f"layers({n}) not divisible by shared_layer_groups({self.shared_layer_groups})"
+                    )
+        if self.moe is not None:
+            dense_lead = self.moe.first_dense_layers
+            if dense_lead >= self.total_layers:
+                raise ValueError(
+                    f"moe.first_dense_layers({dense_lead}) >= layers({self.total_layers}): no MoE layer left"
+                )
+        return self
+
+    # ---- derived sizes (pure properties, no state) ----
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads, count."""
+        return self.num_kv_heads if self.num_kv_heads is not None else self.num_heads
+
+    @property
+    def head_size(self) -> int:
+        """Features per head."""
+        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
+
+    @property
+    def stack_layers(self) -> tuple[int, ...]:
+        """Layers per stack: (layers,) or (encoder_layers, decoder_layers)."""
+        if self.arch == "encoder_decoder":
+            return (self.encoder_layers, self.decoder_layers)
+        return (self.num_layers,)
+
+    @property
+    def total_layers(self) -> int:
+        """All transformer layers, count."""
+        return sum(self.stack_layers)
+
+    @property
+    def ffn_matrices(self) -> int:
+        """Weight matrices in one FFN: 3 for gated (SwiGLU/GeGLU), else 2."""
+        return 3 if self.ffn_kind in GATED_FFN else 2
+
+    def moe_layer_mask(self, n_layers: int):
+        """Which of the first ``n_layers`` layers are MoE, as a list of bools (all False when dense)."""
+        if self.moe is None:
+            return [False] * n_layers
+        k, lead = self.moe.layer_frequency, self.moe.first_dense_layers
+        return [i >= lead and (i - lead) % k == k - 1 for i in range(n_layers)]
