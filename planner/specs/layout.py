@@ -39,6 +39,10 @@ class LayoutSpec(Spec):
     recompute: Recompute = Field("none", description="Activation recomputation: none, selective, full.")
     flash_attention: bool = Field(True, description="Fused attention kernel that keeps no s×s scores (flag).")
     offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
+    tp_comm_overlap: bool = Field(
+        False, description="TP collectives overlapped with GEMMs (Transformer Engine userbuffers, NeMo's "
+        "tp_comm_overlap) (flag)."
+    )
 
     @model_validator(mode="after")
     def _check(self):

@@ -1,0 +1,139 @@
+"""One plan in, one :class:`Estimate` out: parameters, FLOPs, memory (and, where modelled, time and cost).
+
+``evaluate`` is the single entry point of the core: :func:`estimate` calls it with the scalar :class:`Exec` of a
+plan, the layout search with arrays of candidates. The keys of :meth:`Estimate.to_dict` are the stable,
+unit-suffixed output columns documented in README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..io.plan import Plan
+from ..specs.layout import LayoutSpec
+from .checks import check_layout
+from .flops import StepFlops, sequence_lengths, step_flops
+from .layout import Exec, exec_from_spec
+from .memory import MemoryBreakdown, memory_breakdown, stage_params
+from .params import ParamBreakdown, param_breakdown
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the core computes for one Exec (scalar or arrays)."""
+
+    params: ParamBreakdown
+    flops: StepFlops
+    memory: MemoryBreakdown
+    params_per_gpu: object  #: parameters held by the most loaded GPU before ZeRO sharding
+
+
+def evaluate(plan: Plan, ex: Exec) -> Evaluation:
+    """Run the core over ``ex`` (scalars or broadcastable arrays)."""
+    pb = param_breakdown(plan.model)
+    fl = step_flops(plan.model, plan.run, ex)
+    mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware)
+    f_dense, f_exp, l_dense, l_exp = stage_params(plan.model, pb, ex)
+    per_gpu = np.where(mem.stage == 0, f_dense + f_exp, l_dense + l_exp)
+    return Evaluation(params=pb, flops=fl, memory=mem, params_per_gpu=per_gpu)
+
+
+def _scalar(v):
+    a = np.asarray(v)
+    if a.ndim == 0:
+        x = a.item()
+        return x
+    return v
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The answer for one plan. ``fits`` is False with a ``reason`` when it does not fit (a result, not an error)."""
+
+    plan: Plan
+    evaluation: Evaluation
+    fits: bool
+    reason: Optional[str]
+
+    @property
+    def params(self) -> ParamBreakdown:
+        return self.evaluation.params
+
+    @property
+    def flops(self) -> StepFlops:
+        return self.evaluation.flops
+
+    @property
+    def memory(self) -> MemoryBreakdown:
+        return self.evaluation.memory
+
+    def to_dict(self) -> dict:
+        """Flat mapping with stable unit-suffixed keys (JSON/CSV output)."""
+        p, lay, run = self.plan, self.plan.layout, self.plan.run
+        s_enc, s_dec = sequence_lengths(p.model, run)
+        out: dict = {
+            "plan": p.name,
+            "model": p.model.name,
+            "hardware": p.hardware.name,
+            "gpus": lay.num_gpus,
+            "dp": lay.data_parallel, "tp": lay.tp, "pp": lay.pp, "cp": lay.cp, "ep": lay.ep, "vpp": lay.vpp,
+            "zero_stage": lay.effective_zero_stage, "fsdp": lay.fsdp,
+            "sequence_parallel": lay.sequence_parallel, "recompute": lay.recompute,
+            "flash_attention": lay.flash_attention,
+            "seq_len_tokens": run.seq_len,
+            "decoder_seq_len_tokens": s_dec if p.model.arch == "encoder_decoder" else None,
+            "micro_batch_seqs": run.micro_batch,
+            "global_batch_seqs": int(_scalar(self.evaluation.flops.tokens_per_step)) // run.seq_len,
+            "grad_accum_steps": int(_scalar(exec_from_spec(lay, run).grad_accum)),
+            "precision": run.precision,
+        }
+        out.update(self.params.to_dict())
+        out["params_per_gpu"] = _scalar(self.evaluation.params_per_gpu)
+        fl = self.flops
+        out.update({
+            "model_flops_per_token": _scalar(fl.model_flops_per_token),
+            "hardware_flops_per_token": _scalar(fl.hardware_flops_per_token),
+            "model_flops_per_step": _scalar(fl.model_flops_per_step),
+            "hardware_flops_per_step": _scalar(fl.hardware_flops_per_step),
+            "tokens_per_step": _scalar(fl.tokens_per_step),
+        })
+        if run.training_tokens is not None:
+            out["training_tokens"] = run.training_tokens
+            out["training_steps"] = float(np.ceil(run.training_tokens / _scalar(fl.tokens_per_step)))
+            out["model_flops_total"] = _scalar(fl.model_flops_per_token) * run.training_tokens
+        out.update({k: _scalar(v) for k, v in self.memory.to_dict().items()})
+        out["memory_per_gpu_gib"] = out["memory_per_gpu_bytes"] / GIB
+        out["fits"] = self.fits
+        out["reason"] = self.reason
+        return out
+
+
+def fit_reason(mem: MemoryBreakdown) -> Optional[str]:
+    """Why a scalar memory breakdown does not fit, naming the largest parts; None when it fits."""
+    total, cap = float(mem.total_bytes), mem.capacity_bytes
+    if total <= cap:
+        return None
+    parts = sorted(((float(v), k) for k, v in mem.parts().items()), reverse=True)
+    top = ", ".join(f"{k.removesuffix('_bytes')} {v / GIB:.1f}" for v, k in parts[:3])
+    stage = "first" if int(mem.stage) == 0 else "last"
+    return (f"needs {total / GIB:.1f} GiB on the {stage} pipeline stage's GPUs but the GPU has {cap / GIB:.1f} GiB "
+            f"(largest parts, GiB: {top})")
+
+
+def estimate(plan: Plan) -> Estimate:
+    """Estimate one plan. Raises SpecError when the layout does not divide; a plan that does not fit is a result."""
+    ex = exec_from_spec(plan.layout, plan.run)
+    check_layout(plan.model, plan.run, ex)
+    ev = evaluate(plan, ex)
+    reason = fit_reason(ev.memory)
+    return Estimate(plan=plan, evaluation=ev, fits=reason is None, reason=reason)
+
+
+def with_layout(plan: Plan, layout: LayoutSpec) -> Plan:
+    """The same plan on another layout."""
+    return Plan(model=plan.model, run=plan.run, layout=layout, hardware=plan.hardware, name=plan.name)

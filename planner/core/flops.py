@@ -1,0 +1,200 @@
+"""FLOPs per sequence, per token and per step, from the layer shapes.
+
+Sources and conventions (DESIGN.md §2):
+
+* A dense layer n_in -> n_out costs 2·n_in·n_out FLOPs per token forward (multiply + add) and twice that backward
+  (gradients of inputs and of weights), so training costs 3x forward (Kaplan et al. 2020 §2.1: C ≈ 6·N per token).
+* Attention scores QK^T and the weighted sum AV cost 2·2·d_head·a per (query, key) pair forward (Kaplan 2020
+  Table 1). How many pairs: see :func:`attention_pairs`.
+* **Model FLOPs** (the MFU convention of PaLM, Chowdhery et al. 2022 App. B: 6N + 12·L·H·Q·T per token) count every
+  matmul once per pass, causal attention over the full T (not halved), and no recomputation.
+* **Hardware FLOPs** are what the kernels execute: a fused causal kernel (FlashAttention) skips masked blocks, so
+  ~s²/2 pairs; a dense kernel computes s² and masks. Recomputation adds its forward work: full recomputation
+  re-runs each layer's forward (not the output layer), selective recomputation (Korthikanti et al. 2022 §4.2)
+  re-runs the attention core. FlashAttention's backward recomputes the scores: 2.5x its forward rather than 2x
+  (Dao 2023, FlashAttention-2 §4.1 counts it so).
+* With full recomputation, no FlashAttention, MHA, a 4h GELU MLP and no biases this reproduces Narayanan et al.
+  2021 Eq. 3, F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) exactly (a test checks it).
+
+Left out: norms, activations, softmax, residuals and the optimizer (O(d) per token, < 1% of the FLOPs for
+d >= 1024; they are memory-bound and timed by bytes in the time model), embedding lookups (no FLOPs), and the
+router's top-k selection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..specs.model import AttentionSpec, ModelSpec
+from ..specs.run import RunSpec
+from .layout import Exec, Num
+from .params import expert_width, stack_layer_list
+
+RECOMPUTE_SELECTIVE, RECOMPUTE_FULL = 1, 2
+#: FlashAttention-2's backward does 5 matmuls over the tile where the forward does 2 (Dao 2023 §4.1): 2.5x forward.
+FLASH_BWD_OVER_FWD = 2.5
+#: A plain backward costs two forwards: gradients of the inputs and of the weights (Kaplan et al. 2020 §2.1).
+BWD_OVER_FWD = 2.0
+
+
+def span_corruption_lengths(raw_tokens: int, noise_density: float, mean_span: float) -> tuple[int, int]:
+    """(encoder input, decoder target) lengths T5's span corruption makes from ``raw_tokens`` of text.
+
+    Raffel et al. 2020 §3.1.4 and the released ``random_spans_helper``: noise = round(raw·density) tokens in
+    round(noise/mean_span) spans; each span becomes one sentinel in the input and the targets hold a sentinel per
+    span plus the noise tokens, and each side ends with EOS.
+    """
+    noise = int(round(raw_tokens * noise_density))
+    spans = max(1, int(round(noise / mean_span)))
+    return raw_tokens - noise + spans + 1, noise + spans + 1
+
+
+def sequence_lengths(model: ModelSpec, run: RunSpec) -> tuple[int, int]:
+    """(encoder tokens, decoder tokens) per sequence; a single-stack model puts seq_len in the one it has."""
+    if model.arch == "encoder_decoder":
+        if run.decoder_seq_len is not None:
+            return run.seq_len, run.decoder_seq_len
+        if run.objective.kind == "span_corruption":
+            obj = run.objective
+            raw = run.seq_len  # find the raw length whose corrupted input is seq_len (T5: 568 -> 512 in, 114 out)
+            while span_corruption_lengths(raw, obj.noise_density, obj.mean_span_tokens)[0] < run.seq_len:
+                raw += 1
+            return run.seq_len, span_corruption_lengths(raw, obj.noise_density, obj.mean_span_tokens)[1]
+        return run.seq_len, run.seq_len
+    if model.arch == "encoder":
+        return run.seq_len, 0
+    return 0, run.seq_len
+
+
+def attention_pairs(attn: AttentionSpec, s: int, causal: bool, fused: Num) -> tuple[float, Num]:
+    """(model, hardware) count of (query, key) pairs one attention layer scores for one sequence of ``s`` tokens.
+
+    Model count (PaLM convention): s² for full and causal attention; the pattern's own pairs for windowed and
+    sparse patterns. Hardware count: causal and sliding-window attention skip masked blocks only with a fused
+    kernel (``fused`` = 1); otherwise they compute s² and mask. Strided (Child et al. 2019: a local block of c plus
+    s/c strided positions per query) and global+local (Beltagy et al. 2020: (s-g) local queries see w + g + r keys,
+    g global queries see all s) run on their own sparse kernels, so both counts are the pattern's pairs.
+    """
+    full = float(s) * s
+    pattern = attn.pattern
+    if pattern == "full" or (pattern == "causal" and not causal):
+        return full, full
+    if pattern == "causal":
+        return full, np.where(fused, s * (s + 1) / 2.0, full)
+    if pattern == "sliding_window":
+        w = min(attn.window_tokens, s)
+        band = w * (w + 1) / 2.0 + (s - w) * w  # causal band of width w, exact for integer positions
+        return float(s) * w, np.where(fused, band, full)
+    if pattern == "strided":
+        c = attn.stride_tokens
+        pairs = float(s) * (min(c, s) + s // c)
+        return pairs, pairs
+    # global_local
+    w, g, r = min(attn.window_tokens, s), min(attn.global_tokens, s), attn.random_tokens
+    pairs = float(s - g) * min(w + g + r, s) + float(g) * s
+    return pairs, pairs
+
+
+@dataclass(frozen=True)
+class ForwardFlops:
+    """Forward-pass FLOPs of one sequence, by part. Attention core has a model and a hardware count."""
+
+    dense_matmul: float  #: Q/K/V/O, cross-attention projections, dense FFN, router: FLOPs
+    expert_matmul: float  #: routed + shared expert FFNs, top_k per token: FLOPs
+    attention_model: float  #: QK^T and AV, model convention: FLOPs
+    attention_hw: Num  #: QK^T and AV as executed: FLOPs
+    logits: float  #: output projection (+ MLM transform): FLOPs
+
+    @property
+    def matmul(self) -> float:
+        return self.dense_matmul + self.expert_matmul
+
+
+def forward_flops_per_seq(model: ModelSpec, run: RunSpec, fused_attention: Num = 1) -> ForwardFlops:
+    """Forward FLOPs of one sequence (encoder input of seq_len, decoder target of the derived length)."""
+    s_enc, s_dec = sequence_lengths(model, run)
+    d, a, dh, kv = model.hidden_size, model.num_heads, model.head_size, model.kv_heads
+    q_w, kv_w = a * dh, kv * dh
+    proj_per_token = 2 * (d * q_w + 2 * d * kv_w + q_w * d)
+    # Longformer's separate global Q/K/V run on the g global tokens only
+    global_tokens = model.attention.global_tokens if model.attention.global_projections else 0
+    if model.position == "relative_xl":  # Transformer-XL's W_r runs over s relative positions per layer
+        proj_per_token += 2 * d * q_w
+    dense = expert = attn_m = 0.0
+    attn_h: Num = 0.0
+    for is_dec, is_moe in stack_layer_list(model):
+        decoder_side = model.arch == "decoder" or is_dec
+        s = s_dec if decoder_side else s_enc
+        dense += s * proj_per_token + global_tokens * 2 * (d * q_w + 2 * d * kv_w)
+        stack_attn = model.attention if (model.arch != "encoder_decoder" or is_dec) else AttentionSpec(pattern="full")
+        m_pairs, h_pairs = attention_pairs(stack_attn, s, causal=decoder_side, fused=fused_attention)
+        attn_m += 4 * dh * a * m_pairs
+        attn_h = attn_h + 4 * dh * a * h_pairs
+        if is_dec:  # cross-attention: Q and O on decoder tokens, K and V on encoder tokens, s_dec x s_enc pairs
+            dense += s_dec * 2 * (d * q_w + q_w * d) + s_enc * 2 * (2 * d * kv_w)
+            cross = 4 * dh * a * float(s_dec) * s_enc
+            attn_m += cross
+            attn_h = attn_h + cross
+        m = model.ffn_matrices
+        if is_moe:
+            k = model.moe.top_k + model.moe.shared_experts
+            expert += s * k * 2 * m * d * expert_width(model)
+            dense += s * 2 * d * model.moe.num_experts
+        else:
+            dense += s * 2 * m * d * model.ffn_hidden
+    s_out = s_dec if model.arch != "encoder" else s_enc
+    e_out = model.embedding_dim or d
+    logits = s_out * 2 * e_out * model.vocab_size
+    if model.lm_head_transform:
+        logits += s_out * 2 * d * e_out
+    if model.embedding_dim and model.embedding_dim != d:  # ALBERT's e -> d projection of the input
+        dense += (s_enc or s_dec) * 2 * model.embedding_dim * d
+    return ForwardFlops(dense, expert, attn_m, attn_h, logits)
+
+
+@dataclass(frozen=True)
+class StepFlops:
+    """Training FLOPs per step and per token, in both conventions."""
+
+    model_flops_per_step: Num  #: fwd + bwd, PaLM convention (no recompute, causal counted full): FLOPs
+    hardware_flops_per_step: Num  #: what the kernels execute, recomputation included: FLOPs
+    recompute_flops_per_step: Num  #: the part of hardware FLOPs that recomputation adds: FLOPs
+    model_flops_per_token: Num  #: model FLOPs per training token (tokens = seq_len per sequence): FLOPs
+    hardware_flops_per_token: Num  #: hardware FLOPs per training token: FLOPs
+    tokens_per_step: Num  #: sequences per step x seq_len: tokens
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def step_flops(model: ModelSpec, run: RunSpec, ex: Exec) -> StepFlops:
+    """FLOPs of one optimizer step of ``ex.global_batch`` sequences."""
+    fwd = forward_flops_per_seq(model, run, ex.flash)
+    model_per_seq = 3.0 * (fwd.matmul + fwd.attention_model + fwd.logits)
+    attn_bwd = np.where(ex.flash, FLASH_BWD_OVER_FWD, BWD_OVER_FWD)
+    base_hw = 3.0 * (fwd.matmul + fwd.logits) + (1.0 + attn_bwd) * fwd.attention_hw
+    # Full recomputation re-runs each layer's forward; selective re-runs the attention core, which a fused kernel
+    # already recomputes inside its backward (counted in attn_bwd), so selective adds nothing there.
+    recompute = np.where(
+        ex.recompute == RECOMPUTE_FULL,
+        fwd.matmul + fwd.attention_hw,
+        np.where((ex.recompute == RECOMPUTE_SELECTIVE) & (ex.flash == 0), fwd.attention_hw, 0.0),
+    )
+    tokens = ex.global_batch * run.seq_len
+    model_step = model_per_seq * ex.global_batch
+    hw_step = (base_hw + recompute) * ex.global_batch
+    return StepFlops(
+        model_flops_per_step=model_step,
+        hardware_flops_per_step=hw_step,
+        recompute_flops_per_step=recompute * ex.global_batch,
+        model_flops_per_token=model_per_seq / run.seq_len,
+        hardware_flops_per_token=(base_hw + recompute) / run.seq_len,
+        tokens_per_step=tokens,
+    )
+
+
+def megatron_eq3_flops(batch: int, seq: int, layers: int, hidden: int, vocab: int) -> float:
+    """Narayanan et al. 2021 Eq. 3: FLOPs per iteration of GPT with full recomputation (their TFLOP/s counting)."""
+    return 96.0 * batch * seq * layers * hidden**2 * (1 + seq / (6.0 * hidden) + vocab / (16.0 * layers * hidden))

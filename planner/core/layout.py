@@ -1,0 +1,75 @@
+"""The execution choices as numbers that broadcast.
+
+The core never reads a ``LayoutSpec`` directly: it reads an :class:`Exec`, whose fields are ints *or* numpy
+arrays. One estimate builds it from a spec (scalars); the layout search builds it from arrays of 10^6 candidates.
+Both run the same formulas (DESIGN.md §1). String choices become integer codes (see ``RECOMPUTE_CODE``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from ..specs.layout import FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
+from ..specs.run import RunSpec
+
+Num = Any  # int | float | np.ndarray: everything here broadcasts
+
+
+@dataclass(frozen=True)
+class Exec:
+    """Parallel degrees and execution switches, scalar or array-valued (all fields broadcast together)."""
+
+    tp: Num  #: tensor-parallel degree
+    pp: Num  #: pipeline stages
+    dp: Num  #: data-parallel replicas
+    cp: Num  #: context-parallel degree
+    ep: Num  #: expert-parallel degree
+    vpp: Num  #: virtual stages per GPU
+    micro_batch: Num  #: sequences per micro-batch
+    global_batch: Num  #: sequences per step
+    zero_stage: Num  #: effective ZeRO stage 0-3 (FSDP = 3)
+    fsdp: Num  #: FSDP_CODE: 0 none, 1 full, 2 hybrid
+    sp: Num  #: sequence parallel 0/1
+    recompute: Num  #: RECOMPUTE_CODE: 0 none, 1 selective, 2 full
+    flash: Num  #: FlashAttention 0/1
+    offload: Num  #: optimizer offload 0/1
+    tp_overlap: Num = 0  #: TP communication overlapped with GEMMs 0/1
+
+    @property
+    def gpus(self) -> Num:
+        """GPUs in the job."""
+        return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def grad_accum(self) -> Num:
+        """Micro-batches per step per replica (may be fractional when the batch does not divide: masked)."""
+        return self.global_batch / (self.micro_batch * self.dp)
+
+    def shard_group(self, gpus_per_node: int) -> Num:
+        """Ranks a ZeRO/FSDP shard spans: dp·cp (full), or the replicas inside one node (hybrid)."""
+        full = self.dp * self.cp
+        in_node = np.maximum(1, gpus_per_node // np.maximum(1, self.tp))
+        return np.where(self.fsdp == FSDP_CODE["hybrid"], np.minimum(full, in_node), full)
+
+    def replace(self, **changes) -> "Exec":
+        return replace(self, **changes)
+
+    def size(self) -> int:
+        """Number of candidates (1 for scalars)."""
+        return int(np.broadcast(*[np.asarray(getattr(self, f.name)) for f in fields(self)]).size)
+
+
+def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
+    """The scalar :class:`Exec` of one plan."""
+    batch = run.batch_seqs
+    return Exec(
+        tp=layout.tp, pp=layout.pp, dp=layout.data_parallel, cp=layout.cp, ep=layout.ep, vpp=layout.vpp,
+        micro_batch=run.micro_batch,
+        global_batch=batch if batch is not None else run.micro_batch * layout.data_parallel,
+        zero_stage=layout.effective_zero_stage, fsdp=FSDP_CODE[layout.fsdp], sp=int(layout.sequence_parallel),
+        recompute=RECOMPUTE_CODE[layout.recompute], flash=int(layout.flash_attention),
+        offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
+    )

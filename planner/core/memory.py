@@ -1,0 +1,264 @@
+"""Memory per GPU as a breakdown, for the most loaded GPU.
+
+Sources:
+
+* **Model states** (Rajbhandari et al. 2020, ZeRO §3): mixed-precision Adam holds 2 bytes of weights, 2 (or 4 with
+  fp32 gradient accumulation) of gradients and 12 of optimizer state (fp32 master, momentum, variance) per
+  parameter. ZeRO-1 shards the optimizer state over the data-parallel group, ZeRO-2 also the gradients, ZeRO-3
+  (= FSDP full shard) also the weights. Optimizer bytes per kind: :data:`OPTIMIZER_STATE_BYTES`.
+* **Activations** (Korthikanti et al. 2022 §4, Table 2): per layer and micro-batch, s·b·h·(34 + 5·a·s/h) bytes with
+  no parallelism, derived there tensor by tensor. :func:`layer_activation_bytes` keeps that derivation but sizes
+  each tensor from the real shapes (GQA's narrower K/V, SwiGLU's three FFN tensors, dropout on or off, fused
+  attention that keeps no s x s scores, context parallelism), and reproduces all five rows of Table 2 when set
+  to the paper's case (a test checks it). Full recomputation keeps only the layer input (2·s·b·h, /t with sequence
+  parallelism) plus one layer's working set for the layer being recomputed.
+* **Pipeline** (Korthikanti §4.2.3, Narayanan 2021 §2.2): with 1F1B the first stage holds min(pp, m) micro-batches
+  of its L/pp layers in flight, i.e. one micro-batch of all L layers; interleaving with v virtual stages multiplies
+  that by 1 + (pp-1)/(pp·v). The last stage holds one micro-batch but also the logits: a bf16 copy and the fp32
+  copy the loss works on (Korthikanti: 4·s·b·V/t for the fp32 one; the bf16 one coexists at that moment), and the
+  output head's weights. Both ends are computed; the larger is the GPU that must fit.
+* **Overhead**: CUDA context, NCCL and allocator reserve come from the hardware profile.
+
+Left out: temporary buffers inside kernels and communication buckets beyond the profile's overhead (a few hundred
+MB), allocator fragmentation beyond the profile figure (can reach 10-20% on long runs), and activation memory of
+the embedding lookup other than its dropout mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..specs.hardware import HardwareSpec
+from ..specs.model import AttentionSpec, ModelSpec
+from ..specs.run import RunSpec
+from .flops import RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, attention_pairs, sequence_lengths
+from .layout import Exec, Num
+from .params import ParamBreakdown, expert_width, param_breakdown, stack_layer_list
+
+#: Optimizer state bytes per parameter, master weights included under mixed precision.
+#: Adam/AdamW: fp32 momentum + variance (8) + fp32 master (4) (ZeRO §3.1: K = 12).
+#: SGD with momentum: fp32 momentum (4) + master (4). 8-bit Adam (Dettmers et al. 2022): 1 + 1 byte of
+#: quantised moments + master (4) (block-wise quantisation constants, < 0.1 byte, left out). Adafactor (Shazeer &
+#: Stern 2018): factored second moment, O(rows + cols) per matrix (~0 per parameter) and no momentum + master (4).
+OPTIMIZER_STATE_BYTES = {  # (mixed precision, full precision): bytes/parameter
+    "adam": (12.0, 8.0),
+    "adamw": (12.0, 8.0),
+    "sgd": (8.0, 4.0),
+    "adam8bit": (6.0, 2.0),
+    "adafactor": (4.0, 0.0),
+}
+
+
+def bytes_per_weight(run: RunSpec) -> float:
+    """Bytes per stored weight: 4 for fp32/tf32 training, 2 under mixed precision (fp8 keeps bf16 weights, as
+    Transformer Engine does; its transient fp8 copies are left out)."""
+    return 2.0 if run.mixed_precision else 4.0
+
+
+def bytes_per_grad(run: RunSpec) -> float:
+    """Bytes per gradient element."""
+    if run.grad_bytes_per_param is not None:
+        return run.grad_bytes_per_param
+    return 2.0 if run.mixed_precision else 4.0
+
+
+def optimizer_bytes_per_param(run: RunSpec) -> float:
+    """Optimizer state (and master copy) bytes per parameter."""
+    if run.optimizer_state_bytes_per_param is not None:
+        return run.optimizer_state_bytes_per_param
+    mixed, full = OPTIMIZER_STATE_BYTES[run.optimizer]
+    return mixed if run.mixed_precision else full
+
+
+def activation_bytes_per_element(run: RunSpec) -> float:
+    """Bytes per stored activation element: 4 in fp32/tf32 training, else 2 (fp8 GEMM inputs are cast copies)."""
+    return 2.0 if run.mixed_precision else 4.0
+
+
+def layer_activation_bytes(
+    model: ModelSpec, run: RunSpec, ex: Exec, *, decoder_side: bool, cross: bool, is_moe: bool, s_other: int
+) -> Num:
+    """Activation bytes one layer keeps for backward, per micro-batch, on one GPU (no recomputation).
+
+    Tensor by tensor after Korthikanti et al. 2022 §4.1 (their element counts in brackets, for MHA, 4h GELU,
+    dropout on): replicated across TP ranks unless sequence parallel: both norm inputs [4sbh], the QKV input [2sbh],
+    the FFN input [2sbh], two dropout masks [2sbh, 1 byte each]; sharded over TP: Q, K, V [6sbh], attention output
+    [2sbh], FFN hidden tensors [16sbh], and without a fused kernel the softmax output [2as²b], its dropout mask
+    [as²b] and dropout output [2as²b]. With a fused kernel the scores are not kept; the row log-sum-exp (fp32, a·s·b)
+    is. Context parallelism splits every tensor's sequence by cp.
+    """
+    s_enc, s_dec = sequence_lengths(model, run)
+    s = s_dec if decoder_side else s_enc
+    b = ex.micro_batch
+    t = ex.tp
+    c = ex.cp
+    d, a, dh, kv = model.hidden_size, model.num_heads, model.head_size, model.kv_heads
+    q_w, kv_w = a * dh, kv * dh
+    e = activation_bytes_per_element(run)
+    drop = 1.0 if model.dropout > 0 else 0.0
+    sb = s * b / c  # tokens of this micro-batch on one context-parallel rank
+
+    n_norms = (1 if model.parallel_block else 2) + (1 if cross else 0)
+    replicated = sb * d * (e * n_norms + e * 2 + drop * 2)  # norm inputs, QKV and FFN inputs, 2 dropout masks
+    sharded = sb * e * (q_w + 2 * kv_w + q_w)  # Q, K, V and the attention output (input of the O projection)
+
+    attn = model.attention if (model.arch != "encoder_decoder" or decoder_side) else AttentionSpec(pattern="full")
+    _, hw_pairs = attention_pairs(attn, s, causal=(model.arch == "decoder" or decoder_side), fused=0)
+    # Without a fused kernel: softmax output (e), dropout mask (1 byte) and dropout output (e) per scored pair.
+    # Dense kernels materialise every scored pair; CP splits the queries.
+    score_bytes = a * b * hw_pairs / c * (e + drop * (1.0 + e))
+    lse_bytes = a * sb * 4.0  # fused kernel: fp32 log-sum-exp per query row
+    if cross:
+        replicated = replicated + sb * d * (e + drop)  # cross-attention Q input and its dropout mask
+        sharded = sharded + sb * e * 2 * q_w + s_other * b / c * e * 2 * kv_w
+        score_bytes = score_bytes + a * b * float(s) * s_other / c * (e + drop * (1.0 + e))
+        lse_bytes = lse_bytes + a * sb * 4.0
+    # FFN hidden tensors: GELU/ReLU keep fc1 output and activation output [2 x f]; gated FFNs keep the gate and up
+    # outputs and their product [3 x f]. MoE: each token passes top_k (+ shared) experts.
+    f_tensors = 3 if model.ffn_matrices == 3 else 2
+    if is_moe:
+        width = expert_width(model) * (model.moe.top_k + model.moe.shared_experts)
+        sharded = sharded + sb * e * f_tensors * width + sb * 4.0 * model.moe.num_experts  # + fp32 router logits
+    else:
+        sharded = sharded + sb * e * f_tensors * model.ffn_hidden
+
+    keep_scores = np.where(ex.flash == 1, lse_bytes, np.where(ex.recompute == RECOMPUTE_SELECTIVE, 0.0, score_bytes))
+    shard_rep = np.where(ex.sp == 1, t, 1)
+    return replicated / shard_rep + (sharded + keep_scores) / t
+
+
+def layer_input_bytes(model: ModelSpec, run: RunSpec, ex: Exec, decoder_side: bool) -> Num:
+    """What full recomputation keeps per layer: the layer input, 2·s·b·h bytes (/t with SP, /cp)."""
+    s_enc, s_dec = sequence_lengths(model, run)
+    s = s_dec if decoder_side else s_enc
+    e = activation_bytes_per_element(run)
+    return s * ex.micro_batch / ex.cp * model.hidden_size * e / np.where(ex.sp == 1, ex.tp, 1)
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes on the most loaded GPU. ``total_bytes`` is the sum of the parts (a test checks it)."""
+
+    weights_bytes: Num
+    gradients_bytes: Num
+    optimizer_bytes: Num
+    activations_bytes: Num
+    logits_bytes: Num
+    overhead_bytes: Num
+    stage: Num  #: which pipeline stage is the most loaded one: 0 (first) or pp-1 (last)
+    capacity_bytes: float  #: device memory of one GPU
+    optimizer_offloaded_bytes: Num  #: optimizer state held in CPU memory instead (not in total): bytes
+
+    @property
+    def total_bytes(self) -> Num:
+        return (self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
+                + self.logits_bytes + self.overhead_bytes)
+
+    @property
+    def fits(self) -> Num:
+        return self.total_bytes <= self.capacity_bytes
+
+    def parts(self) -> dict[str, Num]:
+        names = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "logits_bytes",
+                 "overhead_bytes")
+        return {n: getattr(self, n) for n in names}
+
+    def to_dict(self) -> dict:
+        out = {f"memory_{k}": v for k, v in self.parts().items()}
+        out["memory_per_gpu_bytes"] = self.total_bytes
+        out["memory_capacity_bytes"] = self.capacity_bytes
+        out["memory_optimizer_offloaded_bytes"] = self.optimizer_offloaded_bytes
+        out["memory_stage"] = self.stage
+        return out
+
+
+def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, Num, Num, Num]:
+    """(first-stage dense, first-stage expert, last-stage dense, last-stage expert) parameters per GPU.
+
+    Layers split evenly over pp stages (MoE layers pro rata); the first stage holds the embeddings, the last the
+    final norms and head, plus a copy of a tied embedding when pp > 1 (Megatron keeps one for the output layer).
+    Dense weights shard over tp (vocabulary-parallel embeddings included; replicated norms and row-parallel biases,
+    < 0.1% of weights, are treated as sharded); experts over ep·tp.
+    """
+    if model.shared_layer_groups is not None:  # ALBERT: every stage holds the shared set it uses (upper bound)
+        layer_dense = pb.layers_dense * np.minimum(1.0, model.shared_layer_groups / ex.pp)
+        layer_expert = pb.layers_expert * np.minimum(1.0, model.shared_layer_groups / ex.pp)
+    else:
+        layer_dense, layer_expert = pb.layers_dense / ex.pp, pb.layers_expert / ex.pp
+    single = ex.pp == 1
+    tied_copy = (model.vocab_size * (model.embedding_dim or model.hidden_size)) if model.tie_embeddings else 0
+    first_dense = pb.embedding + layer_dense + np.where(single, pb.final_norms + pb.head, 0)
+    last_dense = layer_dense + pb.final_norms + pb.head + np.where(single, pb.embedding, tied_copy)
+    return first_dense / ex.tp, layer_expert / (ex.tp * ex.ep), last_dense / ex.tp, layer_expert / (ex.tp * ex.ep)
+
+
+def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec) -> MemoryBreakdown:
+    """Memory of the most loaded GPU (first or last pipeline stage) for one plan or an array of layouts."""
+    pb = param_breakdown(model)
+    f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
+    shard = ex.shard_group(hw.gpus_per_node)
+    exp_shard = np.maximum(1, shard / ex.ep)  # expert weights are replicated over dp·cp/ep ranks
+
+    def states(dense, expert):
+        w, g, o = bytes_per_weight(run), bytes_per_grad(run), optimizer_bytes_per_param(run)
+        z = ex.zero_stage
+        weights = dense * w / np.where(z >= 3, shard, 1) + expert * w / np.where(z >= 3, exp_shard, 1)
+        grads = dense * g / np.where(z >= 2, shard, 1) + expert * g / np.where(z >= 2, exp_shard, 1)
+        opt = dense * o / np.where(z >= 1, shard, 1) + expert * o / np.where(z >= 1, exp_shard, 1)
+        return weights, grads, opt
+
+    fw, fg, fo = states(f_dense, f_exp)
+    lw, lg, lo = states(l_dense, l_exp)
+
+    # activations of one micro-batch through all layers (averaged per layer, then per stage)
+    s_enc, s_dec = sequence_lengths(model, run)
+    layers = stack_layer_list(model)
+    stored = 0.0
+    working = 0.0
+    kept_input = 0.0
+    for is_dec, is_moe in layers:
+        decoder_side = model.arch == "decoder" or is_dec
+        per = layer_activation_bytes(model, run, ex, decoder_side=decoder_side, cross=is_dec, is_moe=is_moe,
+                                     s_other=s_enc if is_dec else 0)
+        stored = stored + per
+        working = np.maximum(working, per)
+        kept_input = kept_input + layer_input_bytes(model, run, ex, decoder_side)
+    full = ex.recompute == RECOMPUTE_FULL
+    per_microbatch_all_layers = np.where(full, kept_input, stored)
+    per_stage = per_microbatch_all_layers / ex.pp
+    m = np.maximum(1, np.floor(ex.grad_accum))
+    in_flight_first = np.minimum(ex.pp, m)
+    interleave = np.where((ex.vpp > 1) & (m >= ex.pp), 1 + (ex.pp - 1) / (ex.pp * ex.vpp), 1.0)
+    recompute_buffer = np.where(full, working, 0.0)  # the one layer being recomputed holds its full working set
+    e = activation_bytes_per_element(run)
+    s_in = s_enc or s_dec
+    emb_drop = (in_flight_first * s_in * ex.micro_batch / ex.cp * model.hidden_size
+                * (1.0 if model.dropout > 0 else 0.0) / np.where(ex.sp == 1, ex.tp, 1))
+    act_first = per_stage * in_flight_first * interleave + recompute_buffer + emb_drop
+    act_last = per_stage * 1.0 + recompute_buffer
+
+    s_out = s_dec if model.arch != "encoder" else s_enc
+    logits = s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp * (e + 4.0)  # bf16 logits + fp32 copy
+    logits_first = np.where(ex.pp == 1, logits, 0.0)
+
+    overhead = hw.accelerator.memory_overhead_bytes.value
+    first_total = fw + fg + fo * (1 - ex.offload) + act_first + logits_first
+    last_total = lw + lg + lo * (1 - ex.offload) + act_last + logits
+    use_last = (last_total > first_total) & (ex.pp > 1)
+
+    def pick(a_first, a_last):
+        return np.where(use_last, a_last, a_first)
+
+    return MemoryBreakdown(
+        weights_bytes=pick(fw, lw),
+        gradients_bytes=pick(fg, lg),
+        optimizer_bytes=pick(fo, lo) * (1 - ex.offload),
+        activations_bytes=pick(act_first, act_last),
+        logits_bytes=pick(logits_first, logits),
+        overhead_bytes=overhead * np.ones_like(np.asarray(first_total, dtype=float)),
+        stage=np.where(use_last, ex.pp - 1, 0),
+        capacity_bytes=hw.accelerator.hbm_bytes.value,
+        optimizer_offloaded_bytes=pick(fo, lo) * ex.offload,
+    )

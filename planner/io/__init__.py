@@ -1,0 +1,1 @@
+"""Edges: plan files, exports."""
