@@ -111,9 +111,30 @@ def profile_data(name: str) -> dict:
     return read_yaml(files[key])
 
 
+def calibration_path(generation: str) -> Path | None:
+    """The calibration file of a GPU generation, if one has been fitted."""
+    for d in _profile_dirs():
+        p = d / "calibration" / f"{generation}.yaml"
+        if p.exists():
+            return p
+    return None
+
+
+def with_calibration(data: dict) -> dict:
+    """``data`` with its generation's fitted efficiencies merged under ``efficiency`` (the profile's own keys win)."""
+    gen = data.get("generation")
+    path = calibration_path(gen) if gen else None
+    if path is None:
+        return data
+    fitted = read_yaml(path).get("parameters") or {}
+    merged = dict(data)
+    merged["efficiency"] = {**fitted, **(data.get("efficiency") or {})}
+    return merged
+
+
 def load_hardware(name: str) -> HardwareSpec:
-    """A hardware profile by name, alias, or path to a profile YAML."""
-    data = profile_data(name)
+    """A hardware profile by name, alias, or path to a profile YAML, with its generation's calibration."""
+    data = with_calibration(profile_data(name))
     try:
         return HardwareSpec.model_validate(data)
     except ValidationError as exc:

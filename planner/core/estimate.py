@@ -19,6 +19,7 @@ from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
 from .memory import MemoryBreakdown, memory_breakdown, stage_params
 from .params import ParamBreakdown, param_breakdown
+from .time import Throughput, TimeBreakdown, step_time, throughput
 
 GIB = 2**30
 
@@ -31,6 +32,8 @@ class Evaluation:
     flops: StepFlops
     memory: MemoryBreakdown
     params_per_gpu: object  #: parameters held by the most loaded GPU before ZeRO sharding
+    time: TimeBreakdown
+    throughput: Throughput
 
 
 def evaluate(plan: Plan, ex: Exec) -> Evaluation:
@@ -40,7 +43,9 @@ def evaluate(plan: Plan, ex: Exec) -> Evaluation:
     mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware)
     f_dense, f_exp, l_dense, l_exp = stage_params(plan.model, pb, ex)
     per_gpu = np.where(mem.stage == 0, f_dense + f_exp, l_dense + l_exp)
-    return Evaluation(params=pb, flops=fl, memory=mem, params_per_gpu=per_gpu)
+    tb = step_time(plan.model, plan.run, ex, plan.hardware)
+    th = throughput(fl, tb, ex, plan.hardware, plan.run.precision)
+    return Evaluation(params=pb, flops=fl, memory=mem, params_per_gpu=per_gpu, time=tb, throughput=th)
 
 
 def _scalar(v):
@@ -106,6 +111,17 @@ class Estimate:
             out["training_tokens"] = run.training_tokens
             out["training_steps"] = float(np.ceil(run.training_tokens / _scalar(fl.tokens_per_step)))
             out["model_flops_total"] = _scalar(fl.model_flops_per_token) * run.training_tokens
+        th = self.evaluation.throughput
+        out.update({
+            "step_time_s": _scalar(th.step_time_s),
+            "tokens_per_s_per_gpu": _scalar(th.tokens_per_s_per_gpu),
+            "model_tflop_per_s_per_gpu": _scalar(th.model_tflop_per_s_per_gpu),
+            "mfu": _scalar(th.mfu),
+            "hfu": _scalar(th.hfu),
+        })
+        out.update({f"time_{k}": _scalar(v) for k, v in self.evaluation.time.parts().items()})
+        if run.training_tokens is not None:
+            out["training_time_ideal_days"] = out["training_steps"] * out["step_time_s"] / 86400.0
         out.update({k: _scalar(v) for k, v in self.memory.to_dict().items()})
         out["memory_per_gpu_gib"] = out["memory_per_gpu_bytes"] / GIB
         out["fits"] = self.fits

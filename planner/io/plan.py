@@ -21,7 +21,7 @@ from typing import Any, Optional
 from pydantic import ValidationError
 
 from ..errors import SpecError, format_validation_error
-from ..registry import preset_data, profile_data
+from ..registry import preset_data, profile_data, with_calibration
 from ..specs.hardware import HardwareSpec
 from ..specs.layout import LayoutSpec
 from ..specs.model import ModelSpec
@@ -76,15 +76,15 @@ def resolve_model(value: Any) -> dict:
 def resolve_hardware(value: Any) -> dict:
     """The raw hardware mapping: a profile name, or an inline mapping (``extends:`` allowed)."""
     if isinstance(value, str):
-        return profile_data(value)
+        return with_calibration(profile_data(value))
     if isinstance(value, dict):
         value = dict(value)
         base = value.pop("extends", None)
         if base is None:
-            return value
+            return with_calibration(value)
         merged = copy.deepcopy(profile_data(base))
         _deep_update(merged, value)
-        return merged
+        return with_calibration(merged)
     raise SpecError(f"hardware: expected a profile name or a mapping, got {type(value).__name__}")
 
 

@@ -83,6 +83,10 @@ class HardwareSpec(Spec):
         description="Fitted or measured efficiency parameters the time model reads (dimensionless or as named).",
     )
     aliases: list[str] = Field(default_factory=list, description="Other names this profile answers to.")
+    generation: Optional[str] = Field(
+        None, description="Architecture generation (volta, ampere, hopper, blackwell, cdna3). The fitted time-model "
+        "parameters of ``hardware_profiles/calibration/<generation>.yaml`` apply to every profile of it."
+    )
 
     @model_validator(mode="after")
     def _check(self):
