@@ -13,7 +13,13 @@ from typing import Optional
 
 import click
 import typer
+
+try:  # typer >= 0.16 vendors click: its usage errors are not click.ClickException subclasses
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _TyperClickException = click.ClickException
 from pydantic import ValidationError
+from rich.markup import escape
 
 from . import report
 from .errors import EXIT_BAD_INPUT, EXIT_INFEASIBLE, PlannerError, SpecError, format_validation_error
@@ -24,8 +30,6 @@ app = typer.Typer(
     help="Plan language-model training: parameters, FLOPs, memory per GPU, and whether it fits.",
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="List model presets, or show one.", invoke_without_command=True)
-app.add_typer(models_app, name="models")
 
 
 class Fmt(str, Enum):
@@ -37,13 +41,13 @@ class Fmt(str, Enum):
 FORMAT_OPT = typer.Option(Fmt.table, "--format", "-f", help="Output: table (people), json or csv (programs).")
 
 
-def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> None:
-    report.stderr_console().print(f"[red]error:[/red] {msg}", highlight=False, markup=True)
-    raise typer.Exit(code)
+def _error(msg: str) -> None:
+    """One line on stderr; the message is escaped so text like [x] is printed as it is."""
+    report.stderr_console().print(f"[red]error:[/red] {escape(str(msg))}", highlight=False)
 
 
 def _note(msg: str) -> None:
-    report.stderr_console().print(f"[dim]note:[/dim] {msg}", highlight=False)
+    report.stderr_console().print(f"[dim]note:[/dim] {escape(msg)}", highlight=False)
 
 
 def _emit(fmt: Fmt, payload, rows=None, table=None) -> None:
@@ -168,7 +172,7 @@ def estimate(
     d = est.to_dict()
     _emit(fmt, d, table=_estimate_table(d))
     if not est.fits:
-        report.stderr_console().print(f"[yellow]does not fit:[/yellow] {est.reason}", highlight=False)
+        report.stderr_console().print(f"[yellow]does not fit:[/yellow] {escape(est.reason)}", highlight=False)
         raise typer.Exit(EXIT_INFEASIBLE)
 
 
@@ -190,15 +194,12 @@ def _estimate_table(d: dict):
     return report.kv_table(d.get("plan") or d.get("model", ""), [s for s in sections if s[1]])
 
 
-@models_app.callback()
+@app.command()
 def models(
-    ctx: typer.Context,
     name: Optional[str] = typer.Argument(None, help="Preset to show."),
     fmt: Fmt = FORMAT_OPT,
 ):
     """List model presets with their parameter counts, or show one preset."""
-    if ctx.invoked_subcommand is not None:
-        return
     from .core.params import param_breakdown
     from .registry import load_model, preset_names
 
@@ -267,17 +268,19 @@ def main(argv: Optional[list[str]] = None) -> None:
     try:
         rc = app(args=argv, prog_name="planner", standalone_mode=False)
     except PlannerError as exc:
-        report.stderr_console().print(f"[red]error:[/red] {exc}", highlight=False)
+        _error(str(exc))
         sys.exit(exc.exit_code)
     except ValidationError as exc:
-        report.stderr_console().print(f"[red]error:[/red] {format_validation_error(exc)}", highlight=False)
+        _error(format_validation_error(exc))
         sys.exit(EXIT_BAD_INPUT)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except click.ClickException as exc:  # usage errors (unknown option, bad type) arrive here in this mode
-        exc.show()
+    except (click.ClickException, _TyperClickException) as exc:  # usage errors (unknown option, bad value)
+        cmd = (argv if argv is not None else sys.argv[1:])[:1]
+        hint = f" (see `planner {cmd[0]} --help`)" if cmd and not cmd[0].startswith("-") else ""
+        _error(exc.format_message() + hint)
         sys.exit(exc.exit_code)
     sys.exit(rc if isinstance(rc, int) else 0)
 

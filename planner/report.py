@@ -124,4 +124,5 @@ def stdout_console() -> Console:
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True)
+    """Messages: never hard-wrapped, so an error stays one line in logs and pipes."""
+    return Console(stderr=True, soft_wrap=True)

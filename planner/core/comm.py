@@ -7,8 +7,12 @@ all-to-all (n-1)/n. So time = bytes·factor/busbw + latency, and busbw is what n
 
 Placement (Megatron-LM's default rank order, innermost first): tp, cp, dp (ep inside dp), pp. A group of n ranks
 whose members are ``stride`` apart stays inside one node when stride·n <= GPUs per node; then it runs at the NVLink
-bus bandwidth, else at the per-GPU network bandwidth (one NIC per GPU, rail-optimised, as DGX/HGX systems are
-built). Latency: NCCL picks tree algorithms for small messages, so the fixed cost grows with log2(n), not n.
+bus bandwidth. A group that spans nodes runs its rings over the NICs of its members: DGX/HGX nodes have one NIC per
+GPU (rail-optimised), and NCCL spreads its channels over all of them, so a group with k members per node reaches
+k x the per-GPU NIC bandwidth (capped by NVLink). This is what nccl-tests show: a 4-node B200 all-reduce reaches
+~380 GB/s busbw with 8 x 50 GB/s NICs per node (microbench.yaml, ``allreduce_busbw_1node_vs_4node_gb_s``), while a
+data-parallel group with one member per node (tp = 8) has one rail, ~1 x NIC. Latency: NCCL picks tree algorithms
+for small messages, so the fixed cost grows with log2(n), not n.
 
 Left out: NVLink SHARP (NVLS) in-switch reduction (up to +30% all-reduce busbw on H100/H200 nodes, see
 microbench.yaml), congestion between concurrent collectives of different groups, and message-size dependence of
@@ -48,7 +52,9 @@ def collective_time_s(
     """Seconds for one collective of ``message_bytes`` (the full logical message) over ``n`` ranks; 0 when n = 1."""
     n = np.asarray(n, dtype=float)
     inter = crosses_nodes(n, stride, gpus_per_node)
-    busbw = np.where(inter, inter_busbw_bytes_per_s, intra_busbw_bytes_per_s)
+    per_node = np.clip(gpus_per_node // np.maximum(1, np.asarray(stride)), 1, np.maximum(n, 1))  # members per node
+    busbw = np.where(inter, np.minimum(per_node * inter_busbw_bytes_per_s, intra_busbw_bytes_per_s),
+                     intra_busbw_bytes_per_s)
     latency = np.where(inter, inter_latency_s, intra_latency_s) * np.maximum(1.0, np.log2(np.maximum(n, 1.0)))
     t = latency + np.asarray(message_bytes, dtype=float) * algorithm_factor(kind, n) / busbw
     return np.where(n > 1, t, 0.0)

@@ -30,7 +30,7 @@ import numpy as np
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .layout import Exec, Num
-from .params import expert_width, stack_layer_list
+from .params import expert_width, layer_groups
 
 RECOMPUTE_SELECTIVE, RECOMPUTE_FULL = 1, 2
 #: FlashAttention-2's backward does 5 matmuls over the tile where the forward does 2 (Dao 2023 §4.1): 2.5x forward.
@@ -124,26 +124,26 @@ def forward_flops_per_seq(model: ModelSpec, run: RunSpec, fused_attention: Num =
         proj_per_token += 2 * d * q_w
     dense = expert = attn_m = 0.0
     attn_h: Num = 0.0
-    for is_dec, is_moe in stack_layer_list(model):
+    for (is_dec, is_moe), n in layer_groups(model):
         decoder_side = model.arch == "decoder" or is_dec
         s = s_dec if decoder_side else s_enc
-        dense += s * proj_per_token + global_tokens * 2 * (d * q_w + 2 * d * kv_w)
+        dense += n * (s * proj_per_token + global_tokens * 2 * (d * q_w + 2 * d * kv_w))
         stack_attn = model.attention if (model.arch != "encoder_decoder" or is_dec) else AttentionSpec(pattern="full")
         m_pairs, h_pairs = attention_pairs(stack_attn, s, causal=decoder_side, fused=fused_attention)
-        attn_m += 4 * dh * a * m_pairs
-        attn_h = attn_h + 4 * dh * a * h_pairs
+        attn_m += n * 4 * dh * a * m_pairs
+        attn_h = attn_h + n * 4 * dh * a * h_pairs
         if is_dec:  # cross-attention: Q and O on decoder tokens, K and V on encoder tokens, s_dec x s_enc pairs
-            dense += s_dec * 2 * (d * q_w + q_w * d) + s_enc * 2 * (2 * d * kv_w)
+            dense += n * (s_dec * 2 * (d * q_w + q_w * d) + s_enc * 2 * (2 * d * kv_w))
             cross = 4 * dh * a * float(s_dec) * s_enc
-            attn_m += cross
-            attn_h = attn_h + cross
+            attn_m += n * cross
+            attn_h = attn_h + n * cross
         m = model.ffn_matrices
         if is_moe:
             k = model.moe.top_k + model.moe.shared_experts
-            expert += s * k * 2 * m * d * expert_width(model)
-            dense += s * 2 * d * model.moe.num_experts
+            expert += n * s * k * 2 * m * d * expert_width(model)
+            dense += n * s * 2 * d * model.moe.num_experts
         else:
-            dense += s * 2 * m * d * model.ffn_hidden
+            dense += n * s * 2 * m * d * model.ffn_hidden
     s_out = s_dec if model.arch != "encoder" else s_enc
     e_out = model.embedding_dim or d
     logits = s_out * 2 * e_out * model.vocab_size

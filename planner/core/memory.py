@@ -35,7 +35,7 @@ from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .flops import RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, attention_pairs, sequence_lengths
 from .layout import Exec, Num
-from .params import ParamBreakdown, expert_width, param_breakdown, stack_layer_list
+from .params import ParamBreakdown, expert_width, layer_groups, param_breakdown
 
 #: Optimizer state bytes per parameter, master weights included under mixed precision.
 #: Adam/AdamW: fp32 momentum + variance (8) + fp32 master (4) (ZeRO §3.1: K = 12).
@@ -214,17 +214,17 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
 
     # activations of one micro-batch through all layers (averaged per layer, then per stage)
     s_enc, s_dec = sequence_lengths(model, run)
-    layers = stack_layer_list(model)
     stored = 0.0
     working = 0.0
     kept_input = 0.0
-    for is_dec, is_moe in layers:
+    for (is_dec, is_moe), n_layers in layer_groups(model):
         decoder_side = model.arch == "decoder" or is_dec
         per = layer_activation_bytes(model, run, ex, decoder_side=decoder_side, cross=is_dec, is_moe=is_moe,
                                      s_other=s_enc if is_dec else 0)
-        stored = stored + per
-        working = np.maximum(working, per)
-        kept_input = kept_input + layer_input_bytes(model, run, ex, decoder_side)
+        kept = layer_input_bytes(model, run, ex, decoder_side)
+        stored = stored + n_layers * per
+        working = np.maximum(working, per - kept)  # the layer being recomputed: its input is already kept
+        kept_input = kept_input + n_layers * kept
     full = ex.recompute == RECOMPUTE_FULL
     per_microbatch_all_layers = np.where(full, kept_input, stored)
     per_stage = per_microbatch_all_layers / ex.pp

@@ -170,6 +170,17 @@ def stack_layer_list(model: ModelSpec) -> list[tuple[bool, bool]]:
     return out
 
 
+def layer_groups(model: ModelSpec) -> list[tuple[tuple[bool, bool], int]]:
+    """Distinct (decoder_of_encdec, is_moe) layer kinds with how many layers of each, in first-seen order.
+
+    Layers of one kind cost the same, so the core computes each kind once and multiplies.
+    """
+    counts: dict[tuple[bool, bool], int] = {}
+    for kind in stack_layer_list(model):
+        counts[kind] = counts.get(kind, 0) + 1
+    return list(counts.items())
+
+
 def param_breakdown(model: ModelSpec) -> ParamBreakdown:
     """Every parameter of ``model``, by part."""
     dense = expert = active = 0

@@ -44,14 +44,15 @@ from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_
                     attention_pairs, sequence_lengths)
 from .layout import Exec, Num
 from .memory import activation_bytes_per_element, bytes_per_grad, bytes_per_weight, stage_params
-from .params import expert_width, param_breakdown, stack_layer_list
+from .params import expert_width, layer_groups, param_breakdown
 
 
 @dataclass(frozen=True)
 class TimeParams:
     """Efficiency parameters of the time model (dimensionless unless the name says otherwise)."""
 
-    matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs (MAMF, measured)
+    matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs in the run's dtype (MAMF, measured)
+    matmul_fraction_bf16: float = 0.80  #: the same for bf16 (fp8 runs keep attention and logits in bf16)
     gemm_kernel_overhead_s: float = 5e-6  #: fixed cost per GEMM kernel, s (fitted)
     attention_fraction: float = 0.45  #: fused attention kernel achieved / peak (fitted)
     hbm_fraction: float = 0.80  #: achievable / peak HBM bandwidth for streaming kernels (fitted)
@@ -78,10 +79,13 @@ def time_params(hw: HardwareSpec, precision: str) -> TimeParams:
     kw = {n: eff[n] for n in TimeParams.names() if n in eff}
     dtype = "fp8" if precision == "fp8" else ("bf16" if precision in ("bf16", "fp16") else precision)
     mm_key = f"matmul_max_achievable_fraction_{dtype}"
+    bf16_key = "matmul_max_achievable_fraction_bf16"
+    if bf16_key in eff:
+        kw["matmul_fraction_bf16"] = eff[bf16_key]
     if mm_key in eff:
         kw["matmul_fraction"] = eff[mm_key]
-    elif "matmul_max_achievable_fraction_bf16" in eff:
-        kw["matmul_fraction"] = eff["matmul_max_achievable_fraction_bf16"]
+    elif bf16_key in eff:
+        kw["matmul_fraction"] = eff[bf16_key]
     return TimeParams(**kw)
 
 
@@ -98,21 +102,29 @@ def mfu_dtype(precision: str) -> str:
     return {"fp32": "fp32", "tf32": "tf32"}.get(precision, "bf16")
 
 
-def _gemm_s(m, n, k, peak, bw, e, tp: TimeParams) -> Num:
-    """Forward + two backward GEMMs of an (m x k) @ (k x n) product: roofline plus a fixed kernel cost each."""
-    flops = 2.0 * m * n * k
-    total = 0.0
-    for a, b, c in ((m, n, k), (m, k, n), (k, n, m)):  # Y = XW, dX = dY W^T, dW = X^T dY
-        t_c = flops / (tp.matmul_fraction * peak)
-        t_m = e * (a * c + c * b + a * b) / (tp.hbm_fraction * bw)
-        total = total + np.maximum(t_c, t_m) + tp.gemm_kernel_overhead_s
-    return total
+#: FP8 GEMMs (Transformer Engine) first cast each bf16 input to fp8: read 2 bytes, write 1 per element, plus the
+#: amax reduction that reads it again (Micikevicius et al. 2022 §4; TE's cast-transpose kernels): ~5 bytes/element.
+FP8_CAST_BYTES_PER_ELEMENT = 5.0
 
 
-def _gemm_fwd_s(m, n, k, peak, bw, e, tp: TimeParams) -> Num:
-    t_c = 2.0 * m * n * k / (tp.matmul_fraction * peak)
-    t_m = e * (m * k + k * n + m * n) / (tp.hbm_fraction * bw)
-    return np.maximum(t_c, t_m) + tp.gemm_kernel_overhead_s
+def _gemm_one(a, b, c, peak, bw, e, tp: TimeParams, fp8: bool) -> Num:
+    """One (a x c) @ (c x b) GEMM: roofline on FLOPs and operand bytes, plus the fixed kernel cost."""
+    t_c = 2.0 * a * b * c / (tp.matmul_fraction * peak)
+    t_m = e * (a * c + c * b + a * b) / (tp.hbm_fraction * bw)
+    t = np.maximum(t_c, t_m) + tp.gemm_kernel_overhead_s
+    if fp8:
+        t = t + FP8_CAST_BYTES_PER_ELEMENT * (a * c + c * b) / (tp.hbm_fraction * bw)
+    return t
+
+
+def _gemm_s(m, n, k, peak, bw, e, tp: TimeParams, fp8: bool = False) -> Num:
+    """Forward + two backward GEMMs of an (m x k) @ (k x n) product (Y = XW, dX = dY W^T, dW = X^T dY)."""
+    return (_gemm_one(m, n, k, peak, bw, e, tp, fp8) + _gemm_one(m, k, n, peak, bw, e, tp, fp8)
+            + _gemm_one(k, n, m, peak, bw, e, tp, fp8))
+
+
+def _gemm_fwd_s(m, n, k, peak, bw, e, tp: TimeParams, fp8: bool = False) -> Num:
+    return _gemm_one(m, n, k, peak, bw, e, tp, fp8)
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,10 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
     tp = tp or time_params(hw, run.precision)
     acc = hw.accelerator
     peak = peak_flop_per_s(hw, run.precision)
+    fp8 = run.precision == "fp8"
+    # fp8 recipes (Transformer Engine, NeMo) run the attention core and the output layer in bf16
+    peak16 = peak_flop_per_s(hw, "bf16") if fp8 else peak
+    tp16 = tp.replace(matmul_fraction=tp.matmul_fraction_bf16) if fp8 else tp
     bw = acc.hbm_bandwidth_bytes_per_s.value
     e = activation_bytes_per_element(run)
     gpn = hw.gpus_per_node
@@ -171,41 +187,41 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
     attn_fwd_total = 0.0  # attention-core forward (what selective recomputation repeats without a fused kernel), s
     tp_comm = cp_comm = ep_comm = 0.0
     tp_gemm_hide = 0.0
-    for is_dec, is_moe in stack_layer_list(model):
+    for (is_dec, is_moe), n_layers in layer_groups(model):
         decoder_side = model.arch == "decoder" or is_dec
         s = s_dec if decoder_side else s_enc
         m_tok = b * s / c  # tokens per GPU in GEMMs (sequence-parallel all-gathers restore s/c before them)
-        gemm = _gemm_s(m_tok, (q_w + 2 * kv_w) / t, d, peak, bw, e, tp) + _gemm_s(m_tok, d, q_w / t, peak, bw, e, tp)
-        gemm_f = (_gemm_fwd_s(m_tok, (q_w + 2 * kv_w) / t, d, peak, bw, e, tp)
-                  + _gemm_fwd_s(m_tok, d, q_w / t, peak, bw, e, tp))
+        gemm = _gemm_s(m_tok, (q_w + 2 * kv_w) / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8)
+        gemm_f = (_gemm_fwd_s(m_tok, (q_w + 2 * kv_w) / t, d, peak, bw, e, tp, fp8)
+                  + _gemm_fwd_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8))
         if is_moe:
             moe = model.moe
             fe = expert_width(model)
             rows = m_tok * moe.top_k * ex.ep / moe.num_experts  # tokens per local expert, balanced routing
             local = moe.num_experts / ex.ep
-            gemm = gemm + local * (_gemm_s(rows, (mats - 1) * fe / t, d, peak, bw, e, tp)
-                                   + _gemm_s(rows, d, fe / t, peak, bw, e, tp))
-            gemm_f = gemm_f + local * (_gemm_fwd_s(rows, (mats - 1) * fe / t, d, peak, bw, e, tp)
-                                       + _gemm_fwd_s(rows, d, fe / t, peak, bw, e, tp))
+            gemm = gemm + local * (_gemm_s(rows, (mats - 1) * fe / t, d, peak, bw, e, tp, fp8)
+                                   + _gemm_s(rows, d, fe / t, peak, bw, e, tp, fp8))
+            gemm_f = gemm_f + local * (_gemm_fwd_s(rows, (mats - 1) * fe / t, d, peak, bw, e, tp, fp8)
+                                       + _gemm_fwd_s(rows, d, fe / t, peak, bw, e, tp, fp8))
             if moe.shared_experts:
                 w = moe.shared_experts * fe
-                gemm = gemm + _gemm_s(m_tok, (mats - 1) * w / t, d, peak, bw, e, tp) + _gemm_s(m_tok, d, w / t, peak, bw, e, tp)
-                gemm_f = gemm_f + _gemm_fwd_s(m_tok, (mats - 1) * w / t, d, peak, bw, e, tp) + _gemm_fwd_s(m_tok, d, w / t, peak, bw, e, tp)
-            gemm = gemm + _gemm_s(m_tok, moe.num_experts, d, peak, bw, e, tp)  # router
+                gemm = gemm + _gemm_s(m_tok, (mats - 1) * w / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_tok, d, w / t, peak, bw, e, tp, fp8)
+                gemm_f = gemm_f + _gemm_fwd_s(m_tok, (mats - 1) * w / t, d, peak, bw, e, tp, fp8) + _gemm_fwd_s(m_tok, d, w / t, peak, bw, e, tp, fp8)
+            gemm = gemm + _gemm_s(m_tok, moe.num_experts, d, peak, bw, e, tp, fp8)  # router
             # dispatch + combine, forward and backward: 4 all-to-alls of the routed activations
-            ep_comm = ep_comm + 4 * coll(ALL_TO_ALL, m_tok * moe.top_k * d * e, ex.ep, ex.tp * ex.cp)
+            ep_comm = ep_comm + n_layers * 4 * coll(ALL_TO_ALL, m_tok * moe.top_k * d * e, ex.ep, ex.tp * ex.cp)
             ffn_width = moe.top_k * fe + moe.shared_experts * fe
         else:
             f = model.ffn_hidden
-            gemm = gemm + _gemm_s(m_tok, (mats - 1) * f / t, d, peak, bw, e, tp) + _gemm_s(m_tok, d, f / t, peak, bw, e, tp)
-            gemm_f = gemm_f + _gemm_fwd_s(m_tok, (mats - 1) * f / t, d, peak, bw, e, tp) + _gemm_fwd_s(m_tok, d, f / t, peak, bw, e, tp)
+            gemm = gemm + _gemm_s(m_tok, (mats - 1) * f / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_tok, d, f / t, peak, bw, e, tp, fp8)
+            gemm_f = gemm_f + _gemm_fwd_s(m_tok, (mats - 1) * f / t, d, peak, bw, e, tp, fp8) + _gemm_fwd_s(m_tok, d, f / t, peak, bw, e, tp, fp8)
             ffn_width = f
         if is_dec:  # cross-attention: Q/O on decoder tokens, K/V on encoder tokens
             m_enc = b * s_enc / c
-            gemm = (gemm + _gemm_s(m_tok, q_w / t, d, peak, bw, e, tp) + _gemm_s(m_enc, 2 * kv_w / t, d, peak, bw, e, tp)
-                    + _gemm_s(m_tok, d, q_w / t, peak, bw, e, tp))
-            gemm_f = (gemm_f + _gemm_fwd_s(m_tok, q_w / t, d, peak, bw, e, tp)
-                      + _gemm_fwd_s(m_enc, 2 * kv_w / t, d, peak, bw, e, tp) + _gemm_fwd_s(m_tok, d, q_w / t, peak, bw, e, tp))
+            gemm = (gemm + _gemm_s(m_tok, q_w / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_enc, 2 * kv_w / t, d, peak, bw, e, tp, fp8)
+                    + _gemm_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8))
+            gemm_f = (gemm_f + _gemm_fwd_s(m_tok, q_w / t, d, peak, bw, e, tp, fp8)
+                      + _gemm_fwd_s(m_enc, 2 * kv_w / t, d, peak, bw, e, tp, fp8) + _gemm_fwd_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8))
 
         # attention core
         attn = model.attention if (model.arch != "encoder_decoder" or is_dec) else AttentionSpec(pattern="full")
@@ -213,12 +229,12 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
         if is_dec:
             pairs = pairs + float(s) * s_enc
         core_flops_fwd = 4.0 * dh * (a / t) * b * pairs / c
-        flash_fwd = core_flops_fwd / (tp.attention_fraction * peak)
+        flash_fwd = core_flops_fwd / (tp.attention_fraction * peak16)
         flash_total = flash_fwd * (1 + FLASH_BWD_OVER_FWD)
         # unfused: two batched GEMMs at matmul speed + softmax/mask/dropout streaming the scores
         score_elems = (a / t) * b * pairs / c
         stream_fwd = score_elems * e * (3 + 3 * drop) / (tp.hbm_fraction * bw)  # write S, read S write P, (dropout)
-        plain_fwd = core_flops_fwd / (tp.matmul_fraction * peak) + stream_fwd
+        plain_fwd = core_flops_fwd / (tp16.matmul_fraction * peak16) + stream_fwd
         plain_total = plain_fwd * (1 + BWD_OVER_FWD)
         core_fwd = np.where(fused, flash_fwd, plain_fwd)
         core_total = np.where(fused, flash_total, plain_total)
@@ -232,18 +248,18 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
         elem_fwd = m_tok * per_tok * e / (tp.hbm_fraction * bw)
         elem_total = 3.0 * elem_fwd
 
-        layer_total = layer_total + gemm + core_total + elem_total
-        layer_fwd = layer_fwd + gemm_f + core_fwd + elem_fwd
-        attn_fwd_total = attn_fwd_total + core_fwd
-        tp_gemm_hide = tp_gemm_hide + gemm
+        layer_total = layer_total + n_layers * (gemm + core_total + elem_total)
+        layer_fwd = layer_fwd + n_layers * (gemm_f + core_fwd + elem_fwd)
+        attn_fwd_total = attn_fwd_total + n_layers * core_fwd
+        tp_gemm_hide = tp_gemm_hide + n_layers * gemm
 
         # TP: 2 collectives forward + 2 backward per block of m_tok·d activations (self-attn, FFN; +1 cross-attn)
         blocks = 2 + (1 if is_dec else 0)
-        tp_comm = tp_comm + 2 * blocks * coll(ALL_REDUCE, m_tok * d * e, t, 1)
+        tp_comm = tp_comm + n_layers * 2 * blocks * coll(ALL_REDUCE, m_tok * d * e, t, 1)
         # CP: ring exchange of K and V forward, K, V, dK, dV backward, hidden under the attention core
         kv_bytes = b * s / c * 2 * kv_w / t * e
         cp_t = 3 * (c - 1) * coll(P2P, kv_bytes, 2, ex.tp)
-        cp_comm = cp_comm + np.maximum(0.0, cp_t - core_total)
+        cp_comm = cp_comm + n_layers * np.maximum(0.0, cp_t - core_total)
 
     # full recomputation repeats TP collectives of the forward
     full = ex.recompute == RECOMPUTE_FULL
@@ -255,7 +271,7 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
     s_out = s_dec if model.arch != "encoder" else s_enc
     m_out = b * s_out / c
     e_out = model.embedding_dim or d
-    logits = _gemm_s(m_out, model.vocab_size / t, e_out, peak, bw, e, tp)
+    logits = _gemm_s(m_out, model.vocab_size / t, e_out, peak16, bw, e, tp16)
     logits = logits + m_out * model.vocab_size / t * (2 * e + 4 * 4) / (tp.hbm_fraction * bw)
 
     pp, v = ex.pp, ex.vpp

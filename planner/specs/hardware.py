@@ -42,7 +42,9 @@ class AcceleratorSpec(Spec):
     def peak(self, dtype: str) -> float:
         """Dense peak FLOP/s for ``dtype``; raises ValueError naming the dtypes the profile has."""
         if dtype not in self.peak_flop_per_s:
-            raise ValueError(
+            from ..errors import SpecError
+
+            raise SpecError(
                 f"accelerator {self.name!r} has no peak for dtype {dtype!r} (has: {', '.join(self.peak_flop_per_s)})"
             )
         return self.peak_flop_per_s[dtype].value

@@ -1,0 +1,1 @@
+"""Calibration: fitting the time model's efficiency parameters to measurements."""

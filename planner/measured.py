@@ -1,0 +1,883 @@
+"""Published measured training runs as planner specs, with the throughput each source measured.
+
+``load_runs()`` reads a measured-runs YAML file (the schema of ``planner/data/measured_runs.yaml``, see
+``planner/data/README.md``) and turns every entry into a :class:`MeasuredRun` (a ``ModelSpec``, ``RunSpec`` and
+``LayoutSpec`` that the specs' own validators accept, a hardware profile name, and the measured throughput) or a
+:class:`SkippedRun` that says why it could not be represented. Nothing is dropped silently: the two lists together
+hold one item per entry in the file.
+
+**Like with like** (DESIGN.md §3). Sources report different quantities in different FLOP conventions, so every
+measurement is brought to one quantity the time model predicts directly, *tokens per second per GPU*, with the
+source's own formula:
+
+1. ``measured.tokens_per_s_per_gpu`` when the source gives it (llm-foundry, NeMo, torchtitan);
+2. else ``step_time_s``: tokens/s/GPU = global batch tokens / step time / GPUs (Korthikanti et al. 2022 Table 5);
+3. else ``tflops_per_gpu``: tokens/s/GPU = TFLOP/s·1e12 / (FLOPs per token in that source's convention); for
+   Megatron-LM that is Narayanan et al. 2021 Eq. 3, which counts the recomputed forward pass;
+4. else ``mfu`` (``hfu``): tokens/s/GPU = MFU·peak / model FLOPs per token (HFU: hardware FLOPs per token), with
+   the peak the source itself divided by (its *peak basis*, :data:`SOURCE_PEAK_FLOP_PER_S`), not our profile's.
+
+When a source gives more than one of these, the others are converted too and compared with the one used
+(``MeasuredRun.cross_checks``): a check of the formula, the peak basis and the architecture at once.
+
+**Assumptions.** Every value the file does not give and this loader fills in (ffn_hidden = 4h, micro-batch 1,
+precision, position embedding, dropout, an architecture taken from its published config, ...) is written to
+``MeasuredRun.assumptions`` in words, so a reader of a validation table can see what the comparison rests on.
+Architectures missing from an entry are filled only from :data:`KNOWN_ARCHITECTURES` (each with its citation), and
+only when the source's own redundant numbers (parameter count, or TFLOP/s vs tokens/s, or MFU vs tokens/s) agree
+with the filled-in architecture; ``load_runs(fill_architectures=False)`` skips those entries instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from pydantic import ValidationError
+
+from .core.params import param_breakdown
+from .errors import SpecError, format_validation_error
+from .registry import read_yaml
+from .specs.layout import LayoutSpec
+from .specs.model import ModelSpec
+from .specs.run import RunSpec
+
+#: The project's copy of the published measured runs (see planner/data/README.md for where it comes from).
+DEFAULT_PATH = Path(__file__).parent / "data" / "measured_runs.yaml"
+
+#: Source groups this loader knows the FLOP convention of.
+SOURCE_KEYS = ("megatron-ptdp", "megatron-korthikanti", "llm-foundry", "nemo", "torchtitan")
+
+#: ``hardware.gpu`` (normalised names of the data README) -> hardware profile name.
+#: H100-SXM5-96GB-HBM2e-500W is deliberately absent: it differs from the H100 SXM5 80GB in memory, HBM bandwidth
+#: and power cap, so mapping it to ``h100-sxm`` would compare against the wrong machine. Entries on it are skipped.
+GPU_PROFILES = {
+    "A100-SXM4-40GB": "a100-40gb",
+    "A100-SXM4-80GB": "a100-80gb",
+    "H100-SXM5-80GB": "h100-sxm",
+    "H200-SXM-141GB": "h200",
+    "B200-SXM-180GB": "b200",
+}
+
+#: The peak each source divided by to get its MFU/HFU (dense, FLOP/s), by (source, profile, precision). This is part
+#: of the source's convention, so it lives here rather than in a hardware profile.
+SOURCE_PEAK_FLOP_PER_S: dict[tuple[str, str, str], float] = {
+    # Narayanan et al. 2021 §5 and the entries' extra.peak_basis: "312 TFLOP/s fp16" (A100 datasheet, dense).
+    ("megatron-ptdp", "a100-80gb", "fp16"): 312e12,
+    ("megatron-ptdp", "a100-80gb", "bf16"): 312e12,
+    # Korthikanti et al. 2022 §6: MFU/HFU against the A100's 312 TFLOP/s half-precision peak.
+    ("megatron-korthikanti", "a100-80gb", "bf16"): 312e12,
+    ("megatron-korthikanti", "a100-80gb", "fp16"): 312e12,
+    # llm-foundry scripts/train/benchmarking/collect_results.py uses composer's GPU_AVAILABLE_FLOPS:
+    # A100 312e12 (bf16), H100 SXM 989e12 (bf16), 1979e12 (fp8); restated in the entries' extra.note.
+    ("llm-foundry", "a100-40gb", "bf16"): 312e12,
+    ("llm-foundry", "a100-80gb", "bf16"): 312e12,
+    ("llm-foundry", "h100-sxm", "bf16"): 989e12,
+    ("llm-foundry", "h100-sxm", "fp8"): 1979e12,
+    # torchtitan (utils.get_peak_flops): A100 312e12, H100 SXM 989e12, bf16 dense.
+    ("torchtitan", "a100-40gb", "bf16"): 312e12,
+    ("torchtitan", "a100-80gb", "bf16"): 312e12,
+    ("torchtitan", "h100-sxm", "bf16"): 989e12,
+}
+
+#: Relative disagreement above which a cross-check is flagged (and an architecture filled in here is rejected).
+#: Sources round tokens/s and TFLOP/s to integers and MFU to 3-4 digits, which alone gives well under 1%.
+CROSS_CHECK_TOLERANCE = 0.03
+
+#: Bytes in one ``memory_gb`` unit. The schema says GB; vendors' and papers' GB are 1e9 bytes.
+BYTES_PER_GB = 1e9
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FLOP conventions, one small function per source. All return FLOPs per *trained token* (fwd + bwd [+ recompute]).
+# ---------------------------------------------------------------------------------------------------------------
+
+def megatron_eq3_flops_per_token(layers: int, hidden: int, seq_len: int, vocab: int) -> float:
+    """Megatron-LM's FLOPs per token, Narayanan et al. 2021 (arXiv:2104.04473) Eq. 3.
+
+    F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) per iteration of B sequences of s tokens, so per token
+    F/(B·s) = 96·l·h²·(1 + s/(6h) + V/(16·l·h)) = 96·l·h² + 16·l·s·h + 6·h·V.
+
+    Per layer and token one forward pass costs 24·h² FLOPs in the weight matmuls (QKV 6h², attention output 2h²,
+    MLP with f = 4h 16h²) and 4·s·h in the attention scores and values. The layers run four such passes: forward,
+    the forward again (full activation recomputation, the paper's setting) and the backward (twice the forward):
+    96·h² + 16·s·h. The logit layer, 2·h·V per pass, runs three (not recomputed): 6·h·V.
+    Left out: norms, softmax, activations, biases (a fraction of a percent). The paper's TFLOP/s and its percent of
+    peak are therefore hardware-FLOP figures (HFU-like), not MFU.
+    """
+    l, h, s, v = layers, hidden, seq_len, vocab
+    return 96.0 * l * h * h * (1.0 + s / (6.0 * h) + v / (16.0 * l * h))
+
+
+def korthikanti_model_flops_per_token(layers: int, hidden: int, seq_len: int, vocab: int) -> float:
+    """Model FLOPs per token behind MFU, Korthikanti et al. 2022 (arXiv:2205.05198) §6.
+
+    72·B·s·l·h²·(1 + s/(6h) + V/(12·l·h)) per iteration, i.e. Narayanan's Eq. 3 with three passes instead of four
+    (no recomputation): per token 72·l·h² + 12·l·s·h + 6·h·V. Its HFU adds whatever is recomputed.
+    """
+    l, h, s, v = layers, hidden, seq_len, vocab
+    return 72.0 * l * h * h * (1.0 + s / (6.0 * h) + v / (12.0 * l * h))
+
+
+def llm_foundry_model_flops_per_token(n_params: float, layers: int, d_model: int, seq_len: int) -> float:
+    """llm-foundry's model FLOPs per token (scripts/train/benchmarking/collect_results.py, ``parse_run``).
+
+    flops_per_seq = 2·N·s, attn_flops_per_seq = L·2·2·d·s², MFU = 3·(flops_per_seq + attn_flops_per_seq)·seq/s /
+    (GPUs·peak); per token that is 6·N + 12·L·d·s, with N the *logged* parameter count (embeddings and the learned
+    position table included) and no causal halving of the attention term. Its HFU multiplies by 4 instead of 3
+    when activation checkpointing is on.
+    """
+    return 6.0 * n_params + 12.0 * layers * d_model * seq_len
+
+
+def torchtitan_model_flops_per_token(n_params: float, layers: int, heads: int, head_dim: int, seq_len: int) -> float:
+    """torchtitan's model FLOPs per token (``get_num_flop_per_token``, used by train.py for MFU).
+
+    6·N + 12·l·h·q·t with h heads of q features and t = seq_len (PaLM Appendix B's 6N + 12·L·H·Q·T; no causal
+    halving). At the commit the measured rows come from, N counted every parameter, embeddings included: with that
+    N the published MFU and words-per-second agree to 0.1% (a later torchtitan excludes the token embedding).
+    """
+    return 6.0 * n_params + 12.0 * layers * heads * head_dim * seq_len
+
+
+def nemo_model_flops_per_token(model: ModelSpec, seq_len: int) -> float:
+    """NeMo's model FLOPs per token behind its 'Model TFLOP / sec / GPU' column (NeMo 24.07 performance summary).
+
+    Three passes (no recomputation) of every matmul: 6 x (attention projections h·(2·a·d_head + 2·kv·d_head) +
+    FFN m·h·f) per layer, plus attention scores and values 12·s·a·d_head per layer (no causal halving), plus the
+    logits 6·h·V. For GPT-3 shapes this is Korthikanti et al.'s 72·l·h²(1 + s/(6h) + V/(12lh)); for Llama/Nemotron
+    it is NeMo's l·h²·(12 + 12·g/a + 18·f/h [gated] or 12·f/h + 12·s/h + 6·V/(l·h)).
+    Checked against the table itself: TFLOP/s ÷ tokens/s reproduces this to < 0.5% for every pretraining row.
+    """
+    h, l = model.hidden_size, model.total_layers
+    q_width, kv_width = model.num_heads * model.head_size, model.kv_heads * model.head_size
+    matmul_params_per_layer = 2 * h * q_width + 2 * h * kv_width + model.ffn_matrices * h * model.ffn_hidden
+    return 6.0 * l * matmul_params_per_layer + 12.0 * l * seq_len * q_width + 6.0 * h * model.vocab_size
+
+
+def tokens_per_s_from_flop_rate(flop_per_s: float, flops_per_token: float) -> float:
+    """Tokens per second from a FLOP rate and FLOPs per token (both in the same convention)."""
+    return flop_per_s / flops_per_token
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One published run as planner specs plus what was measured, in tokens/s per GPU.
+
+    ``measured_tokens_per_s_per_gpu`` is what the source measured, converted (if it was not already tokens/s) with
+    the source's own FLOP formula; ``conversion`` says how. ``measured_step_time_s`` is the source's step time, or
+    derived as global batch tokens / (tokens/s/GPU x GPUs) when the source gives throughput and a global batch.
+    ``measured_mfu``/``measured_hfu`` are the source's fractions (0-1), in its own convention, or None.
+    """
+
+    id: str
+    source: str  #: full source text of the entry
+    source_key: str  #: 'megatron-ptdp', 'megatron-korthikanti', 'llm-foundry', 'nemo', 'torchtitan'
+    model: ModelSpec
+    run: RunSpec
+    layout: LayoutSpec
+    hardware: str  #: hardware profile name (a100-40gb, a100-80gb, h100-sxm, h200, b200)
+    measured_tokens_per_s_per_gpu: Optional[float]  #: tokens/s per GPU
+    measured_step_time_s: Optional[float]  #: seconds per optimizer step
+    measured_mfu: Optional[float]  #: fraction, source's convention
+    measured_hfu: Optional[float]  #: fraction, source's convention
+    measured_memory_bytes: Optional[float]  #: bytes per GPU (memory_gb x 1e9)
+    flop_convention: str  #: the FLOP count behind the source's TFLOP/s and MFU/HFU
+    assumptions: tuple[str, ...]  #: every default filled in, in words
+    raw: dict = field(compare=False, hash=False)  #: the entry as read from the file (not compared or hashed)
+    conversion: str = ""  #: how measured_tokens_per_s_per_gpu was obtained
+    cross_checks: tuple[str, ...] = field(default_factory=tuple)  #: other measurements converted and compared
+
+    @property
+    def gpus(self) -> int:
+        """GPUs in the run."""
+        return self.layout.num_gpus
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    """An entry that could not be represented, and why (the reason names the field)."""
+
+    id: str
+    source_key: str
+    reason: str
+
+
+class _Skip(Exception):
+    """Raised inside the loader for an entry that becomes a SkippedRun."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Architectures the sources name but the entries do not spell out
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnownArchitecture:
+    """A published architecture, with its citation, for entries that name a model but give no dimensions."""
+
+    family: str  #: 'gpt', 'llama' or 'nemotron' (see _FAMILIES)
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn_hidden: int
+    vocab: int
+    source: str
+    names: tuple[str, ...]  #: model.name spellings it answers to (compared case- and punctuation-insensitively)
+
+
+KNOWN_ARCHITECTURES: tuple[KnownArchitecture, ...] = (
+    KnownArchitecture(
+        "gpt", 96, 12288, 96, 96, 4 * 12288, 51200,
+        "GPT-3 175B: Brown et al. 2020 Table 2.1 (96 layers, d_model 12288, 96 heads); the same shape as "
+        "Korthikanti et al. 2022 Table 3 and NeMo-Framework-Launcher conf/training/gpt3/175b.yaml; vocab 51200 as "
+        "padded in Megatron-LM and assumed by its FLOP formulas",
+        ("GPT 174.6B", "GPT3-175B", "GPT 175B"),
+    ),
+    KnownArchitecture(
+        "gpt", 105, 20480, 128, 128, 4 * 20480, 51200,
+        "Megatron 530B: Narayanan et al. 2021 Table 1 (105 layers, hidden 20480, 128 heads), same as Korthikanti "
+        "et al. 2022 Table 3",
+        ("GPT 529.6B", "GPT 530B"),
+    ),
+    KnownArchitecture(
+        "gpt", 24, 4096, 32, 32, 4 * 4096, 51200,
+        "NeMo GPT3-5B: NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/5b.yaml (24 layers, hidden 4096, "
+        "32 heads, ffn 4h); vocab 51200 as in NeMo's GPT-3 FLOP formula (the GPT-2 BPE vocab 50257 padded)",
+        ("GPT3-5B",),
+    ),
+    KnownArchitecture(
+        "gpt", 44, 6144, 48, 48, 4 * 6144, 51200,
+        "NeMo GPT3-20B: NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/20b.yaml (44 layers, hidden "
+        "6144, 48 heads, ffn 4h); vocab 51200 as in NeMo's GPT-3 FLOP formula",
+        ("GPT3-20B",),
+    ),
+    KnownArchitecture(
+        "llama", 32, 4096, 32, 32, 11008, 32000,
+        "Llama 2 7B: Touvron et al. 2023 (arXiv:2307.09288) and config meta-llama/Llama-2-7b-hf (32 layers, 4096, "
+        "32 heads, ffn 11008, vocab 32000)",
+        ("Llama 2 7B", "LLAMA2-7B"),
+    ),
+    KnownArchitecture(
+        "llama", 40, 5120, 40, 40, 13824, 32000,
+        "Llama 2 13B: Touvron et al. 2023 (arXiv:2307.09288) and config meta-llama/Llama-2-13b-hf (40 layers, 5120, "
+        "40 heads, ffn 13824, vocab 32000)",
+        ("Llama 2 13B", "LLAMA2-13B"),
+    ),
+    KnownArchitecture(
+        "llama", 80, 8192, 64, 8, 28672, 32000,
+        "Llama 2 70B: Touvron et al. 2023 (arXiv:2307.09288, GQA with 8 KV heads) and config "
+        "meta-llama/Llama-2-70b-hf (80 layers, 8192, 64 heads, ffn 28672, vocab 32000)",
+        ("Llama 2 70B", "LLAMA2-70B"),
+    ),
+    KnownArchitecture(
+        "nemotron", 32, 4096, 32, 32, 16384, 256000,
+        "Nemotron-8B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_8b.yaml (32 layers, "
+        "4096, 32 heads, ffn 16384, squared-ReLU, RoPE, untied, 256k SentencePiece vocab)",
+        ("Nemotron-8B",),
+    ),
+    KnownArchitecture(
+        "nemotron", 40, 6144, 48, 48, 24576, 256000,
+        "Nemotron-22B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_22b.yaml (40 layers, "
+        "6144, 48 heads, ffn 24576, squared-ReLU, RoPE, untied, 256k vocab)",
+        ("Nemotron-22B",),
+    ),
+    KnownArchitecture(
+        "nemotron", 96, 18432, 96, 8, 73728, 256000,
+        "Nemotron-4 340B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_340b.yaml (96 "
+        "layers, 18432, 96 heads, 8 KV groups, ffn 4h, squared-ReLU, RoPE, untied, 256k vocab)",
+        ("Nemotron-340B",),
+    ),
+)
+
+
+def _norm_name(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum() or ch == ".")
+
+
+def known_architecture(name: str) -> Optional[KnownArchitecture]:
+    """The :data:`KNOWN_ARCHITECTURES` entry a model name answers to, or None."""
+    key = _norm_name(name)
+    for arch in KNOWN_ARCHITECTURES:
+        if key in {_norm_name(n) for n in arch.names}:
+            return arch
+    return None
+
+
+# Architecture conventions by family: what a GPT-era Megatron model, an MPT benchmark model, a Llama and a
+# Nemotron are made of. ffn: the non-gated FFN kind of the family (a row with glu: true overrides it).
+_FAMILIES: dict[str, dict[str, Any]] = {
+    "gpt": dict(ffn_kind="gelu", position="learned", norm="layernorm", bias=True, tie_embeddings=True, dropout=0.1,
+                why="GPT-style Megatron model: GeLU MLP, learned absolute positions (max_positions = seq_len), "
+                    "LayerNorm and linear biases, tied embeddings, dropout 0.1 (Megatron-LM defaults; not in the "
+                    "entry)"),
+    "mpt": dict(ffn_kind="gelu", position="learned", norm="layernorm", bias=True, tie_embeddings=True, dropout=0.0,
+                why="MPT benchmark model (llm-foundry yamls/pretrain/mpt-*.yaml with MPTConfig defaults): learned "
+                    "positions (max_positions = seq_len), LayerNorm and linear biases, tied embeddings, GeLU, "
+                    "dropout 0 - not ALiBi: these settings reproduce the logged NumParams exactly, and NumParams "
+                    "grows with seq_len by seq_len x d_model"),
+    "llama": dict(ffn_kind="swiglu", position="rotary", norm="rmsnorm", bias=False, tie_embeddings=False, dropout=0.0,
+                  why="Llama-style model: SwiGLU, rotary positions, RMSNorm, no biases, untied head, dropout 0"),
+    "nemotron": dict(ffn_kind="relu", position="rotary", norm="layernorm", bias=False, tie_embeddings=False,
+                     dropout=0.0,
+                     why="Nemotron: squared-ReLU MLP (two matrices; represented as relu), RoPE on half the head "
+                         "dims (no weights), LayerNorm1p (scale and bias), no linear biases, untied head, dropout 0"),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-source conventions
+# ---------------------------------------------------------------------------------------------------------------
+
+_FLOP_CONVENTION = {
+    "megatron-ptdp": "megatron-eq3 (Narayanan et al. 2021 Eq. 3: 96·B·s·l·h²·(1 + s/6h + V/16lh); counts the "
+                     "recomputed forward, so TFLOP/s and % of peak are HFU-like)",
+    "megatron-korthikanti": "korthikanti model FLOPs (Korthikanti et al. 2022 §6: 72·B·s·l·h²·(1 + s/6h + V/12lh) "
+                            "for MFU; HFU adds the recomputed work)",
+    "llm-foundry": "llm-foundry 6·N·s + 12·L·d·s² per sequence (collect_results.py; N = logged params incl. "
+                   "embeddings; HFU x4/3 with activation checkpointing)",
+    "nemo": "NeMo model FLOPs (3 passes of every matmul + 12·l·s·h attention + 6·h·V logits; no recompute, no "
+            "causal halving)",
+    "torchtitan": "torchtitan 6·N + 12·l·h·q·t per token (train.py MFU; N = all params at that commit)",
+}
+
+#: Which source formula converts which measurement: f(model, run, layout, n_params) -> FLOPs per token.
+_Formula = Callable[[ModelSpec, RunSpec, LayoutSpec, float], float]
+
+
+def _f_megatron_eq3(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    return megatron_eq3_flops_per_token(model.total_layers, model.hidden_size, run.seq_len, model.vocab_size)
+
+
+def _f_korthikanti(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    return korthikanti_model_flops_per_token(model.total_layers, model.hidden_size, run.seq_len, model.vocab_size)
+
+
+def _f_foundry(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    return llm_foundry_model_flops_per_token(n_params, model.total_layers, model.hidden_size, run.seq_len)
+
+
+def _f_foundry_hfu(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    # collect_results.py: HFU uses 4 passes instead of 3 when activation checkpointing is on, else HFU = MFU.
+    return _f_foundry(model, run, layout, n_params) * (4.0 / 3.0 if layout.recompute != "none" else 1.0)
+
+
+def _f_torchtitan(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    return torchtitan_model_flops_per_token(
+        n_params, model.total_layers, model.num_heads, model.head_size, run.seq_len
+    )
+
+
+def _f_nemo(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    return nemo_model_flops_per_token(model, run.seq_len)
+
+
+#: (source, measurement) -> (formula name, formula). 'tflops' is the source's TFLOP/s column, 'mfu'/'hfu' its
+#: fractions of the peak basis. Absent pairs have no known conversion (Korthikanti's HFU with selective
+#: recomputation counts part of the attention twice, which the paper does not give per row).
+_FORMULAS: dict[tuple[str, str], tuple[str, _Formula]] = {
+    ("megatron-ptdp", "tflops"): ("Narayanan Eq. 3", _f_megatron_eq3),
+    ("megatron-ptdp", "hfu"): ("Narayanan Eq. 3", _f_megatron_eq3),
+    ("megatron-korthikanti", "mfu"): ("Korthikanti model FLOPs", _f_korthikanti),
+    ("llm-foundry", "tflops"): ("llm-foundry 6N+12Lds", _f_foundry),
+    ("llm-foundry", "mfu"): ("llm-foundry 6N+12Lds", _f_foundry),
+    ("llm-foundry", "hfu"): ("llm-foundry HFU (x4/3 with checkpointing)", _f_foundry_hfu),
+    ("torchtitan", "tflops"): ("torchtitan 6N+12lhqt", _f_torchtitan),
+    ("torchtitan", "mfu"): ("torchtitan 6N+12lhqt", _f_torchtitan),
+    ("nemo", "tflops"): ("NeMo model FLOPs", _f_nemo),
+}
+
+
+def source_key_of(entry: dict) -> Optional[str]:
+    """The source group of an entry: its ``source_key`` field if it has one, else recognised from ``source``."""
+    explicit = entry.get("source_key")
+    if explicit:
+        return str(explicit) if str(explicit) in SOURCE_KEYS else None
+    text = str(entry.get("source") or "")
+    if text.startswith("Narayanan") or "2104.04473" in text:
+        return "megatron-ptdp"
+    if "Korthikanti" in text or "2205.05198" in text:
+        return "megatron-korthikanti"
+    if "llm-foundry" in text:
+        return "llm-foundry"
+    if "torchtitan" in text:
+        return "torchtitan"
+    if "NeMo" in text:
+        return "nemo"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Field access that names the field when it is wrong
+# ---------------------------------------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _section(entry: dict, name: str, required: bool = True) -> dict:
+    sec = entry.get(name, _MISSING)
+    if sec is _MISSING or sec is None:
+        if required:
+            raise _Skip(f"{name}: missing")
+        return {}
+    if not isinstance(sec, dict):
+        raise _Skip(f"{name}: expected a mapping, got {type(sec).__name__} {sec!r}")
+    return sec
+
+
+def _num(sec: dict, where: str, key: str, *, integer: bool = False, positive: bool = True) -> Optional[float]:
+    """A number or None; a _Skip naming ``where.key`` when it is neither."""
+    v = sec.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _Skip(f"{where}.{key}: expected a number, got {v!r}")
+    if not math.isfinite(v):
+        raise _Skip(f"{where}.{key}: not finite ({v!r})")
+    if integer and v != int(v):
+        raise _Skip(f"{where}.{key}: expected a whole number, got {v!r}")
+    if positive and v <= 0:
+        raise _Skip(f"{where}.{key}: must be > 0, got {v!r}")
+    return int(v) if integer else float(v)
+
+
+def _int(sec: dict, where: str, key: str) -> Optional[int]:
+    return _num(sec, where, key, integer=True)
+
+
+def _flag(sec: dict, where: str, key: str) -> Optional[bool]:
+    v = sec.get(key)
+    if v is None or isinstance(v, bool):
+        return v
+    raise _Skip(f"{where}.{key}: expected true/false, got {v!r}")
+
+
+def _choice(sec: dict, where: str, key: str, allowed: tuple[str, ...]) -> Optional[str]:
+    v = sec.get(key)
+    if v is None:
+        return None
+    if v not in allowed:
+        raise _Skip(f"{where}.{key}: expected one of {', '.join(allowed)}, got {v!r}")
+    return v
+
+
+def _rel(a: float, b: float) -> float:
+    return (a - b) / b
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One entry
+# ---------------------------------------------------------------------------------------------------------------
+
+def _family_of(key: str, name: str, glu: Optional[bool]) -> str:
+    if key in ("megatron-ptdp", "megatron-korthikanti"):
+        return "gpt"
+    if key == "llm-foundry":
+        return "mpt"
+    if key == "torchtitan":
+        return "llama"
+    n = _norm_name(name)
+    if n.startswith("gpt"):
+        return "gpt"
+    if n.startswith("nemotron"):
+        return "nemotron"
+    if n.startswith("llama") or glu:
+        return "llama"
+    raise _Skip(f"model.name: cannot tell the architecture family of {name!r} for source {key}")
+
+
+def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) -> tuple[ModelSpec, bool]:
+    """The ModelSpec of an entry; second value: True when the dimensions came from KNOWN_ARCHITECTURES."""
+    name = str(m.get("name") or "unnamed")
+    if m.get("moe") not in (None, False, {}):
+        raise _Skip(f"model.moe: mixture-of-experts entry ({m.get('moe')!r}); the loader does not map MoE entries")
+    layers, hidden, heads = _int(m, "model", "layers"), _int(m, "model", "hidden"), _int(m, "model", "heads")
+    kv_heads, ffn, vocab = _int(m, "model", "kv_heads"), _int(m, "model", "ffn_hidden"), _int(m, "model", "vocab")
+    glu = _flag(m, "model", "glu")
+    filled = False
+    arch = None
+    if layers is None or hidden is None or heads is None:
+        missing = [k for k, v in (("layers", layers), ("hidden", hidden), ("heads", heads)) if v is None]
+        arch = known_architecture(name)
+        if arch is None:
+            raise _Skip(f"model.{'/'.join(missing)}: not given, and {name!r} is not a known architecture")
+        if not fill:
+            raise _Skip(f"model.{'/'.join(missing)}: not given (architecture of {name!r} would come from "
+                        f"KNOWN_ARCHITECTURES; fill_architectures=False)")
+        for k, mine, theirs in (("layers", layers, arch.layers), ("hidden", hidden, arch.hidden),
+                                ("heads", heads, arch.heads), ("vocab", vocab, arch.vocab)):
+            if mine is not None and mine != theirs:
+                raise _Skip(f"model.{k}: {mine} disagrees with the known {name} architecture ({theirs})")
+        layers, hidden, heads = arch.layers, arch.hidden, arch.heads
+        kv_heads = kv_heads or arch.kv_heads
+        ffn = ffn or arch.ffn_hidden
+        vocab = vocab or arch.vocab
+        filled = True
+        notes.append(f"architecture not in the entry; filled from {arch.source}")
+    if vocab is None:
+        raise _Skip("model.vocab: not given")
+    family = arch.family if arch is not None else _family_of(key, name, glu)
+    fam = _FAMILIES[family]
+    notes.append(fam["why"])
+    if glu is None:
+        glu = fam["ffn_kind"] in ("swiglu", "geglu")
+        notes.append(f"model.glu not given: {fam['ffn_kind']} assumed from the {family} family")
+    ffn_kind = "swiglu" if glu else (fam["ffn_kind"] if fam["ffn_kind"] not in ("swiglu", "geglu") else "gelu")
+    if ffn is None:
+        if glu:
+            raise _Skip("model.ffn_hidden: not given for a gated (GLU) model, whose width is not a fixed multiple of h")
+        ffn = 4 * hidden
+        notes.append(f"model.ffn_hidden not given: 4h = {ffn} (the GPT convention; Narayanan et al. 2021 assume 4h)")
+    if kv_heads is None:
+        kv_heads = heads
+        notes.append("model.kv_heads not given: = heads (multi-head attention)")
+    position = fam["position"]
+    data = dict(
+        name=name, arch="decoder", num_layers=layers, hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads,
+        ffn_hidden=ffn, ffn_kind=ffn_kind, vocab_size=vocab, tie_embeddings=fam["tie_embeddings"],
+        position=position, max_positions=seq_len if position == "learned" else None, norm=fam["norm"],
+        bias=fam["bias"], dropout=fam["dropout"], attention={"pattern": "causal"},
+        source=(arch.source if arch is not None else None),
+        published_params=_num(m, "model", "params"),
+    )
+    try:
+        return ModelSpec.model_validate(data), filled
+    except ValidationError as exc:
+        raise _Skip(format_validation_error(exc, prefix="model")) from None
+
+
+_PRECISION_WORDS = {"amp_bf16": "bf16", "bf16": "bf16", "amp_fp8": "fp8", "fp8": "fp8", "amp_fp16": "fp16",
+                    "fp16": "fp16", "fp32": "fp32", "tf32": "tf32"}
+
+
+def _precision(key: str, extra: dict, notes: list[str]) -> str:
+    word = extra.get("precision")
+    if word is not None:
+        p = _PRECISION_WORDS.get(str(word).strip().lower())
+        if p is None:
+            raise _Skip(f"extra.precision: unknown precision {word!r}")
+        if key == "llm-foundry" and str(word) == "bf16":
+            notes.append("llm-foundry precision 'bf16' with FSDP mixed_precision PURE (bf16 params/grads in FSDP "
+                         "communication) represented as bf16 mixed precision")
+        return p
+    if key == "megatron-ptdp":
+        notes.append("precision: fp16 mixed precision (extra.peak_basis '312 TFLOP/s fp16'; A100 peak is the same "
+                     "for bf16)")
+        return "fp16"
+    notes.append("precision not given: bf16 mixed precision assumed")
+    return "bf16"
+
+
+def _build_run(key: str, b: dict, seq_len: int, extra: dict, notes: list[str]) -> RunSpec:
+    seqs, toks = _int(b, "batch", "global_batch_seqs"), _int(b, "batch", "global_batch_tokens")
+    micro = _int(b, "batch", "micro_batch")
+    if micro is None:
+        micro = 1
+        notes.append("batch.micro_batch not given: 1 assumed (Megatron-LM's GPT-3 example scripts and the paper's "
+                     "Table 2 PTD-P rows use 1)" if key.startswith("megatron") else
+                     "batch.micro_batch not given: 1 assumed")
+    if seqs is None and toks is None:
+        notes.append("global batch not given: left unknown (None); throughput per GPU does not need it")
+    data = dict(seq_len=seq_len, global_batch_seqs=seqs, global_batch_tokens=toks, micro_batch=micro,
+                precision=_precision(key, extra, notes))
+    try:
+        return RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _Skip(format_validation_error(exc, prefix="batch")) from None
+
+
+def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str]) -> LayoutSpec:
+    tp, pp, dp = _int(p, "parallelism", "tp"), _int(p, "parallelism", "pp"), _int(p, "parallelism", "dp")
+    cp, ep, vpp = _int(p, "parallelism", "cp"), _int(p, "parallelism", "ep"), _int(p, "parallelism", "vpp")
+    if ep not in (None, 1):
+        raise _Skip(f"parallelism.ep: expert parallelism ({ep}) without an MoE model")
+    mp = _int(p, "parallelism", "model_parallel_size")
+    if tp is None and pp is None and mp is not None:
+        tp = min(8, mp)
+        if mp % tp:
+            raise _Skip(f"parallelism.model_parallel_size: {mp} not divisible by tp={tp}; split not given")
+        pp = mp // tp
+        notes.append(f"parallelism.tp/pp not given, only model_parallel_size={mp}: tp={tp} (one 8-GPU node, as in "
+                     f"every Table 1 row of >= 18B) and pp={pp} assumed")
+    defaulted = [n for n, v in (("tp", tp), ("pp", pp), ("cp", cp), ("vpp", vpp)) if v is None]
+    if defaulted:
+        notes.append(f"parallelism.{'/'.join(defaulted)} not given: 1 (not used)")
+    tp, pp, cp, vpp = tp or 1, pp or 1, cp or 1, vpp or 1
+    if dp is None:
+        if gpus % (tp * pp * cp):
+            raise _Skip(f"parallelism.dp: not given and gpus({gpus}) not divisible by tp({tp})·pp({pp})·cp({cp})")
+        dp = gpus // (tp * pp * cp)
+        notes.append(f"parallelism.dp not given: gpus/(tp·pp·cp) = {dp}")
+    sharding = _choice(p, "parallelism", "sharding", ("none", "zero2", "zero3"))
+    as_published = str(p.get("zero_fsdp_as_published") or "")
+    zero_stage, fsdp = 0, "none"
+    if sharding == "zero3":
+        zero_stage, fsdp = 3, "full"
+        if "FSDP" not in as_published:
+            notes.append(f"{as_published or 'zero3'} represented as fsdp=full (ZeRO-3 over dp)")
+    elif sharding == "zero2":
+        zero_stage = 2
+        notes.append(f"{as_published or 'zero2'} represented as zero_stage=2 (gradients and optimizer state sharded, "
+                     "weights replicated)")
+    elif key == "nemo":
+        zero_stage = 1
+        notes.append("NeMo: Megatron distributed optimizer (optimizer state sharded over dp, ZeRO-1) assumed: the "
+                     "NeMo-Framework-Launcher configs use optim distributed_fused_adam / mcore_distributed_optim; "
+                     "the schema's sharding has no zero1 value")
+    elif sharding is None:
+        notes.append("parallelism.sharding not given: none")
+    sp = _flag(p, "parallelism", "sequence_parallel")
+    if sp is None:
+        if key == "nemo" and tp > 1:
+            sp = True
+            notes.append("parallelism.sequence_parallel not given: true (NeMo-Framework-Launcher configs with tp > 1 "
+                         "set sequence_parallel: true)")
+        else:
+            sp = False
+            if tp > 1:
+                notes.append("parallelism.sequence_parallel not given: false" +
+                             (" (sequence parallelism came with Korthikanti et al. 2022, after this paper)"
+                              if key == "megatron-ptdp" else ""))
+    recompute = _choice(p, "parallelism", "recompute", ("none", "selective", "full"))
+    if recompute is None:
+        recompute = "none"
+        notes.append("parallelism.recompute not given: none assumed" +
+                     (" (NeMo-Framework-Launcher configs of the era set activations_checkpoint_granularity: null)"
+                      if key == "nemo" else ""))
+    rp = str(p.get("recompute_as_published") or "")
+    if key == "torchtitan" and "layer" in rp:
+        notes.append("torchtitan 'selective layer' recomputes whole layers, every k-th one (partial full "
+                     "recomputation); LayoutSpec has no per-layer fraction, so it is represented as selective")
+    elif key == "torchtitan" and "op" in rp:
+        notes.append("torchtitan 'selective op' (saves matmul/attention outputs, recomputes the rest) represented "
+                     "as selective")
+    flash = key in ("llm-foundry", "nemo", "torchtitan")
+    notes.append("flash_attention " + ("true (fused attention kernel: llm-foundry triton/flash, NeMo Transformer "
+                                       "Engine, torchtitan SDPA)" if flash else
+                                       "false (Megatron-LM 2021/2022 papers predate FlashAttention)"))
+    if pp > 1 and model.total_layers % (pp * vpp):
+        notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
+    data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
+                sequence_parallel=sp, recompute=recompute, flash_attention=flash)
+    try:
+        return LayoutSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _Skip(format_validation_error(exc, prefix="parallelism")) from None
+
+
+def _convert(key: str, meas: dict, model: ModelSpec, run: RunSpec, layout: LayoutSpec, profile: str,
+             n_params: float) -> tuple[Optional[float], str, list[tuple[str, float]]]:
+    """(tokens/s/GPU, how, [(label, tokens/s/GPU implied by each other measurement)])."""
+    gpus = layout.num_gpus
+    batch_tokens = run.batch_seqs * run.seq_len if run.batch_seqs is not None else None
+    candidates: list[tuple[str, float]] = []  # in priority order
+    tok = _num(meas, "measured", "tokens_per_s_per_gpu")
+    if tok is not None:
+        candidates.append(("tokens_per_s_per_gpu as published", tok))
+    step = _num(meas, "measured", "step_time_s")
+    if step is not None and batch_tokens is not None:
+        candidates.append((f"global batch {batch_tokens} tokens / step_time_s {step:g} / {gpus} GPUs",
+                           batch_tokens / step / gpus))
+    tflops = _num(meas, "measured", "tflops_per_gpu")
+    if tflops is not None and (key, "tflops") in _FORMULAS:
+        fname, f = _FORMULAS[(key, "tflops")]
+        fpt = f(model, run, layout, n_params)
+        candidates.append((f"tflops_per_gpu {tflops:g} / {fname} ({fpt:.4g} FLOP/token)",
+                           tokens_per_s_from_flop_rate(tflops * 1e12, fpt)))
+    for kind in ("mfu", "hfu"):
+        frac = _num(meas, "measured", kind)
+        if frac is None or (key, kind) not in _FORMULAS:
+            continue
+        peak = SOURCE_PEAK_FLOP_PER_S.get((key, profile, run.precision))
+        if peak is None:
+            continue
+        fname, f = _FORMULAS[(key, kind)]
+        fpt = f(model, run, layout, n_params)
+        candidates.append((f"{kind} {frac:g} x peak {peak / 1e12:g} TFLOP/s / {fname} ({fpt:.4g} FLOP/token)",
+                           tokens_per_s_from_flop_rate(frac * peak, fpt)))
+    if not candidates:
+        return None, "", []
+    return candidates[0][1], candidates[0][0], candidates[1:]
+
+
+def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
+    notes: list[str] = []
+    m, hw, par = _section(entry, "model"), _section(entry, "hardware"), _section(entry, "parallelism")
+    b, meas, extra = _section(entry, "batch"), _section(entry, "measured"), _section(entry, "extra", required=False)
+
+    gpu = hw.get("gpu")
+    if gpu is None:
+        raise _Skip("hardware.gpu: missing")
+    profile = GPU_PROFILES.get(str(gpu))
+    if profile is None:
+        raise _Skip(f"hardware.gpu: no hardware profile for {gpu!r} (known: {', '.join(GPU_PROFILES)})")
+    gpus = _int(hw, "hardware", "count")
+    if gpus is None:
+        raise _Skip("hardware.count: missing")
+    seq_len = _int(m, "model", "seq_len")
+    if seq_len is None:
+        raise _Skip("model.seq_len: missing")
+    task = str(extra.get("task") or "")
+    if task.lower() == "lora":
+        raise _Skip("extra.task: LoRA fine-tuning (frozen base weights: no weight gradients or optimizer state for "
+                    "them) cannot be represented by RunSpec/LayoutSpec")
+
+    model, filled = _build_model(key, m, seq_len, fill, notes)
+    run = _build_run(key, b, seq_len, extra, notes)
+    layout = _build_layout(key, par, gpus, model, notes)
+    if task:
+        notes.append(f"extra.task {task}: full fine-tuning on sequences packed to seq_len, computed as "
+                     "pre-training (loss masking does not change the FLOPs; per-document attention masks in packed "
+                     "batches would lower the attention FLOPs somewhat)")
+    if run.batch_seqs is not None and run.batch_seqs % (layout.data_parallel * run.micro_batch):
+        notes.append(f"global batch {run.batch_seqs} not a multiple of dp({layout.data_parallel})·micro_batch"
+                     f"({run.micro_batch})")
+    ga = _num(b, "batch", "grad_accum")
+    if ga is not None and run.batch_seqs is not None:
+        if int(ga) * layout.data_parallel * run.micro_batch != run.batch_seqs:
+            notes.append(f"batch.grad_accum {int(ga)} x dp {layout.data_parallel} x micro_batch {run.micro_batch} "
+                         f"!= global batch {run.batch_seqs} (the source rounds grad_accum up)")
+
+    counted = param_breakdown(model).total
+    published = model.published_params
+    n_params = published if (key == "llm-foundry" and published) else float(counted)
+    param_err = _rel(counted, published) if published else None
+    if param_err is not None and abs(param_err) > 0.005:
+        notes.append(f"parameter count {counted / 1e9:.4g}B differs from the source's {published / 1e9:.4g}B by "
+                     f"{param_err:+.1%}")
+
+    tok, how, others = _convert(key, meas, model, run, layout, profile, n_params)
+    memory_gb = _num(meas, "measured", "memory_gb")
+    if tok is None and memory_gb is None:
+        given = [k for k in ("tokens_per_s_per_gpu", "step_time_s", "tflops_per_gpu", "mfu", "hfu")
+                 if meas.get(k) is not None]
+        raise _Skip("measured: no throughput convertible to tokens/s per GPU" +
+                    (f" ({', '.join(given)} given, but no {key} formula/peak basis/batch for them)" if given else
+                     " and no memory given"))
+    checks = []
+    worst = 0.0
+    for label, value in others:
+        err = _rel(value, tok)
+        worst = max(worst, abs(err))
+        flag = "  <-- disagrees" if abs(err) > CROSS_CHECK_TOLERANCE else ""
+        checks.append(f"{label} -> {value:.4g} tokens/s/GPU ({err:+.1%}){flag}")
+    if task and worst > CROSS_CHECK_TOLERANCE and key == "nemo":
+        tflops = _num(meas, "measured", "tflops_per_gpu")
+        if tflops is not None and tok:
+            implied = tflops * 1e12 / tok
+            per_attended = 12.0 * model.total_layers * model.num_heads * model.head_size
+            attended = (implied - nemo_model_flops_per_token(model, 0)) / per_attended
+            raise _Skip(f"extra.task {task}: sequences packed to {seq_len} tokens; the source's TFLOP/s / tokens/s "
+                        f"= {implied:.4g} FLOP/token implies attention over ~{max(attended, 0):.0f} tokens (the "
+                        f"short packed documents), not {seq_len}; RunSpec/ModelSpec cannot state a per-document "
+                        f"attention length, so the comparison would not be like with like")
+    if filled:
+        evidence = []
+        if param_err is not None:
+            evidence.append(f"parameter count {param_err:+.2%} from the source's")
+            if abs(param_err) > CROSS_CHECK_TOLERANCE:
+                raise _Skip(f"model.params: the filled-in architecture has {counted / 1e9:.4g}B parameters, the "
+                            f"source {published / 1e9:.4g}B ({param_err:+.1%})")
+        if others:
+            evidence.append(f"the source's redundant measurements agree within {worst:.1%}")
+            if worst > CROSS_CHECK_TOLERANCE:
+                raise _Skip("measured: the filled-in architecture does not reproduce the source's own numbers: " +
+                            "; ".join(checks))
+        notes.append("filled-in architecture checked: " + "; ".join(evidence) if evidence else
+                     "the filled-in architecture could not be checked against the entry (no parameter count "
+                     "and a single measurement)")
+
+    step_time = _num(meas, "measured", "step_time_s")
+    if step_time is None and tok is not None and run.batch_seqs is not None:
+        step_time = run.batch_seqs * run.seq_len / (tok * layout.num_gpus)
+        how += "; step time derived as global batch tokens / (tokens/s/GPU x GPUs)"
+    return MeasuredRun(
+        id=str(entry["id"]),
+        source=str(entry.get("source") or ""),
+        source_key=key,
+        model=model,
+        run=run,
+        layout=layout,
+        hardware=profile,
+        measured_tokens_per_s_per_gpu=tok,
+        measured_step_time_s=step_time,
+        measured_mfu=_num(meas, "measured", "mfu"),
+        measured_hfu=_num(meas, "measured", "hfu"),
+        measured_memory_bytes=memory_gb * BYTES_PER_GB if memory_gb is not None else None,
+        flop_convention=_FLOP_CONVENTION[key],
+        assumptions=tuple(notes),
+        raw=copy.deepcopy(entry),
+        conversion=how,
+        cross_checks=tuple(checks),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The file
+# ---------------------------------------------------------------------------------------------------------------
+
+def load_runs(path: str | Path | None = None, *, fill_architectures: bool = True
+              ) -> tuple[list[MeasuredRun], list[SkippedRun]]:
+    """Every entry of a measured-runs file, as (loaded, skipped); one item per entry, in file order.
+
+    ``path``: a YAML file of the schema of ``planner/data/measured_runs.yaml``; default: the package copy.
+    ``fill_architectures``: take dimensions an entry lacks from :data:`KNOWN_ARCHITECTURES` (default), or skip it.
+
+    Raises SpecError when the file itself is unusable (missing, not YAML, no ``runs`` list, or a ``count`` that
+    disagrees with the number of entries); a bad *entry* becomes a SkippedRun whose reason names the field.
+    """
+    path = Path(path) if path is not None else DEFAULT_PATH
+    data = read_yaml(path)
+    runs = data.get("runs")
+    if not isinstance(runs, list):
+        raise SpecError(f"{path}: expected a list under 'runs', got {type(runs).__name__}")
+    count = data.get("count")
+    if count is not None and count != len(runs):
+        raise SpecError(f"{path}: count says {count} but 'runs' holds {len(runs)} entries")
+    loaded: list[MeasuredRun] = []
+    skipped: list[SkippedRun] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(runs):
+        if not isinstance(entry, dict):
+            skipped.append(SkippedRun(f"<entry {i}>", "unknown", f"entry {i}: expected a mapping, got "
+                                                                   f"{type(entry).__name__}"))
+            continue
+        run_id = entry.get("id")
+        if not run_id:
+            skipped.append(SkippedRun(f"<entry {i}>", source_key_of(entry) or "unknown", "id: missing"))
+            continue
+        run_id = str(run_id)
+        key = source_key_of(entry)
+        if key is None:
+            skipped.append(SkippedRun(run_id, "unknown", f"source: no known FLOP convention for "
+                                                         f"{str(entry.get('source'))[:80]!r}"))
+            continue
+        if run_id in seen:
+            skipped.append(SkippedRun(run_id, key, "id: duplicate of an earlier entry"))
+            continue
+        seen.add(run_id)
+        try:
+            loaded.append(_load_entry(entry, key, fill_architectures))
+        except _Skip as why:
+            skipped.append(SkippedRun(run_id, key, str(why)))
+    return loaded, skipped
+
+
+def summary(loaded: list[MeasuredRun], skipped: list[SkippedRun]) -> str:
+    """A short text account: loaded per source, skipped with reasons."""
+    lines = [f"{len(loaded) + len(skipped)} entries: {len(loaded)} loaded, {len(skipped)} skipped"]
+    by_key: dict[str, int] = {}
+    for r in loaded:
+        by_key[r.source_key] = by_key.get(r.source_key, 0) + 1
+    for k in sorted(by_key):
+        lines.append(f"  loaded  {k:22s} {by_key[k]}")
+    for s in skipped:
+        lines.append(f"  skipped {s.source_key:22s} {s.id}: {s.reason}")
+    return "\n".join(lines)

@@ -1,0 +1,347 @@
+"""planner.measured: published runs -> specs + tokens/s per GPU in each source's own FLOP convention."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.core.params import param_breakdown
+from planner.errors import SpecError
+from planner.measured import (
+    DEFAULT_PATH,
+    GPU_PROFILES,
+    SOURCE_KEYS,
+    SOURCE_PEAK_FLOP_PER_S,
+    MeasuredRun,
+    SkippedRun,
+    korthikanti_model_flops_per_token,
+    llm_foundry_model_flops_per_token,
+    load_runs,
+    megatron_eq3_flops_per_token,
+    nemo_model_flops_per_token,
+    summary,
+    torchtitan_model_flops_per_token,
+)
+from planner.specs import LayoutSpec, ModelSpec, RunSpec
+
+N_ENTRIES = 243
+
+
+@pytest.fixture(scope="module")
+def data():
+    return yaml.safe_load(DEFAULT_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def result():
+    return load_runs()
+
+
+@pytest.fixture(scope="module")
+def by_id(result):
+    loaded, _ = result
+    return {r.id: r for r in loaded}
+
+
+# ---- every entry is accounted for -------------------------------------------------------------------------------
+
+def test_every_entry_loaded_or_skipped_with_a_reason(data, result):
+    loaded, skipped = result
+    assert data["count"] == len(data["runs"]) == N_ENTRIES
+    assert len(loaded) + len(skipped) == N_ENTRIES
+    file_ids = [e["id"] for e in data["runs"]]
+    assert sorted(file_ids) == sorted([r.id for r in loaded] + [s.id for s in skipped])
+    for s in skipped:
+        assert isinstance(s, SkippedRun) and s.reason.strip()
+
+
+def test_counts_per_source(result):
+    loaded, skipped = result
+    assert Counter(r.source_key for r in loaded) == {
+        "llm-foundry": 186, "megatron-ptdp": 22, "megatron-korthikanti": 9, "nemo": 12, "torchtitan": 8,
+    }
+    # The only entries that cannot be represented: NeMo LoRA (frozen base weights) and packed SFT (attention over
+    # short packed documents, which the specs cannot state).
+    assert Counter(s.source_key for s in skipped) == {"nemo": 6}
+    assert sorted(s.id for s in skipped) == sorted(
+        f"nemo2407_finetune_LLAMA2-{m}_{t}" for m in ("7B", "13B", "70B") for t in ("SFT", "LoRA")
+    )
+    reasons = {s.id: s.reason for s in skipped}
+    assert "LoRA" in reasons["nemo2407_finetune_LLAMA2-7B_LoRA"]
+    assert "packed" in reasons["nemo2407_finetune_LLAMA2-7B_SFT"]
+
+
+def test_every_spec_is_valid_and_consistent(result):
+    loaded, _ = result
+    for r in loaded:
+        assert isinstance(r, MeasuredRun) and r.source_key in SOURCE_KEYS
+        # The specs' own validators accept a round trip.
+        ModelSpec.model_validate(r.model.model_dump())
+        RunSpec.model_validate(r.run.model_dump())
+        LayoutSpec.model_validate(r.layout.model_dump())
+        lay = r.layout
+        assert lay.gpus == lay.dp * lay.tp * lay.pp * lay.cp == r.raw["hardware"]["count"], r.id
+        assert r.hardware in set(GPU_PROFILES.values())
+        assert r.run.seq_len == r.raw["model"]["seq_len"]
+        assert r.measured_tokens_per_s_per_gpu and r.measured_tokens_per_s_per_gpu > 0, r.id
+        assert r.conversion and r.flop_convention and r.assumptions
+        if r.measured_step_time_s is not None and r.run.batch_seqs is not None:
+            tokens = r.run.batch_seqs * r.run.seq_len
+            assert tokens / r.measured_step_time_s / lay.num_gpus == pytest.approx(
+                r.measured_tokens_per_s_per_gpu, rel=1e-9)
+
+
+def test_cross_checks_agree_within_tolerance(result):
+    """Where a source gives redundant numbers, the source formulas and peak bases reproduce them within 1.5%."""
+    loaded, _ = result
+    n = 0
+    for r in loaded:
+        for c in r.cross_checks:
+            n += 1
+            pct = float(c.rsplit("(", 1)[1].split("%")[0])
+            assert abs(pct) < 1.5, (r.id, c)
+    assert n > 500
+
+
+# ---- conversions checked by hand from the papers ----------------------------------------------------------------
+
+def test_narayanan_table1_76b_row_by_hand(by_id):
+    """Narayanan et al. 2021 Table 1: GPT 76.1B, 1024 A100s, 140 TFLOP/s per GPU, batch 1792, tp 8, pp 4."""
+    r = by_id["ptdp_t1_76.1B"]
+    B, s, l, h, V = 1792, 2048, 60, 10240, 51200
+    F = 96 * B * s * l * h**2 * (1 + s / (6 * h) + V / (16 * l * h))  # Eq. 3, FLOPs per iteration
+    by_hand = 140e12 / (F / (B * s))  # tokens/s per GPU
+    assert by_hand == pytest.approx(223.19, abs=0.01)
+    assert r.measured_tokens_per_s_per_gpu == pytest.approx(by_hand, rel=1e-12)
+    assert (r.layout.tp, r.layout.pp, r.layout.dp, r.layout.gpus) == (8, 4, 32, 1024)
+    assert r.layout.recompute == "full" and r.layout.flash_attention is False
+    assert r.measured_hfu == 0.45 and r.measured_mfu is None
+    assert r.model.ffn_hidden == 4 * h and r.model.position == "learned"
+    assert any("micro_batch" in a for a in r.assumptions) and r.run.micro_batch == 1
+    assert any("ffn_hidden" in a for a in r.assumptions)
+
+
+def test_narayanan_table2_matches_the_papers_own_training_time(by_id):
+    """Table 2 gives the projected days for 300B tokens; our tokens/s must imply them (the paper used its Eq. 4
+    approximation 8·T·P/(n·X), which is within ~1% of Eq. 3 for these shapes)."""
+    for run_id, days in (("ptdp_t2_PTD-P_174.6B_384gpu", 84), ("ptdp_t2_PTD-P_529.6B_560gpu", 156),
+                         ("ptdp_t2_ZeRO-3_174.6B_384gpu", None)):
+        r = by_id[run_id]
+        days = days if days is not None else r.raw["extra"]["training_days_300B_tokens_projected"]
+        ours = 300e9 / (r.measured_tokens_per_s_per_gpu * r.gpus) / 86400
+        assert ours == pytest.approx(days, rel=0.02), run_id
+
+
+def test_narayanan_table2_architecture_filled_and_checked(by_id):
+    r = by_id["ptdp_t2_PTD-P_174.6B_384gpu"]
+    assert (r.model.num_layers, r.model.hidden_size, r.model.num_heads) == (96, 12288, 96)
+    assert (r.layout.tp, r.layout.pp, r.layout.dp) == (8, 12, 4)
+    assert any("model_parallel_size" in a for a in r.assumptions)
+    assert any("filled-in architecture checked" in a for a in r.assumptions)
+    z = by_id["ptdp_t2_ZeRO-3_529.6B_640gpu"]
+    assert (z.layout.dp, z.layout.fsdp, z.layout.effective_zero_stage, z.run.micro_batch) == (640, "full", 3, 4)
+
+
+def test_korthikanti_step_time_and_mfu_agree(by_id):
+    """Korthikanti et al. 2022 Table 5, 175B with seq-par + selective: 64 GPUs, 64 x 2048 tokens in 13.75 s."""
+    r = by_id["korthikanti_175B_seqpar_selective"]
+    by_hand = 64 * 2048 / 13.75 / 64
+    assert r.measured_tokens_per_s_per_gpu == pytest.approx(by_hand, rel=1e-12)
+    assert r.measured_step_time_s == 13.75
+    l, h, s, V = 96, 12288, 2048, 51200
+    model_flops_per_token = 72 * l * h**2 * (1 + s / (6 * h) + V / (12 * l * h))
+    assert 0.514 * 312e12 / model_flops_per_token == pytest.approx(by_hand, rel=0.005)
+    assert (r.layout.vpp, r.layout.sequence_parallel, r.layout.recompute) == (3, True, "selective")
+
+
+def test_mfu_only_row_uses_the_source_formula(by_id):
+    """The 530B-on-2240-GPU row has only an MFU: tokens/s = MFU x 312e12 / Korthikanti model FLOPs per token."""
+    r = by_id["korthikanti_530B_dp8_2240gpu"]
+    expected = 0.542 * 312e12 / korthikanti_model_flops_per_token(105, 20480, 2048, 51200)
+    assert r.measured_tokens_per_s_per_gpu == pytest.approx(expected, rel=1e-12)
+    assert r.run.batch_seqs is None and r.measured_step_time_s is None
+    assert r.conversion.startswith("mfu")
+
+
+def test_llm_foundry_rows_keep_their_tokens_per_s(result):
+    loaded, _ = result
+    rows = [r for r in loaded if r.source_key == "llm-foundry"]
+    assert len(rows) == 186
+    for r in rows:
+        assert r.measured_tokens_per_s_per_gpu == r.raw["measured"]["tokens_per_s_per_gpu"]
+        assert r.conversion.startswith("tokens_per_s_per_gpu as published")
+        # and its MFU, in its own convention and peak basis, says the same thing
+        peak = SOURCE_PEAK_FLOP_PER_S[("llm-foundry", r.hardware, r.run.precision)]
+        fpt = llm_foundry_model_flops_per_token(r.raw["model"]["params"], r.model.num_layers, r.model.hidden_size,
+                                                r.run.seq_len)
+        assert r.raw["measured"]["mfu"] * peak / fpt == pytest.approx(r.measured_tokens_per_s_per_gpu, rel=0.01)
+        assert r.layout.flash_attention is True
+        assert r.run.precision == ("fp8" if "fp8" in r.raw["extra"]["precision"] else "bf16")
+
+
+def test_mpt_benchmark_shape_reproduces_logged_params_exactly(result):
+    """Learned positions + biases (not ALiBi) is what the benchmark yamls ran: NumParams matches to the parameter."""
+    loaded, _ = result
+    for r in loaded:
+        if r.source_key == "llm-foundry":
+            assert param_breakdown(r.model).total == r.raw["model"]["params"], r.id
+            assert r.model.position == "learned" and r.model.max_positions == r.run.seq_len
+
+
+def test_torchtitan_mfu_formula_reproduces_wps(result):
+    loaded, _ = result
+    rows = [r for r in loaded if r.source_key == "torchtitan"]
+    assert len(rows) == 8
+    for r in rows:
+        m = r.model
+        fpt = torchtitan_model_flops_per_token(param_breakdown(m).total, m.num_layers, m.num_heads, m.head_size,
+                                               r.run.seq_len)
+        assert r.raw["measured"]["mfu"] * 312e12 / fpt == pytest.approx(r.measured_tokens_per_s_per_gpu, rel=0.005)
+        assert r.layout.fsdp == "full" and r.model.ffn_kind == "swiglu"
+
+
+def test_nemo_tflops_and_tokens_agree_under_nemo_formula(result):
+    loaded, _ = result
+    rows = [r for r in loaded if r.source_key == "nemo"]
+    assert len(rows) == 12
+    for r in rows:
+        implied = r.raw["measured"]["tflops_per_gpu"] * 1e12 / r.raw["measured"]["tokens_per_s_per_gpu"]
+        assert nemo_model_flops_per_token(r.model, r.run.seq_len) == pytest.approx(implied, rel=0.01), r.id
+        assert r.run.precision == "fp8" and r.hardware == "h100-sxm"
+
+
+def test_formulas_relate_as_the_papers_say():
+    """Eq. 3 is the model count plus one more forward pass of the layers (the logits are not recomputed)."""
+    l, h, s, V = 96, 12288, 2048, 51200
+    eq3, model = megatron_eq3_flops_per_token(l, h, s, V), korthikanti_model_flops_per_token(l, h, s, V)
+    logits = 6 * h * V
+    assert (eq3 - logits) == pytest.approx((model - logits) * 4 / 3, rel=1e-12)
+    gpt3 = ModelSpec(num_layers=l, hidden_size=h, num_heads=96, ffn_hidden=4 * h, vocab_size=V)
+    assert nemo_model_flops_per_token(gpt3, s) == pytest.approx(model, rel=1e-12)
+
+
+def test_assumptions_follow_the_sources(by_id):
+    assert by_id["ptdp_t1_1.7B"].run.precision == "fp16"
+    nemo = by_id["nemo2407_pretrain_LLAMA3-70B_64gpu"]
+    assert (nemo.layout.cp, nemo.layout.vpp, nemo.layout.zero_stage, nemo.layout.sequence_parallel) == (2, 5, 1, True)
+    assert nemo.model.ffn_kind == "swiglu" and nemo.model.num_kv_heads == 8 and not nemo.model.tie_embeddings
+    assert any("recompute not given" in a for a in nemo.assumptions)
+    nemotron = by_id["nemo2407_pretrain_Nemotron-340B_128gpu"]
+    assert nemotron.model.ffn_kind == "relu" and nemotron.model.num_kv_heads == 8
+    titan = by_id["torchtitan_a100_Llama_2_70B_full_lbs2"]
+    assert titan.model.num_kv_heads == 8 and titan.layout.recompute == "full"
+
+
+def test_fill_architectures_off_skips_the_entries_that_need_it(result):
+    loaded, skipped = load_runs(fill_architectures=False)
+    assert len(loaded) + len(skipped) == N_ENTRIES
+    filled = {r.id for r in result[0] if any("filled from" in a for a in r.assumptions)}
+    assert len(filled) == 12 + 5 + 10  # Narayanan Table 2, torchtitan Llama 2, NeMo rows without dims
+    reasons = {s.id: s.reason for s in skipped}
+    assert filled <= set(reasons)
+    assert all("KNOWN_ARCHITECTURES" in reasons[i] for i in filled)
+
+
+def test_summary_lists_loaded_and_skipped(result):
+    text = summary(*result)
+    assert f"{N_ENTRIES} entries: 237 loaded, 6 skipped" in text
+    assert "llm-foundry" in text and "nemo2407_finetune_LLAMA2-7B_LoRA" in text
+
+
+def test_package_copy_is_the_default():
+    assert DEFAULT_PATH.name == "measured_runs.yaml" and DEFAULT_PATH.parent.name == "data"
+    assert (DEFAULT_PATH.parent / "whole_runs.yaml").exists()
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "measured_runs.yaml"
+    if shared.exists():  # the workspace's shared copy, when there is one: the package copy is verbatim
+        assert shared.read_bytes() == DEFAULT_PATH.read_bytes()
+
+
+# ---- custom files of the same schema ----------------------------------------------------------------------------
+
+def _write(tmp_path, runs, count=True):
+    doc = {"runs": runs}
+    if count:
+        doc["count"] = len(runs)
+    p = tmp_path / "runs.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+def _entry(data, run_id="ptdp_t1_76.1B"):
+    return copy.deepcopy(next(e for e in data["runs"] if e["id"] == run_id))
+
+
+def test_custom_file_via_path(tmp_path, data, by_id):
+    e = _entry(data)
+    e["id"] = "my_run"
+    h200 = _entry(data, "foundry_h100_80gb_amp_bf16_70b_seq2048_512gpu_largescale")
+    h200["id"], h200["hardware"]["gpu"] = "my_h200_run", "H200-SXM-141GB"
+    loaded, skipped = load_runs(_write(tmp_path, [e, h200], count=False))
+    assert not skipped and [r.id for r in loaded] == ["my_run", "my_h200_run"]
+    assert loaded[0].measured_tokens_per_s_per_gpu == by_id["ptdp_t1_76.1B"].measured_tokens_per_s_per_gpu
+    assert loaded[1].hardware == "h200"
+    loaded, _ = load_runs(str(_write(tmp_path, [e])))  # str path, with count
+    assert loaded[0].id == "my_run"
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda e: e["hardware"].__setitem__("count", "many"), "hardware.count"),
+        (lambda e: e["hardware"].pop("count"), "hardware.count"),
+        (lambda e: e["model"].__setitem__("layers", -3), "model.layers"),
+        (lambda e: e["model"].__setitem__("hidden", 10241), "model"),  # not divisible by heads: the spec says so
+        (lambda e: e["hardware"].__setitem__("gpu", "TPU-v5p"), "hardware.gpu"),
+        (lambda e: e["hardware"].__setitem__("gpu", "H100-SXM5-96GB-HBM2e-500W"), "hardware.gpu"),
+        (lambda e: e["parallelism"].__setitem__("dp", 31), "parallelism"),
+        (lambda e: e["parallelism"].__setitem__("recompute", "sometimes"), "parallelism.recompute"),
+        (lambda e: e.pop("measured"), "measured"),
+        (lambda e: e["measured"].update(tflops_per_gpu=None, hfu=None), "measured"),
+        (lambda e: e["batch"].__setitem__("global_batch_tokens", 12345), "batch"),
+        (lambda e: e["model"].__setitem__("moe", {"num_experts": 8}), "model.moe"),
+    ],
+)
+def test_malformed_entry_is_skipped_naming_the_field(tmp_path, data, edit, field):
+    good, bad = _entry(data), _entry(data)
+    bad["id"] = "bad_one"
+    edit(bad)
+    loaded, skipped = load_runs(_write(tmp_path, [good, bad]))
+    assert [r.id for r in loaded] == ["ptdp_t1_76.1B"]
+    assert len(skipped) == 1 and skipped[0].id == "bad_one" and skipped[0].source_key == "megatron-ptdp"
+    assert field in skipped[0].reason, skipped[0].reason
+
+
+def test_unknown_source_duplicate_id_and_non_mapping_are_skipped(tmp_path, data):
+    good = _entry(data)
+    alien = _entry(data)
+    alien["id"], alien["source"] = "alien", "Some blog post"
+    loaded, skipped = load_runs(_write(tmp_path, [good, good, alien, "not an entry", {"source": "x"}]))
+    assert [r.id for r in loaded] == ["ptdp_t1_76.1B"]
+    reasons = [(s.id, s.source_key, s.reason) for s in skipped]
+    assert reasons[0][0] == "ptdp_t1_76.1B" and "duplicate" in reasons[0][2]
+    assert reasons[1][:2] == ("alien", "unknown") and "source" in reasons[1][2]
+    assert "expected a mapping" in reasons[2][2] and "id: missing" in reasons[3][2]
+
+
+def test_explicit_source_key_overrides_the_text(tmp_path, data):
+    e = _entry(data)
+    e["source"], e["source_key"] = "my own cluster, same method as Narayanan", "megatron-ptdp"
+    loaded, skipped = load_runs(_write(tmp_path, [e]))
+    assert not skipped and loaded[0].source_key == "megatron-ptdp"
+
+
+def test_unusable_file_is_a_spec_error(tmp_path, data):
+    with pytest.raises(SpecError, match="count says 5"):
+        p = tmp_path / "c.yaml"
+        p.write_text(yaml.safe_dump({"count": 5, "runs": [_entry(data)]}))
+        load_runs(p)
+    with pytest.raises(SpecError, match="runs"):
+        p = tmp_path / "n.yaml"
+        p.write_text(yaml.safe_dump({"entries": []}))
+        load_runs(p)
+    with pytest.raises(SpecError, match="no such file"):
+        load_runs(tmp_path / "missing.yaml")
