@@ -69,7 +69,7 @@ FLAG_FIELDS = {
     "offload": "layout.offload_optimizer",
     "seq": "run.seq_len", "global_batch": "run.global_batch_seqs", "global_batch_tokens": "run.global_batch_tokens",
     "micro_batch": "run.micro_batch", "tokens": "run.training_tokens", "precision": "run.precision",
-    "optimizer": "run.optimizer",
+    "optimizer": "run.optimizer", "price": "schedule.price_usd_per_gpu_hour",
 }
 
 
@@ -158,15 +158,17 @@ def estimate(
     tokens: Optional[float] = typer.Option(None, help="Training tokens in total."),
     precision: Optional[Precision] = typer.Option(None, help="Training precision."),
     optimizer: Optional[Optim] = typer.Option(None, help="Optimizer."),
+    price: Optional[float] = typer.Option(None, help="Price per GPU-hour, USD (overrides the profile)."),
     fmt: Fmt = FORMAT_OPT,
 ):
-    """Parameters, FLOPs and memory per GPU of one plan, with breakdowns. Exit 1 if it does not fit."""
+    """Parameters, FLOPs, memory per GPU, step time, MFU and (with training tokens) days, GPU-hours, dollars and
+    energy of one plan, with breakdowns. Exit 1 if it does not fit."""
     from .core.estimate import estimate as run_estimate
 
     flags = dict(model=model, gpu=gpu, gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, zero=zero, fsdp=fsdp,
                  sp=sp, recompute=recompute, flash=flash, offload=offload, seq=seq, global_batch=global_batch,
                  global_batch_tokens=global_batch_tokens, micro_batch=micro_batch, tokens=tokens,
-                 precision=precision, optimizer=optimizer)
+                 precision=precision, optimizer=optimizer, price=price)
     plan = build_plan(plan_file, flags)
     est = run_estimate(plan)
     d = est.to_dict()
@@ -186,7 +188,13 @@ def _estimate_table(d: dict):
                    "hardware_flops_per_step", "tokens_per_step", "training_tokens", "training_steps",
                    "model_flops_total")),
         ("time", [k for k in ("step_time_s", "tokens_per_s_per_gpu", "model_tflop_per_s_per_gpu", "mfu", "hfu")
-                  if k in d] + [k for k in d if k.startswith("time_")]),
+                  if k in d] + [k for k in d if k.startswith("time_") and k.endswith("_s")]),
+        ("whole run", [k for k in ("training_time_ideal_days", "wall_clock_days", "goodput", "gpu_hours",
+                                   "cost_usd", "cost_per_billion_tokens_usd", "price_usd_per_gpu_hour", "energy_mwh",
+                                   "co2_tonnes", "expected_failures", "checkpoint_interval_hours") if k in d]
+         + [k for k in d if k.startswith("time_") and k.endswith("_days")]
+         + [k for k in d if k.startswith("cost_") and k.endswith("_usd") and k != "cost_usd"
+            and k != "cost_per_billion_tokens_usd"]),
         ("memory per GPU (most loaded)", [k for k in d if k.startswith("memory_") and k.endswith("_bytes")]
          + ["memory_stage", "fits", "reason"]),
     ]
@@ -261,6 +269,69 @@ def hardware(
         })
     cols = list(rows[0]) if rows else []
     _emit(fmt, rows, rows=rows, table=report.rows_table("hardware profiles", rows, cols))
+
+
+from .cli_scaling import scaling_app  # noqa: E402  (at the bottom: cli_scaling imports _emit/Fmt from here)
+app.add_typer(scaling_app, name="scaling")
+
+
+from .cli_search import search_command  # noqa: E402  (imports build_plan, _emit, Fmt from this module)
+app.command("search")(search_command)
+
+
+@app.command()
+def validate(
+    runs: Optional[Path] = typer.Option(None, "--runs", help="Measured-runs YAML (default: the project's public set)."),
+    fmt: Fmt = FORMAT_OPT,
+):
+    """Predict published measured runs and compare throughput (tokens/s per GPU) like with like."""
+    from .validate import validate as run_validate
+
+    rep = run_validate(runs)
+    cols = ["id", "source", "hardware", "gpus", "measured_tokens_per_s_per_gpu", "predicted_tokens_per_s_per_gpu",
+            "error_pct", "predicted_mfu"]
+    if fmt == Fmt.table:
+        con = report.stdout_console()
+        con.print(report.rows_table("measured vs predicted", rep["runs"], cols))
+        srows = [{"group": "all", **rep["summary"]}] + [{"group": k, **v} for k, v in rep["by_source"].items()] + [
+            {"group": k, **v} for k, v in rep["by_hardware"].items()]
+        con.print(report.rows_table("absolute % error of tokens/s per GPU", srows,
+                                    ["group", "n", "median_abs_pct_error", "p90_abs_pct_error", "max_abs_pct_error"]))
+        if rep["skipped"]:
+            con.print(report.rows_table("not modelled", rep["skipped"], ["id", "source", "reason"]))
+    else:
+        _emit(fmt, rep, rows=rep["runs"])
+
+
+@app.command("fit-time")
+def fit_time(
+    runs: Optional[Path] = typer.Option(None, "--runs", help="Measured-runs YAML (default: the public set)."),
+    write: bool = typer.Option(False, "--write", help="Store the fit in hardware_profiles/calibration/."),
+    exclude_source: list[str] = typer.Option([], "--exclude-source", help="Leave a source out (hold-out checks)."),
+    fmt: Fmt = FORMAT_OPT,
+):
+    """Fit the time model's efficiency parameters per GPU generation on measured runs (prints residuals)."""
+    from .calibrate.fit import fit_generation, generations, write_calibration
+    from .measured import load_runs
+    from .validate import modelable
+
+    loaded, _ = load_runs(runs)
+    usable, _ = modelable(loaded)
+    out = {}
+    for gen in generations(usable):
+        with report.progress(f"fitting {gen}") as _:
+            res = fit_generation(usable, gen, exclude_sources=exclude_source)
+        errs = [abs(v) * 100 for v in res.residuals.values()]
+        out[gen] = {"params": res.params, "at_bound": list(res.at_bound), "n_runs": res.n_runs,
+                    "sources": res.sources, "median_abs_pct_error": float(sorted(errs)[len(errs) // 2]),
+                    "residuals_pct": {k: 100 * v for k, v in res.residuals.items()}}
+        if write:
+            path = write_calibration(res, str(runs or "planner/data/measured_runs.yaml"))
+            _note(f"wrote {path}")
+    rows = [{"generation": g, "parameter": k, "value": v, "at_bound": k in d["at_bound"]}
+            for g, d in out.items() for k, v in d["params"].items()]
+    _emit(fmt, out, rows=rows, table=report.rows_table("fitted time-model parameters", rows,
+                                                        ["generation", "parameter", "value", "at_bound"]))
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -664,8 +664,18 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
                                        "false (Megatron-LM 2021/2022 papers predate FlashAttention)"))
     if pp > 1 and model.total_layers % (pp * vpp):
         notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
+    kernel, overlap = "flash2", False
+    if key == "nemo":
+        kernel = "flash3"
+        notes.append("attention_kernel flash3: NeMo 24.07 on H100 runs Transformer Engine's cuDNN fused attention "
+                     "(Hopper-native, FlashAttention-3 class)")
+        if tp > 1:
+            overlap = True
+            notes.append("tp_comm_overlap true: NeMo-Framework-Launcher 24.07 training configs with tp > 1 enable "
+                         "Transformer Engine userbuffer TP overlap (ub_tp_comm_overlap)")
     data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
-                sequence_parallel=sp, recompute=recompute, flash_attention=flash)
+                sequence_parallel=sp, recompute=recompute, flash_attention=flash, attention_kernel=kernel,
+                tp_comm_overlap=overlap)
     try:
         return LayoutSpec.model_validate(data)
     except ValidationError as exc:

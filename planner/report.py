@@ -126,3 +126,23 @@ def stdout_console() -> Console:
 def stderr_console() -> Console:
     """Messages: never hard-wrapped, so an error stays one line in logs and pipes."""
     return Console(stderr=True, soft_wrap=True)
+
+
+def progress(description: str):
+    """A transient spinner on stderr for work that takes more than a moment."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=stderr_console(), transient=True)
+
+    class _Ctx:
+        def __enter__(self):
+            prog.start()
+            prog.add_task(description, total=None)
+            return prog
+
+        def __exit__(self, *exc):
+            prog.stop()
+            return False
+
+    return _Ctx()

@@ -32,12 +32,15 @@ from ..core.time import TimeParams, time_params
 from ..errors import FitError
 from ..measured import MeasuredRun
 from ..registry import PROFILE_DIRS, load_hardware
-from ..validate import plan_of, predict
+from ..core.layout import exec_from_spec
+from ..core.time import step_time
+from ..validate import plan_of
 
 #: (lower, upper) bound of each fitted parameter.
 BOUNDS = {
-    "gemm_kernel_overhead_s": (0.0, 2e-4),
-    "attention_fraction": (0.1, 0.95),
+    "gemm_half_dim": (0.0, 2048.0),
+    "attention_fraction": (0.1, 0.85),
+    "attention_fraction_flash3": (0.1, 0.85),
     "hbm_fraction": (0.3, 0.95),
     "network_busbw_fraction": (0.1, 1.0),
     "dp_overlap_fraction": (0.0, 1.0),
@@ -57,18 +60,30 @@ class FitResult:
     cost: float
 
 
+def tokens_per_s_per_gpu(plan, ex, params: TimeParams) -> float:
+    """Predicted tokens/s per GPU: the same step time ``predict`` uses, without the memory and FLOP parts."""
+    st = step_time(plan.model, plan.run, ex, plan.hardware, params).step_time_s
+    return float(ex.global_batch * plan.run.seq_len / st / ex.gpus)
+
+
 def generation_of(run: MeasuredRun) -> str:
     return load_hardware(run.hardware).generation or run.hardware
 
 
 def fit_generation(runs: Iterable[MeasuredRun], generation: str, names: tuple[str, ...] = TimeParams.FITTED,
-                   start: Optional[dict[str, float]] = None) -> FitResult:
-    """Fit ``names`` on the runs of one generation."""
-    runs = [r for r in runs if generation_of(r) == generation and r.measured_tokens_per_s_per_gpu]
+                   start: Optional[dict[str, float]] = None, exclude_sources: Iterable[str] = ()) -> FitResult:
+    """Fit ``names`` on the runs of one generation (leaving out the runs of ``exclude_sources``)."""
+    excluded = set(exclude_sources)
+    runs = [r for r in runs if generation_of(r) == generation and r.measured_tokens_per_s_per_gpu
+            and r.source_key not in excluded]
+    # a parameter no run exercises cannot be fitted: keep its prior (e.g. FlashAttention-3 outside Hopper runs)
+    if not any(r.layout.attention_kernel == "flash3" for r in runs):
+        names = tuple(n for n in names if n != "attention_fraction_flash3")
     if len(runs) < len(names):
         raise FitError(f"fit {generation}: {len(runs)} runs for {len(names)} parameters")
     plans = [plan_of(r) for r in runs]
     base = [time_params(p.hardware, p.run.precision) for p in plans]
+    execs = [exec_from_spec(p.layout, p.run) for p in plans]
     counts: dict[str, int] = {}
     for r in runs:
         counts[r.source_key] = counts.get(r.source_key, 0) + 1
@@ -82,8 +97,7 @@ def fit_generation(runs: Iterable[MeasuredRun], generation: str, names: tuple[st
 
     def residuals(z):
         vals = dict(zip(names, unpack(z)))
-        pred = np.array([predict(r, b.replace(**vals), plan=p).tokens_per_s_per_gpu
-                         for r, b, p in zip(runs, base, plans)])
+        pred = np.array([tokens_per_s_per_gpu(p, ex, b.replace(**vals)) for b, p, ex in zip(base, plans, execs)])
         return weights * np.log(pred / measured)
 
     default = TimeParams()
@@ -99,6 +113,11 @@ def fit_generation(runs: Iterable[MeasuredRun], generation: str, names: tuple[st
     return FitResult(generation=generation, params=vals, n_runs=len(runs), sources=counts,
                      residuals={r.id: float(e) for r, e in zip(runs, final)}, at_bound=at_bound,
                      cost=float(sol.cost))
+
+
+def generations(runs: Iterable[MeasuredRun]) -> list[str]:
+    """The GPU generations present in ``runs``, sorted."""
+    return sorted({generation_of(r) for r in runs})
 
 
 def calibration_dir() -> Path:

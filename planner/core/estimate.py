@@ -19,6 +19,7 @@ from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
 from .memory import MemoryBreakdown, memory_breakdown, stage_params
 from .params import ParamBreakdown, param_breakdown
+from .cost import checkpoint_bytes_of, run_costs
 from .time import Throughput, TimeBreakdown, step_time, throughput
 
 GIB = 2**30
@@ -122,6 +123,8 @@ class Estimate:
         out.update({f"time_{k}": _scalar(v) for k, v in self.evaluation.time.parts().items()})
         if run.training_tokens is not None:
             out["training_time_ideal_days"] = out["training_steps"] * out["step_time_s"] / 86400.0
+            out.update(run_costs(out, p.schedule, p.hardware,
+                                 checkpoint_bytes=checkpoint_bytes_of(p.model, p.run)).to_dict())
         out.update({k: _scalar(v) for k, v in self.memory.to_dict().items()})
         out["memory_per_gpu_gib"] = out["memory_per_gpu_bytes"] / GIB
         out["fits"] = self.fits
@@ -152,4 +155,5 @@ def estimate(plan: Plan) -> Estimate:
 
 def with_layout(plan: Plan, layout: LayoutSpec) -> Plan:
     """The same plan on another layout."""
-    return Plan(model=plan.model, run=plan.run, layout=layout, hardware=plan.hardware, name=plan.name)
+    return Plan(model=plan.model, run=plan.run, layout=layout, hardware=plan.hardware, name=plan.name,
+                schedule=plan.schedule)

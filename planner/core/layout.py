@@ -37,6 +37,7 @@ class Exec:
     flash: Num  #: FlashAttention 0/1
     offload: Num  #: optimizer offload 0/1
     tp_overlap: Num = 0  #: TP communication overlapped with GEMMs 0/1
+    fa3: Num = 0  #: Hopper-native fused attention (FlashAttention-3 / cuDNN) 0/1
 
     @property
     def gpus(self) -> Num:
@@ -72,4 +73,5 @@ def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
         zero_stage=layout.effective_zero_stage, fsdp=FSDP_CODE[layout.fsdp], sp=int(layout.sequence_parallel),
         recompute=RECOMPUTE_CODE[layout.recompute], flash=int(layout.flash_attention),
         offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
+        fa3=int(layout.attention_kernel == "flash3"),
     )

@@ -16,6 +16,7 @@ copying tricks (the table size is what counts). Both are zero or a few thousand 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 from ..specs.model import ModelSpec
 
@@ -181,8 +182,9 @@ def layer_groups(model: ModelSpec) -> list[tuple[tuple[bool, bool], int]]:
     return list(counts.items())
 
 
+@lru_cache(maxsize=4096)
 def param_breakdown(model: ModelSpec) -> ParamBreakdown:
-    """Every parameter of ``model``, by part."""
+    """Every parameter of ``model``, by part (cached: specs are frozen and hashable)."""
     dense = expert = active = 0
     for is_dec, is_moe in stack_layer_list(model):
         lp = layer_params(model, is_dec, is_moe)

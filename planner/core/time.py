@@ -3,13 +3,13 @@
 Per micro-batch and pipeline stage (Narayanan et al. 2021 §3; Korthikanti et al. 2022 §5; DESIGN.md §2 "Time"):
 
 * **GEMMs** of each layer with their per-GPU shapes after TP/CP/EP sharding (QKV, attention out, FFN up/gate,
-  down, expert FFNs, cross-attention, logits), forward and the two backward GEMMs. Each runs at
-  ``matmul_fraction x peak`` (the measured *maximum achievable matmul FLOPs*, MAMF: ~87% of peak on A100, ~80% on
-  H100; ``../shared/data/microbench.yaml``) or at HBM speed when too skinny to be compute-bound (roofline on the
-  bytes of its three operands), plus a fixed per-kernel cost (launch, tail and wave quantisation) that makes small
-  GEMMs slower: ``gemm_kernel_overhead_s``, fitted.
-* **Attention core**: a fused kernel (FlashAttention) runs at ``attention_fraction x peak`` on its executed FLOPs
-  (fitted); without one, QK^T and AV are batched GEMMs and softmax/mask/dropout move the s x s scores through HBM.
+  down, expert FFNs, cross-attention, logits), forward and the two backward GEMMs. Each runs at the measured
+  *maximum achievable matmul FLOPs* (MAMF: ~87% of peak on A100, ~80% on H100; ``../shared/data/microbench.yaml``)
+  times x/(x + ``gemm_half_dim``) for each of its three dimensions (small and skinny GEMMs get less; fitted), or
+  at HBM speed when too skinny to be compute-bound (roofline on the bytes of its three operands).
+* **Attention core**: a fused kernel runs at ``attention_fraction x peak`` on its executed FLOPs (FlashAttention-2;
+  ``attention_fraction_flash3`` for the Hopper-native FlashAttention-3/cuDNN kernels; fitted); without one, QK^T
+  and AV are batched GEMMs and softmax/mask/dropout move the s x s scores through HBM.
 * **Memory-bound operations** (norms, activation functions, residual adds, rotary, dropout, the loss, the
   optimizer step): bytes / (HBM bandwidth x ``hbm_fraction``).
 * **Recomputation** adds the forward it repeats (full: the whole layer; selective: the attention core).
@@ -53,8 +53,10 @@ class TimeParams:
 
     matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs in the run's dtype (MAMF, measured)
     matmul_fraction_bf16: float = 0.80  #: the same for bf16 (fp8 runs keep attention and logits in bf16)
-    gemm_kernel_overhead_s: float = 5e-6  #: fixed cost per GEMM kernel, s (fitted)
-    attention_fraction: float = 0.45  #: fused attention kernel achieved / peak (fitted)
+    gemm_half_dim: float = 256.0  #: GEMM dimension at which that dimension alone halves efficiency (fitted)
+    attention_fraction: float = 0.45  #: FlashAttention-2 achieved / peak, forward and backward (fitted)
+    attention_fraction_flash3: float = 0.60  #: FlashAttention-3/cuDNN on Hopper (fitted; prior: Shah et al. 2024
+    #: report 75% of peak forward in bf16 and a slower backward)
     hbm_fraction: float = 0.80  #: achievable / peak HBM bandwidth for streaming kernels (fitted)
     nvlink_busbw_fraction: float = 0.78  #: all-reduce busbw / unidirectional NVLink bandwidth (measured)
     network_busbw_fraction: float = 0.80  #: busbw / per-GPU NIC bandwidth across nodes (fitted)
@@ -62,7 +64,7 @@ class TimeParams:
     fsdp_overlap_fraction: float = 0.8  #: share of compute that hides ZeRO-3/FSDP gathers (fitted)
 
     #: which fields a calibration fits (the others are measured or datasheet numbers)
-    FITTED = ("gemm_kernel_overhead_s", "attention_fraction", "hbm_fraction", "network_busbw_fraction",
+    FITTED = ("gemm_half_dim", "attention_fraction", "attention_fraction_flash3", "hbm_fraction", "network_busbw_fraction",
               "dp_overlap_fraction", "fsdp_overlap_fraction")
 
     @classmethod
@@ -102,18 +104,29 @@ def mfu_dtype(precision: str) -> str:
     return {"fp32": "fp32", "tf32": "tf32"}.get(precision, "bf16")
 
 
-#: FP8 GEMMs (Transformer Engine) first cast each bf16 input to fp8: read 2 bytes, write 1 per element, plus the
-#: amax reduction that reads it again (Micikevicius et al. 2022 §4; TE's cast-transpose kernels): ~5 bytes/element.
-FP8_CAST_BYTES_PER_ELEMENT = 5.0
+#: FP8 GEMMs (Transformer Engine; Micikevicius et al. 2022 §4) need fp8 copies of their inputs. Activations are
+#: cast inside the kernel that produces them (TE's fused LayerNorm/activation + cast): one extra byte written per
+#: element. Weights are cast (read 2 bytes, write 1) each time a micro-batch uses them.
+FP8_CAST_BYTES_PER_ACTIVATION = 1.0
+FP8_CAST_BYTES_PER_WEIGHT = 3.0
+
+
+def gemm_efficiency(a, b, c, tp: TimeParams) -> Num:
+    """Achieved / peak FLOP/s of an (a x c) @ (c x b) GEMM: the measured best (MAMF) times x/(x + x_half) for each
+    dimension, so large GEMMs approach MAMF and small or skinny ones (few rows, narrow TP shards, short K) lose
+    tile, wave-quantisation and pipeline-fill efficiency. x_half is fitted per GPU generation; faster tensor
+    cores need larger tiles to stay busy, so it grows from Ampere to Hopper."""
+    h = tp.gemm_half_dim
+    return tp.matmul_fraction * (a / (a + h)) * (b / (b + h)) * (c / (c + h))
 
 
 def _gemm_one(a, b, c, peak, bw, e, tp: TimeParams, fp8: bool) -> Num:
-    """One (a x c) @ (c x b) GEMM: roofline on FLOPs and operand bytes, plus the fixed kernel cost."""
-    t_c = 2.0 * a * b * c / (tp.matmul_fraction * peak)
+    """One (a x c) @ (c x b) GEMM: roofline on FLOPs (at its shape's efficiency) and on operand bytes."""
+    t_c = 2.0 * a * b * c / (gemm_efficiency(a, b, c, tp) * peak)
     t_m = e * (a * c + c * b + a * b) / (tp.hbm_fraction * bw)
-    t = np.maximum(t_c, t_m) + tp.gemm_kernel_overhead_s
-    if fp8:
-        t = t + FP8_CAST_BYTES_PER_ELEMENT * (a * c + c * b) / (tp.hbm_fraction * bw)
+    t = np.maximum(t_c, t_m)
+    if fp8:  # operand (a x c) is the activation side, (c x b) the weight side for the forward GEMM
+        t = t + (FP8_CAST_BYTES_PER_ACTIVATION * a * c + FP8_CAST_BYTES_PER_WEIGHT * c * b) / (tp.hbm_fraction * bw)
     return t
 
 
@@ -229,7 +242,8 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
         if is_dec:
             pairs = pairs + float(s) * s_enc
         core_flops_fwd = 4.0 * dh * (a / t) * b * pairs / c
-        flash_fwd = core_flops_fwd / (tp.attention_fraction * peak16)
+        attn_frac = np.where(ex.fa3 == 1, tp.attention_fraction_flash3, tp.attention_fraction)
+        flash_fwd = core_flops_fwd / (attn_frac * peak16)
         flash_total = flash_fwd * (1 + FLASH_BWD_OVER_FWD)
         # unfused: two batched GEMMs at matmul speed + softmax/mask/dropout streaming the scores
         score_elems = (a / t) * b * pairs / c

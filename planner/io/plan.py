@@ -14,7 +14,7 @@ Errors name the file, the line and the field: ``plan.yaml:14 run.seq_len: Input 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,9 +26,10 @@ from ..specs.hardware import HardwareSpec
 from ..specs.layout import LayoutSpec
 from ..specs.model import ModelSpec
 from ..specs.run import RunSpec
+from ..specs.schedule import ScheduleSpec
 from .yamlsrc import line_of, load_with_lines
 
-PLAN_KEYS = ("name", "model", "run", "layout", "hardware")
+PLAN_KEYS = ("name", "model", "run", "layout", "hardware", "schedule")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Plan:
     layout: LayoutSpec
     hardware: HardwareSpec
     name: str = ""
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
 
 
 def _where(path: Optional[Path], lines: dict, loc: tuple) -> str:
@@ -123,7 +125,9 @@ def plan_from_dict(data: dict, path: Optional[Path] = None, lines: Optional[dict
     hardware = _validate(HardwareSpec, resolve_hardware(data["hardware"]), "hardware", path, lines)
     run = _validate(RunSpec, data.get("run") or {}, "run", path, lines)
     layout = _validate(LayoutSpec, data.get("layout") or {}, "layout", path, lines)
-    return Plan(model=model, run=run, layout=layout, hardware=hardware, name=str(data.get("name", "")))
+    schedule = _validate(ScheduleSpec, data.get("schedule") or {}, "schedule", path, lines)
+    return Plan(model=model, run=run, layout=layout, hardware=hardware, name=str(data.get("name", "")),
+                schedule=schedule)
 
 
 def read_plan_data(path: Path) -> tuple[dict, dict]:

@@ -4,8 +4,9 @@ from .hardware import AcceleratorSpec, HardwareSpec, NetworkSpec, NodeSpec, Sour
 from .layout import LayoutSpec
 from .model import AttentionSpec, ModelSpec, MoESpec
 from .run import ObjectiveSpec, RunSpec
+from .schedule import ScheduleSpec
 
 __all__ = [
     "AcceleratorSpec", "AttentionSpec", "HardwareSpec", "LayoutSpec", "ModelSpec", "MoESpec", "NetworkSpec",
-    "NodeSpec", "ObjectiveSpec", "RunSpec", "Sourced",
+    "NodeSpec", "ObjectiveSpec", "RunSpec", "ScheduleSpec", "Sourced",
 ]

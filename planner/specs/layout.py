@@ -38,6 +38,11 @@ class LayoutSpec(Spec):
     sequence_parallel: bool = Field(False, description="Megatron sequence parallelism with TP (flag).")
     recompute: Recompute = Field("none", description="Activation recomputation: none, selective, full.")
     flash_attention: bool = Field(True, description="Fused attention kernel that keeps no s×s scores (flag).")
+    attention_kernel: Literal["flash2", "flash3"] = Field(
+        "flash2", description="Which fused attention kernel (when flash_attention): flash2 (FlashAttention-2, Dao 2023; "
+        "any GPU) or flash3 (Hopper-native FlashAttention-3 / cuDNN fused attention, Shah et al. 2024, as Transformer "
+        "Engine and NeMo use on H100)."
+    )
     offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
     tp_comm_overlap: bool = Field(
         False, description="TP collectives overlapped with GEMMs (Transformer Engine userbuffers, NeMo's "
@@ -57,6 +62,8 @@ class LayoutSpec(Spec):
             )
         if self.vpp > 1 and self.pp == 1:
             raise ValueError(f"vpp({self.vpp}) > 1 needs pp > 1 (got pp=1)")
+        if self.attention_kernel == "flash3" and not self.flash_attention:
+            raise ValueError("attention_kernel flash3 needs flash_attention true")
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel needs tp > 1 (got tp=1)")
         return self

@@ -1,0 +1,107 @@
+"""Time model against the public measured runs (issue: step time, MFU and `planner validate`).
+
+The calibration in hardware_profiles/calibration/ was fitted by `planner fit-time --write` on the same public set;
+these tests gate its accuracy so it can only get better, check that a source held out of the fit is predicted
+about as well as in-sample, and check the breakdown and the FLOP conventions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.calibrate.fit import fit_generation
+from planner.core.flops import megatron_eq3_flops
+from planner.core.time import TimeParams, time_params
+from planner.measured import load_runs
+from planner.registry import load_hardware, load_model
+from planner.validate import modelable, plan_of, predict, validate
+
+# Measured when the calibration was last fitted (see the issue note); a change that makes any worse fails here.
+GATE_MEDIAN_ABS_PCT = 5.5  # public set, all sources (measured 5.31)
+GATE_P90_ABS_PCT = 17.5  # measured 16.78
+GATE_SOURCE_MEDIAN = {  # measured per source
+    "llm-foundry": 5.5,  # 5.04
+    "megatron-korthikanti": 7.0,  # 6.68
+    "megatron-ptdp": 6.0,  # 5.47
+    "nemo": 5.5,  # 5.15
+    "torchtitan": 16.0,  # 15.79: torchtitan's selective-op/layer recomputation is not representable (see README)
+}
+
+
+@pytest.fixture(scope="module")
+def report():
+    return validate()
+
+
+def test_public_set_median_gate(report):
+    s = report["summary"]
+    assert s["n"] >= 230
+    assert s["median_abs_pct_error"] <= GATE_MEDIAN_ABS_PCT
+    assert s["p90_abs_pct_error"] <= GATE_P90_ABS_PCT
+
+
+@pytest.mark.parametrize("source,gate", sorted(GATE_SOURCE_MEDIAN.items()))
+def test_per_source_median_gate(report, source, gate):
+    assert report["by_source"][source]["median_abs_pct_error"] <= gate
+
+
+def test_every_run_is_predicted_or_listed_with_a_reason(report):
+    runs, skipped = load_runs()
+    assert len(report["runs"]) + len(report["skipped"]) == len(runs) + len(skipped)
+    assert all(s["reason"] for s in report["skipped"])
+
+
+def test_report_keys_for_json_consumers(report):
+    assert {"runs", "summary"} <= set(report)
+    assert {"median_abs_pct_error", "p90_abs_pct_error", "n"} <= set(report["summary"])
+    row = report["runs"][0]
+    assert {"measured_tokens_per_s_per_gpu", "predicted_tokens_per_s_per_gpu", "error_pct"} <= set(row)
+
+
+def test_held_out_source_predicted_within_1_5x_in_sample():
+    """Fit Ampere without Korthikanti et al. 2022 (selective recomputation, sequence parallelism: mechanisms the
+    other Ampere sources barely exercise) and predict its runs: the error must stay within 1.5x in-sample."""
+    runs, _ = load_runs()
+    usable, _ = modelable(runs)
+    held = [r for r in usable if r.source_key == "megatron-korthikanti"]
+    in_sample = np.median([abs(predict(r).error) for r in held])
+    res = fit_generation(usable, "ampere", exclude_sources=("megatron-korthikanti",))
+    assert "megatron-korthikanti" not in res.sources
+    out = np.median([abs(predict(r, time_params(load_hardware(r.hardware), r.run.precision).replace(**res.params)).error)
+                     for r in held])
+    assert out <= 1.5 * max(in_sample, 0.05), (out, in_sample)
+
+
+def test_gpt3_175b_1024_a100_narayanan():
+    """Narayanan et al. 2021 §5.1: GPT-3 175B on 1024 A100 (tp 8, pp 16? no: their Table 1 row for 175B uses
+    tp 8 x pp 16 at 1536 GPUs). The paper's text reports 140 TFLOP/s per GPU (Eq. 3 counting) for 175B on 1024
+    GPUs with batch 1536; check the prediction in that counting is within 15% and the breakdown sums."""
+    from planner.core.estimate import estimate
+    from planner.io.plan import Plan
+    from planner.specs import LayoutSpec, RunSpec
+
+    model = load_model("gpt3-175b")
+    run = RunSpec(seq_len=2048, global_batch_seqs=1536, micro_batch=1, precision="fp16")
+    layout = LayoutSpec(gpus=1024, tp=8, pp=16, recompute="full", flash_attention=False)
+    est = estimate(Plan(model=model, run=run, layout=layout, hardware=load_hardware("a100-80gb")))
+    d = est.to_dict()
+    eq3_tflops = megatron_eq3_flops(1536, 2048, 96, 12288, model.vocab_size) / d["step_time_s"] / 1024 / 1e12
+    assert eq3_tflops == pytest.approx(140, rel=0.15)
+    parts = sum(v for k, v in d.items() if k.startswith("time_") and k.endswith("_s"))
+    assert parts == pytest.approx(d["step_time_s"], rel=1e-12)
+
+
+def test_time_breakdown_sums_and_mfu_definitions():
+    r = next(r for r in modelable(load_runs()[0])[0] if r.source_key == "nemo")
+    p = predict(r)
+    assert sum(p.breakdown.values()) == pytest.approx(p.step_time_s, rel=1e-12)
+    assert 0 < p.mfu < 1
+
+
+def test_fitted_parameters_have_provenance():
+    hw = load_hardware("h100-sxm")
+    for name in TimeParams.FITTED:
+        if name in hw.efficiency:
+            assert "planner fit-time" in hw.efficiency[name].source
+    assert "gemm_half_dim" in hw.efficiency
