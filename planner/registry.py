@@ -10,10 +10,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from .errors import SpecError, format_validation_error
+from .io.yamlsrc import load_with_lines
 from .specs.hardware import HardwareSpec
 from .specs.model import ModelSpec
 
@@ -33,18 +33,8 @@ def _normalise(name: str) -> str:
 
 
 def read_yaml(path: Path) -> dict:
-    """A YAML mapping from ``path``; SpecError naming the file when it is not one."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    """A YAML mapping from ``path``; SpecError naming the file (and line) when it is not one."""
+    return load_with_lines(Path(path))[0]
 
 
 @lru_cache(maxsize=None)
