@@ -1,0 +1,450 @@
+"""`planner search`: the best way to split a model across a cluster (see :mod:`planner.search`).
+
+Registered in ``planner/cli.py`` with ``app.command("search")(search_command)``. Data on stdout (a ranked table,
+or JSON/CSV rows), messages and the progress bar on stderr. Exit 0 when a layout fits, 1 when none does, 2 for
+bad input.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import typer
+
+from . import report
+from .cli import FORMAT_OPT, Fmt, Optim, Precision, _emit, _note, build_plan
+from .errors import EXIT_INFEASIBLE, SpecError
+
+GIB = 2**30
+
+
+class Rank(str, Enum):
+    step_time = "step-time"
+    cost = "cost"
+    time_to_train = "time-to-train"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing of list/range flags
+# ---------------------------------------------------------------------------------------------------------------
+
+def _int_list(flag: str, text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``8`` or ``4,8`` -> (4, 8)."""
+    if text is None:
+        return None
+    try:
+        vals = tuple(int(x) for x in str(text).replace(" ", "").split(",") if x)
+    except ValueError:
+        raise SpecError(f"--{flag}: expected an integer or a comma-separated list of integers (got {text!r})") from None
+    if not vals or min(vals) < 1:
+        raise SpecError(f"--{flag}: values must be positive integers (got {text!r})")
+    return vals
+
+
+def _batch_list(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``1024``, ``512,1024,2048`` or a range ``512:4096`` (powers-of-two multiples of the lower end)."""
+    if text is None:
+        return None
+    t = str(text).replace(" ", "")
+    if ":" in t:
+        try:
+            lo, hi = (int(x) for x in t.split(":"))
+        except ValueError:
+            raise SpecError(f"--global-batch: expected LO:HI with integers (got {text!r})") from None
+        if lo < 1 or hi < lo:
+            raise SpecError(f"--global-batch: need 1 <= LO <= HI (got {text!r})")
+        vals, b = [], lo
+        while b <= hi:
+            vals.append(b)
+            b *= 2
+        return tuple(vals)
+    return _int_list("global-batch", t)
+
+
+def _choice_list(flag: str, text: Optional[str], allowed: tuple[str, ...]) -> Optional[tuple[str, ...]]:
+    if text is None:
+        return None
+    vals = tuple(x for x in str(text).replace(" ", "").split(",") if x)
+    bad = [v for v in vals if v not in allowed]
+    if bad or not vals:
+        raise SpecError(f"--{flag}: expected one or more of {', '.join(allowed)} (got {text!r})")
+    return vals
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Progress bar (stderr), started only when the work takes more than a moment
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Progress:
+    DELAY_S = 0.3
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if done >= total or time.perf_counter() - self.t0 < self.DELAY_S:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("evaluating layouts"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=report.stderr_console(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("search", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------------------------
+
+def _usd(v) -> str:
+    if v is None:
+        return "—"
+    for div, suf in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"${v / div:,.3g}{suf}"
+    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3g}"
+
+
+def _days(v) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.1f} d" if v >= 1 else f"{v * 24:,.1f} h"
+
+
+def _shard(r: dict) -> str:
+    return f"fsdp-{r['fsdp']}" if r["fsdp"] != "none" else f"zero{r['zero_stage']}"
+
+
+def layout_text(r: dict) -> str:
+    """Compact parallel layout: ``tp8 pp9/v7 cp2 dp128`` (vpp, cp and ep shown when > 1)."""
+    out = f"tp{r['tp']} pp{r['pp']}" + (f"/v{r['vpp']}" if r["vpp"] > 1 else "")
+    out += (f" cp{r['cp']}" if r["cp"] > 1 else "") + (f" ep{r['ep']}" if r["ep"] > 1 else "")
+    return out + f" dp{r['dp']}"
+
+
+def _table(title: str):
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _layout_columns(t, batch_varies: bool) -> None:
+    for c, just in (("gpus", "right"), ("layout", "left"), ("mb×acc", "right")):
+        t.add_column(c, justify=just)
+    if batch_varies:
+        t.add_column("batch", justify="right")
+    for c in ("shard", "sp", "recomp"):
+        t.add_column(c, justify="left")
+
+
+def _layout_cells(r: dict, batch_varies: bool) -> list[str]:
+    cells = [f"{r['gpus']:,}", layout_text(r), f"{r['micro_batch_seqs']}×{r['grad_accum_steps']:g}"]
+    if batch_varies:
+        cells.append(f"{r['global_batch_seqs']:,}")
+    return cells + [_shard(r), "sp" if r["sequence_parallel"] else "", r["recompute"]]
+
+
+def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason: bool = False):
+    t = _table(title)
+    t.add_column("#", justify="right")
+    _layout_columns(t, batch_varies)
+    per_step = bool(rows) and rows[0]["cost_usd"] is None
+    for c in ("step", "tok/s/GPU", "MFU", "mem/GPU", "train", "cost/step" if per_step else "cost"):
+        t.add_column(c, justify="right")
+    if with_reason:
+        t.add_column("why rejected", justify="left", overflow="fold")
+    for r in rows:
+        cells = [str(r["rank"])] + _layout_cells(r, batch_varies) + [
+            f"{r['step_time_s']:,.2f} s", f"{r['tokens_per_s_per_gpu']:,.0f}", f"{100 * r['mfu']:.1f}%",
+            f"{r['memory_per_gpu_bytes'] / GIB:,.1f} G", _days(r["wall_clock_days"]),
+            _usd(r["cost_usd"] if r["cost_usd"] is not None else r["cost_per_step_usd"])]
+        if with_reason:
+            cells.append(r["reason"] or "")
+        t.add_row(*cells)
+    return t
+
+
+TIME_PARTS = ("compute_s", "recompute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_comm_s", "bubble_s", "dp_comm_s",
+              "optimizer_s")
+MEM_PARTS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "logits_bytes",
+             "overhead_bytes")
+
+
+def _breakdown_table(rows: list[dict]):
+    """Time parts (s) and memory parts (GiB) of each row; parts that are zero in every row are left out."""
+    tparts = [p for p in TIME_PARTS if any(r["time_" + p] for r in rows)]
+    mparts = [p for p in MEM_PARTS if any(r["memory_" + p] for r in rows)]
+    t = _table("breakdowns: step time (s) | memory on the most loaded GPU (GiB)")
+    t.add_column("#", justify="right")
+    for p in tparts:
+        t.add_column(p.removesuffix("_s").replace("_comm", "-comm"), justify="right")
+    t.add_column("|", justify="center")
+    for p in mparts:
+        t.add_column(p.removesuffix("_bytes").replace("activations", "activ").replace("gradients", "grads")
+                     .replace("optimizer", "optim").replace("overhead", "ovh"), justify="right")
+    for r in rows:
+        t.add_row(str(r["rank"]), *[f"{r['time_' + p]:.3f}" for p in tparts], "|",
+                  *[f"{r['memory_' + p] / GIB:.1f}" for p in mparts])
+    return t
+
+
+def _pareto_table(rows: list[dict], batch_varies: bool):
+    cheapest = min(r["cost_usd"] for r in rows)
+    t = _table("Pareto front across GPU counts: wall-clock time to train vs dollars")
+    _layout_columns(t, batch_varies)
+    for c in ("step", "MFU", "train", "GPU-hours", "cost", "vs cheapest"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        gh = r["wall_clock_days"] * 24 * r["gpus"]
+        t.add_row(*_layout_cells(r, batch_varies), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
+                  _days(r["wall_clock_days"]), f"{gh:,.3g}", _usd(r["cost_usd"]),
+                  f"{100 * (r['cost_usd'] / cheapest - 1):+.1f}%")
+    return t
+
+
+def pareto_sentences(rows: list[dict]) -> list[str]:
+    """Plain-language reading of a Pareto front: the cheapest point, then faster ones at their extra cost."""
+    if not rows:
+        return []
+    by_cost = min(rows, key=lambda r: r["cost_usd"])
+    c0 = by_cost["cost_usd"]
+
+    def say(r):
+        return f"{r['gpus']:,} GPUs for {_days(r['wall_clock_days']).replace(' d', ' days').replace(' h', ' hours')}"
+
+    if len(rows) == 1:
+        return [f"fastest and cheapest: {say(by_cost)} ({_usd(c0)}); no other GPU count is faster or cheaper"]
+    out = [f"cheapest: {say(by_cost)} ({_usd(c0)})"]
+    picked = {id(by_cost)}
+    for limit in (0.10, 0.50, float("inf")):
+        within = [r for r in rows if r["cost_usd"] <= c0 * (1 + limit)]
+        fastest = min(within, key=lambda r: r["wall_clock_days"])
+        if id(fastest) in picked:
+            continue
+        picked.add(id(fastest))
+        extra = 100 * (fastest["cost_usd"] / c0 - 1)
+        label = "fastest" if limit == float("inf") else f"fastest within +{100 * limit:.0f}% cost"
+        out.append(f"{label}: {say(fastest)} at {extra:.0f}% more cost ({_usd(fastest['cost_usd'])})")
+    return out
+
+
+def thin(rows: list[dict], most: int = 16) -> list[dict]:
+    """At most ``most`` rows, spread evenly in log(GPUs), ends kept."""
+    if len(rows) <= most:
+        return rows
+    g = np.log([r["gpus"] for r in rows])
+    targets = np.linspace(g.min(), g.max(), most)
+    keep = sorted({int(np.argmin(np.abs(g - x))) for x in targets})
+    return [rows[i] for i in keep]
+
+
+def estimate_command_line(plan_file: Optional[Path], model: Optional[str], gpu: Optional[str], row: dict,
+                          seq_len: int, extra: Sequence[str] = ()) -> str:
+    """The `planner estimate` command for one layout (reproduces the row exactly); ``extra``: the run flags the
+    search was given (precision, optimizer, tokens, price, kernels)."""
+    parts = ["planner", "estimate"]
+    if plan_file is not None:
+        parts.append(str(plan_file))
+    if model:
+        parts += ["--model", model]
+    if gpu:
+        parts += ["--gpu", gpu]
+    parts += ["--seq", str(seq_len)]
+    parts += ["--gpus", str(row["gpus"]), "--tp", str(row["tp"]), "--pp", str(row["pp"]), "--cp", str(row["cp"]),
+              "--ep", str(row["ep"]), "--vpp", str(row["vpp"]), "--micro-batch", str(row["micro_batch_seqs"]),
+              "--global-batch", str(row["global_batch_seqs"]), "--recompute", row["recompute"],
+              "--sp" if row["sequence_parallel"] else "--no-sp"]
+    parts += ["--fsdp", row["fsdp"]] if row["fsdp"] != "none" else ["--zero", str(row["zero_stage"]), "--fsdp", "none"]
+    parts += list(extra)
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _run_flags(flags: dict) -> list[str]:
+    """The run/hardware flags of a search, as `planner estimate` takes them."""
+    out: list[str] = []
+    for key in ("tokens", "precision", "optimizer", "price"):
+        v = flags.get(key)
+        if v is not None:
+            out += [f"--{key}", v.value if isinstance(v, Enum) else (f"{v:g}" if isinstance(v, float) else str(v))]
+    for key in ("flash", "offload"):
+        v = flags.get(key)
+        if v is not None:
+            out.append(f"--{key}" if v else f"--no-{key}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------------------------
+
+LIST_HELP = "One value, or a comma-separated list (e.g. 4,8)."
+
+
+def search_command(
+    plan_file: Optional[Path] = typer.Argument(None, help="Plan YAML (model, run, hardware; its layout is ignored "
+                                               "except for kernels and offload).", metavar="[PLAN.yaml]"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model preset name."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", "-g", help="Hardware profile name."),
+    gpus: Optional[str] = typer.Option(None, help="GPU count(s) to search. " + LIST_HELP),
+    max_gpus: Optional[int] = typer.Option(None, help="Search every whole node up to this many GPUs (and 1..node "
+                                           "below one node)."),
+    min_gpus: int = typer.Option(1, help="Smallest GPU count of a --max-gpus range."),
+    tp: Optional[str] = typer.Option(None, help="Fix the tensor-parallel degree. " + LIST_HELP),
+    pp: Optional[str] = typer.Option(None, help="Fix the pipeline-parallel degree. " + LIST_HELP),
+    cp: Optional[str] = typer.Option(None, help="Fix the context-parallel degree. " + LIST_HELP),
+    ep: Optional[str] = typer.Option(None, help="Fix the expert-parallel degree. " + LIST_HELP),
+    vpp: Optional[str] = typer.Option(None, help="Fix the virtual pipeline stages per GPU. " + LIST_HELP),
+    dp: Optional[str] = typer.Option(None, help="Fix the data-parallel degree. " + LIST_HELP),
+    max_tp: Optional[int] = typer.Option(None, help="Largest tensor-parallel degree."),
+    max_pp: Optional[int] = typer.Option(None, help="Largest pipeline-parallel degree."),
+    max_cp: Optional[int] = typer.Option(None, help="Largest context-parallel degree (default: keep >= 1024 tokens "
+                                         "per rank)."),
+    max_ep: Optional[int] = typer.Option(None, help="Largest expert-parallel degree."),
+    max_vpp: Optional[int] = typer.Option(None, help="Most virtual pipeline stages per GPU."),
+    micro_batch: Optional[str] = typer.Option(None, help="Fix the micro-batch, sequences. " + LIST_HELP),
+    max_micro_batch: Optional[int] = typer.Option(None, help="Largest micro-batch, sequences."),
+    global_batch: Optional[str] = typer.Option(None, help="Global batch, sequences: N, a list N,M, or a range LO:HI "
+                                               "(LO, 2·LO, 4·LO, ... up to HI)."),
+    global_batch_tokens: Optional[int] = typer.Option(None, help="Global batch, tokens."),
+    recompute: Optional[str] = typer.Option(None, help="Recomputation options: none, selective, full. " + LIST_HELP),
+    zero: Optional[str] = typer.Option(None, help="ZeRO stages 0-3. " + LIST_HELP),
+    fsdp: Optional[str] = typer.Option(None, help="FSDP options: none, full, hybrid. " + LIST_HELP),
+    sp: Optional[bool] = typer.Option(None, "--sp/--no-sp", help="Sequence parallelism on (tp > 1 only) or off "
+                                      "(default: both)."),
+    flash: Optional[bool] = typer.Option(None, "--flash/--no-flash", help="FlashAttention."),
+    offload: Optional[bool] = typer.Option(None, "--offload/--no-offload", help="Optimizer state in CPU memory."),
+    seq: Optional[int] = typer.Option(None, help="Sequence length, tokens."),
+    tokens: Optional[float] = typer.Option(None, help="Training tokens in total (for time-to-train, cost, Pareto)."),
+    precision: Optional[Precision] = typer.Option(None, help="Training precision."),
+    optimizer: Optional[Optim] = typer.Option(None, help="Optimizer."),
+    rank: Rank = typer.Option(Rank.step_time, "--rank", help="Rank by step time, cost (of the whole run with "
+                              "--tokens, else per step: step time x GPUs x price) or wall-clock time to train."),
+    price: Optional[float] = typer.Option(None, help="Price per GPU-hour, USD (overrides the profile)."),
+    top: int = typer.Option(10, help="Rows of the ranked table (0 = every candidate)."),
+    rejected: int = typer.Option(5, help="Rejected layouts ranked ahead of the winner to show, with the reason."),
+    include_rejected: bool = typer.Option(False, "--include-rejected", help="Rank rejected layouts too (JSON/CSV; "
+                                          "their 'reason' says why)."),
+    pareto: bool = typer.Option(True, "--pareto/--no-pareto", help="Pareto front of time to train vs dollars across "
+                                "GPU counts."),
+    fmt: Fmt = FORMAT_OPT,
+):
+    """Search every layout (tp/pp/vpp/cp/ep/dp, micro-batch, recomputation, ZeRO/FSDP, sequence parallel) for the
+    fastest, cheapest or quickest-to-train one that fits. Exit 1 if none fits."""
+    from .search import Constraints, search
+
+    single_batch = None
+    batches = _batch_list(global_batch)
+    if batches is not None and len(batches) == 1:
+        single_batch, batches = batches[0], None
+    flags = dict(model=model, gpu=gpu, seq=seq, global_batch=single_batch, global_batch_tokens=global_batch_tokens,
+                 tokens=tokens, precision=precision, optimizer=optimizer, flash=flash, offload=offload, price=price)
+    plan = build_plan(plan_file, flags)
+    c = Constraints(
+        gpus=_int_list("gpus", gpus), min_gpus=min_gpus, max_gpus=max_gpus,
+        tp=_int_list("tp", tp), pp=_int_list("pp", pp), cp=_int_list("cp", cp), ep=_int_list("ep", ep),
+        vpp=_int_list("vpp", vpp), dp=_int_list("dp", dp),
+        max_tp=max_tp, max_pp=max_pp, max_cp=max_cp, max_ep=max_ep, max_vpp=max_vpp,
+        micro_batch=_int_list("micro-batch", micro_batch), max_micro_batch=max_micro_batch, global_batch=batches,
+        recompute=_choice_list("recompute", recompute, ("none", "selective", "full")),
+        zero=tuple(int(z) for z in _choice_list("zero", zero, ("0", "1", "2", "3"))) if zero is not None else None,
+        fsdp=_choice_list("fsdp", fsdp, ("none", "full", "hybrid")),
+        sp=None if sp is None else (sp,),
+    )
+    bar = _Progress()
+    t0 = time.perf_counter()
+    try:
+        res = search(plan, c, rank_by=rank.value, progress=bar)
+        res.metric  # raises a SpecError if the ranking needs what the run lacks
+    finally:
+        bar.close()
+
+    k = top if top > 0 else None
+    ranked_idx = res.ranked(k, include_rejected=include_rejected)
+    ranked = [{"rank": n, **r} for n, r in enumerate(res.rows(ranked_idx), start=1)]
+    rej_idx, by_reason = res.rejected_better(rejected)
+    # place in the ranking of every candidate, rejected ones included
+    rej_rows = [{"rank": res.position(int(i)), **r} for i, r in zip(rej_idx, res.rows(rej_idx))]
+    best = res.best()
+    pareto_rows: list[dict] = []
+    if pareto and len(res.space.gpu_counts) > 1:
+        pareto_rows = res.rows(res.pareto())
+    summary = res.summary()
+    summary["wall_s"] = time.perf_counter() - t0
+    sentences = pareto_sentences(pareto_rows)
+
+    if fmt == Fmt.json:
+        payload = {"summary": summary, "rows": ranked,
+                   "rejected_ahead_of_best": {"count_by_reason": by_reason, "rows": rej_rows},
+                   "pareto": pareto_rows, "pareto_summary": sentences}
+        _emit(fmt, payload)
+    elif fmt == Fmt.csv:
+        _emit(fmt, None, rows=ranked)
+    else:
+        _print_tables(res, summary, ranked, rej_rows, by_reason, pareto_rows, sentences, plan_file, model, gpu,
+                      _run_flags(flags))
+    if best is None and res.n == 0:
+        report.stderr_console().print("[yellow]no candidate layout:[/yellow] the constraints leave none (sequence "
+                                      "parallelism needs tp > 1; a fixed dp must be what the GPU count leaves)",
+                                      highlight=False)
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if best is None:
+        why = ", ".join(f"{k} {v:,}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1])) or "no candidates"
+        report.stderr_console().print(f"[yellow]no layout fits:[/yellow] {summary['candidates']:,} candidates "
+                                      f"rejected ({why})", highlight=False)
+        raise typer.Exit(EXIT_INFEASIBLE)
+
+
+def _print_tables(res, summary, ranked, rej_rows, by_reason, pareto_rows, sentences, plan_file, model, gpu,
+                  extra) -> None:
+    con = report.stdout_console()
+    if not con.is_terminal:  # a file or a pipe: room for every column
+        con.width = max(con.width, 160)
+    bv = len(summary["global_batch_seqs"]) > 1
+    counts = summary["gpu_counts"]
+    with_cand = len(np.unique(res.column("gpus"))) if res.n else 0
+    span = (f"{counts[0]:,} GPUs" if len(counts) == 1 else f"{len(counts):,} GPU counts from {counts[0]:,} to "
+            f"{counts[-1]:,} ({with_cand:,} with candidates)") if counts else "no GPU count"
+    con.print(f"[bold]{summary['model']}[/bold] on [bold]{summary['hardware']}[/bold], "
+              f"seq {summary['seq_len_tokens']:,}, "
+              f"{span}: {summary['candidates']:,} candidate layouts, {summary['feasible']:,} fit "
+              f"(evaluated in {summary['timings_s']['evaluate_s']:.2f} s, "
+              f"{(summary['candidates_per_s'] or 0) / 1e6:.1f}M/s). Ranked by {res.rank_by}"
+              + (" per token (the global batch varies)." if bv and res.rank_by == "step-time" else "."),
+              highlight=False)
+    for n in summary["notes"]:
+        con.print(f"[dim]note: {n}[/dim]", highlight=False)
+    if ranked:
+        con.print(_ranked_table(f"top {len(ranked)} layouts", ranked, bv, with_reason=any(r["reason"] for r in ranked)))
+        con.print(_breakdown_table(ranked))
+    if rej_rows:
+        total = sum(by_reason.values())
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+        title = (f"rejected layouts ranked ahead of the best ({total:,}: {reasons}); the {len(rej_rows)} nearest"
+                 if res.best() is not None else f"no layout fits ({total:,} rejected: {reasons}); the best rejected")
+        con.print(_ranked_table(title, rej_rows, bv, with_reason=True))
+    if pareto_rows:
+        con.print(_pareto_table(thin(pareto_rows), bv))
+        for s in sentences:
+            con.print(f"  {s}", highlight=False)
+    elif res.plan.run.training_tokens is None and len(summary["gpu_counts"]) > 1:
+        _note("no Pareto front: it needs the training tokens (--tokens)")
+    elif res.price_usd_per_gpu_hour is None and len(summary["gpu_counts"]) > 1:
+        _note("no Pareto front: it needs a price (--price)")
+    if ranked and ranked[0]["feasible"]:
+        con.print("[dim]the best layout, as an estimate:[/dim] "
+                  + estimate_command_line(plan_file, model, gpu, ranked[0], res.plan.run.seq_len, extra),
+                  highlight=False, soft_wrap=True)
