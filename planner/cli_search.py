@@ -7,18 +7,27 @@ bad input.
 
 from __future__ import annotations
 
+import functools
 import shlex
 import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-import typer
 
-from . import report
-from .cli import FORMAT_OPT, Fmt, Optim, Precision, _emit, _note, build_plan
-from .errors import EXIT_INFEASIBLE, SpecError
+def search_command(*args, **kwargs):
+    """Stands for :func:`_search_command` (made its wrapper at the end of this module, so typer sees the real
+    signature). Defined before importing from planner.cli: cli.py imports this module at its bottom to register the
+    command, so whichever of the two modules is imported first, ``search_command`` exists when cli.py asks for it."""
+    return _search_command(*args, **kwargs)
+
+
+import numpy as np  # noqa: E402
+import typer  # noqa: E402
+
+from . import report  # noqa: E402
+from .cli import FORMAT_OPT, Fmt, Optim, Precision, _emit, _note, build_plan  # noqa: E402
+from .errors import EXIT_INFEASIBLE, SpecError  # noqa: E402
 
 GIB = 2**30
 
@@ -238,7 +247,8 @@ def pareto_sentences(rows: list[dict]) -> list[str]:
         picked.add(id(fastest))
         extra = 100 * (fastest["cost_usd"] / c0 - 1)
         label = "fastest" if limit == float("inf") else f"fastest within +{100 * limit:.0f}% cost"
-        out.append(f"{label}: {say(fastest)} at {extra:.0f}% more cost ({_usd(fastest['cost_usd'])})")
+        out.append(f"{label}: {say(fastest)} at {extra:.{1 if extra < 10 else 0}f}% more cost "
+                   f"({_usd(fastest['cost_usd'])})")
     return out
 
 
@@ -294,7 +304,7 @@ def _run_flags(flags: dict) -> list[str]:
 LIST_HELP = "One value, or a comma-separated list (e.g. 4,8)."
 
 
-def search_command(
+def _search_command(
     plan_file: Optional[Path] = typer.Argument(None, help="Plan YAML (model, run, hardware; its layout is ignored "
                                                "except for kernels and offload).", metavar="[PLAN.yaml]"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model preset name."),
@@ -448,3 +458,6 @@ def _print_tables(res, summary, ranked, rej_rows, by_reason, pareto_rows, senten
         con.print("[dim]the best layout, as an estimate:[/dim] "
                   + estimate_command_line(plan_file, model, gpu, ranked[0], res.plan.run.seq_len, extra),
                   highlight=False, soft_wrap=True)
+
+
+functools.update_wrapper(search_command, _search_command)  # name, docstring, annotations; __wrapped__ for typer
