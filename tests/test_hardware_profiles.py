@@ -233,7 +233,9 @@ def test_key_datasheet_numbers(profiles):
     assert p["a100-80gb"].accelerator.hbm_bandwidth_bytes_per_s.value == 2.039e12
     assert p["a100-40gb"].accelerator.hbm_bandwidth_bytes_per_s.value == 1.555e12
     assert p["h100-sxm"].accelerator.peak("bf16") == pytest.approx(989.5e12)
-    assert p["h200"].accelerator.hbm_bytes.value == 141e9
+    # capacity as the driver reports it (nvidia-smi MiB), not the vendor's rounded GB
+    assert p["h200"].accelerator.hbm_bytes.value == 143771 * 2**20
+    assert p["a100-80gb"].accelerator.hbm_bytes.value == 80 * 2**30
     assert p["b200"].node.intra_node_bandwidth_bytes_per_s.value == 900e9
     assert p["a100-80gb"].network.inter_node_bandwidth_bytes_per_s.value == 200e9 / 8  # 200 Gbit/s HDR
     assert p["h100-sxm"].network.inter_node_bandwidth_bytes_per_s.value == 400e9 / 8  # 400 Gbit/s NDR

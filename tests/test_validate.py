@@ -105,3 +105,10 @@ def test_fitted_parameters_have_provenance():
         if name in hw.efficiency:
             assert "planner fit-time" in hw.efficiency[name].source
     assert "gemm_half_dim" in hw.efficiency
+
+
+def test_published_runs_fit_in_predicted_memory(report):
+    """Every public run ran, so the memory model should say it fits. Measured when gated: 6 of 236 do not (4
+    llm-foundry 350M rows 1-2% over 40 GiB, Nemotron-340B 3% over, torchtitan's selective-op 70B whose policy
+    keeps fewer activations than Megatron's selective mode)."""
+    assert len(report["memory_check"]["ran_but_predicted_oom"]) <= 6
