@@ -299,6 +299,9 @@ def validate(
                                     ["group", "n", "median_abs_pct_error", "p90_abs_pct_error", "max_abs_pct_error"]))
         if rep["skipped"]:
             con.print(report.rows_table("not modelled", rep["skipped"], ["id", "source", "reason"]))
+        oom = rep["memory_check"]["ran_but_predicted_oom"]
+        con.print(f"memory: {len(oom)} of {rep['memory_check']['runs']} published runs are predicted not to fit "
+                  f"although they ran" + (f": {', '.join(oom)}" if oom else ""), highlight=False)
     else:
         _emit(fmt, rep, rows=rep["runs"])
 
@@ -332,6 +335,10 @@ def fit_time(
             for g, d in out.items() for k, v in d["params"].items()]
     _emit(fmt, out, rows=rows, table=report.rows_table("fitted time-model parameters", rows,
                                                         ["generation", "parameter", "value", "at_bound"]))
+
+
+from .cli_budget import budget_command  # noqa: E402  (imports _emit, Fmt from this module)
+app.command("budget")(budget_command)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
