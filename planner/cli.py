@@ -337,6 +337,11 @@ def fit_time(
                                                         ["generation", "parameter", "value", "at_bound"]))
 
 
+from .cli_bench import bench_command, calibrate_command  # noqa: E402  (imports _emit, Fmt from this module)
+app.command("bench")(bench_command)
+app.command("calibrate")(calibrate_command)
+
+
 from .cli_budget import budget_command  # noqa: E402  (imports _emit, Fmt from this module)
 app.command("budget")(budget_command)
 
