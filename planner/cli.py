@@ -342,6 +342,10 @@ app.command("bench")(bench_command)
 app.command("calibrate")(calibrate_command)
 
 
+from .cli_plan import register as _register_plan_commands  # noqa: E402  (plan, plot, schema, models import)
+_register_plan_commands(app)
+
+
 from .cli_budget import budget_command  # noqa: E402  (imports _emit, Fmt from this module)
 app.command("budget")(budget_command)
 

@@ -106,10 +106,11 @@ def test_search_agrees_exactly_with_estimate(case):
 def test_rule_rejections_are_the_rules_estimate_enforces():
     """Rows a fixed constraint makes non-divisible carry the rule; `estimate` refuses them with the same message."""
     p = make_plan("llama-3.1-405b", seq=8192, batch=2048)
-    res = search(p, Constraints(gpus=(2048,), pp=(16,), micro_batch=(1, 3)))
+    res = search(p, Constraints(gpus=(2048,), pp=(16,), micro_batch=(3,)))
     assert res.n > 0 and not res.feasible.any()
     codes = {res.reasons[c] for c in np.unique(res.reason_code)}
-    assert codes <= {"layers%pp·vpp", "batch%(mb·dp)"} and "layers%pp·vpp" in codes
+    # 126 layers on 16 stages is allowed (uneven stages, as Llama 3 405B ran); a micro-batch of 3 never divides
+    assert codes == {"batch%(mb·dp)"}
     for i in _sample(res, 0, 10):
         text = res.reason_text(int(i))
         assert text.startswith(res.reasons[res.reason_code[i]] + ": ")

@@ -3,7 +3,8 @@
 One list of rules serves both a single plan (the first broken rule becomes a one-line :class:`SpecError` naming
 every factor) and the layout search (each rule is a mask over all candidates; the reason code is kept per row).
 The rules are Megatron-LM's (``megatron/core/parallel_state.py`` and its argument checks): heads and KV heads
-split over tp, layers over pp·vpp, experts over ep, ep inside dp, sequence over 2·cp for load-balanced causal
+split over tp, at least one layer per virtual pipeline stage (uneven stages are allowed, as Megatron-LM's
+``decoder_first/last_pipeline_num_layers``; the fullest stage is costed), experts over ep, ep inside dp, sequence over 2·cp for load-balanced causal
 ring attention, batch over micro-batch·dp.
 """
 
@@ -39,8 +40,8 @@ def layout_rules(model: ModelSpec, run: RunSpec, ex: Exec) -> list[Rule]:
              lambda e: f"num_kv_heads({kv}) not divisible by tp({e.tp})"),
         Rule("ffn%tp", model.ffn_hidden % ex.tp == 0,
              lambda e: f"ffn_hidden({model.ffn_hidden}) not divisible by tp({e.tp})"),
-        Rule("layers%pp·vpp", layers % (ex.pp * ex.vpp) == 0,
-             lambda e: f"layers({layers}) not divisible by pp({e.pp})·vpp({e.vpp})={e.pp * e.vpp}"),
+        Rule("layers<pp·vpp", layers >= ex.pp * ex.vpp,
+             lambda e: f"layers({layers}) < pp({e.pp})·vpp({e.vpp})={e.pp * e.vpp}: a virtual stage needs a layer"),
         Rule("seq%cp", run.seq_len % (causal_cp * ex.cp) == 0,
              lambda e: f"seq_len({run.seq_len}) not divisible by {causal_cp}·cp({e.cp})={causal_cp * e.cp}"
              + (" (causal ring attention balances 2·cp chunks)" if causal_cp == 2 else "")),

@@ -49,6 +49,13 @@ class Exec:
         """Micro-batches per step per replica (may be fractional when the batch does not divide: masked)."""
         return self.global_batch / (self.micro_batch * self.dp)
 
+    def stage_fraction(self, layers: int) -> Num:
+        """Share of the model's layers on the most loaded pipeline stage: ceil(L/(pp·vpp))·vpp / L.
+
+        1/pp when pp·vpp divides L; otherwise the stages are uneven (Megatron-LM's uneven first/last stages, as
+        Llama 3 405B's 126 layers on 16 stages) and the fullest one sets the pace and the memory."""
+        return np.ceil(layers / (self.pp * self.vpp)) * self.vpp / layers
+
     def shard_group(self, gpus_per_node: int) -> Num:
         """Ranks a ZeRO/FSDP shard spans: dp·cp (full), or the replicas inside one node (hybrid)."""
         full = self.dp * self.cp

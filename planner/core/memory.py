@@ -177,7 +177,7 @@ class MemoryBreakdown:
 def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, Num, Num, Num]:
     """(first-stage dense, first-stage expert, last-stage dense, last-stage expert) parameters per GPU.
 
-    Layers split evenly over pp stages (MoE layers pro rata); the first stage holds the embeddings, the last the
+    Layers split over pp stages as evenly as they go, the fullest stage counted (MoE layers pro rata); the first stage holds the embeddings, the last the
     final norms and head, plus a copy of a tied embedding when pp > 1 (Megatron keeps one for the output layer).
     Dense weights shard over tp (vocabulary-parallel embeddings included; replicated norms and row-parallel biases,
     < 0.1% of weights, are treated as sharded); experts over ep·tp.
@@ -185,8 +185,9 @@ def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, N
     if model.shared_layer_groups is not None:  # ALBERT: every stage holds the shared set it uses (upper bound)
         layer_dense = pb.layers_dense * np.minimum(1.0, model.shared_layer_groups / ex.pp)
         layer_expert = pb.layers_expert * np.minimum(1.0, model.shared_layer_groups / ex.pp)
-    else:
-        layer_dense, layer_expert = pb.layers_dense / ex.pp, pb.layers_expert / ex.pp
+    else:  # the fullest stage: ceil(L/(pp·vpp))·vpp layers (= L/pp when the stages are even)
+        frac = ex.stage_fraction(model.total_layers)
+        layer_dense, layer_expert = pb.layers_dense * frac, pb.layers_expert * frac
     single = ex.pp == 1
     tied_copy = (model.vocab_size * (model.embedding_dim or model.hidden_size)) if model.tie_embeddings else 0
     first_dense = pb.embedding + layer_dense + np.where(single, pb.final_norms + pb.head, 0)
@@ -227,7 +228,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
         kept_input = kept_input + n_layers * kept
     full = ex.recompute == RECOMPUTE_FULL
     per_microbatch_all_layers = np.where(full, kept_input, stored)
-    per_stage = per_microbatch_all_layers / ex.pp
+    per_stage = per_microbatch_all_layers * ex.stage_fraction(model.total_layers)
     m = np.maximum(1, np.floor(ex.grad_accum))
     in_flight_first = np.minimum(ex.pp, m)
     interleave = np.where((ex.vpp > 1) & (m >= ex.pp), 1 + (ex.pp - 1) / (ex.pp * ex.vpp), 1.0)

@@ -289,11 +289,12 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
     logits = logits + m_out * model.vocab_size / t * (2 * e + 4 * 4) / (tp.hbm_fraction * bw)
 
     pp, v = ex.pp, ex.vpp
-    per_mb_compute = layer_total / pp + logits  # the last stage carries the output layer: critical stage
-    per_mb_recompute = recompute_mb / pp
-    per_mb_tp = tp_exposed / pp
-    per_mb_cp = cp_comm / pp
-    per_mb_ep = ep_comm / pp
+    frac = ex.stage_fraction(model.total_layers)  # 1/pp for even stages; the fullest stage when uneven
+    per_mb_compute = layer_total * frac + logits  # the last stage carries the output layer: critical stage
+    per_mb_recompute = recompute_mb * frac
+    per_mb_tp = tp_exposed * frac
+    per_mb_cp = cp_comm * frac
+    per_mb_ep = ep_comm * frac
     act_bytes = b * s_out / c * d * e / sp_div
     per_mb_pp = np.where(pp > 1, 2 * v * coll(P2P, act_bytes, 2, ex.tp * ex.cp * ex.dp), 0.0)
     m = ex.grad_accum

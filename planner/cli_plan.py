@@ -1,0 +1,235 @@
+"""`planner plan`, `planner plot`, `planner schema` and `planner models import`.
+
+Registered in ``planner/cli.py`` by :func:`register` (a few lines before ``main``). Data on stdout (a rich table,
+or JSON/CSV), messages on stderr; ``--out`` and ``--plot`` write files and never overwrite a file that is not a
+previous planner export unless ``--force``.
+
+Exit codes of ``planner plan`` / ``planner plot``: 0 when at least one scenario fits; 1 when none does (the table
+is still printed: a point that does not fit is a row with ``fits`` false and its reason, never an error); 2 for bad
+input (a plan-file error names the file, line and field).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from . import report
+from .cli import FORMAT_OPT, Fmt, _note
+from .errors import EXIT_INFEASIBLE, SpecError
+
+
+class PlotKind(str, Enum):
+    memory = "memory"
+    time = "time"
+    compare = "compare"
+    pareto = "pareto"
+
+
+#: Columns of the `planner plan` table and their headers (the exports carry every column, unit-suffixed).
+TABLE_COLUMNS = (
+    ("scenario", "scenario"), ("model", "model"), ("hardware", "hardware"), ("gpus", "GPUs"), ("dp", "dp"),
+    ("tp", "tp"), ("pp", "pp"), ("cp", "cp"), ("ep", "ep"), ("seq_len_tokens", "seq"),
+    ("memory_per_gpu_bytes", "memory/GPU"), ("fits", "fits"), ("step_time_s", "step"), ("mfu", "MFU"),
+    ("tokens_per_s_per_gpu", "tokens/s/GPU"), ("wall_clock_days", "days"), ("gpu_hours", "GPU-hours"),
+    ("cost_usd", "cost USD"),
+)
+
+
+def _results(plan_file: Path):
+    from .api import evaluate
+
+    return evaluate(plan_file)
+
+
+def _plan_table(results):
+    from rich.table import Table
+
+    rows = [r.row for r in results]
+    cols = [(k, h) for k, h in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
+    for k in ("cp", "ep"):
+        if all(r.get(k) in (1, None) for r in rows):
+            cols = [c for c in cols if c[0] != k]
+    title = results.title + (f" ({len(rows)} plans)" if len(rows) > 1 else "")
+    t = Table(title=title, show_header=True, header_style="bold")
+    for k, h in cols:
+        t.add_column(h, justify="left" if k in ("scenario", "model", "hardware") else "right")
+    for r in rows:
+        cells = []
+        for k, _ in cols:
+            v = r.get(k)
+            text = escape(report.human(v, k))
+            if k == "fits":
+                text = "[green]yes[/green]" if v else "[red]no[/red]"
+            cells.append(text)
+        t.add_row(*cells)
+    return t
+
+
+def _exit_code(results) -> int:
+    return 0 if any(r.fits for r in results) else EXIT_INFEASIBLE
+
+
+def plan_command(
+    plan_file: Path = typer.Argument(..., help="Plan YAML: model, run, layout, hardware; scenarios and sweep.",
+                                     metavar="PLAN.yaml"),
+    fmt: Fmt = FORMAT_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write FILE: .csv, .json or .xlsx (by "
+                                       "extension)."),
+    long: bool = typer.Option(False, "--long", help="CSV/JSON in long (tidy) form: scenario, quantity, value, "
+                              "unit."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot: FILE.png or FILE.svg."),
+    plot_kind: PlotKind = typer.Option(PlotKind.compare, "--plot-kind", help="Plot for --plot: memory, time, "
+                                       "compare, pareto."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out/--plot files that planner did not write."),
+):
+    """Evaluate every scenario and sweep point of a plan file into one comparison table. Points that do not fit
+    are rows with fits=no and the reason. Exit 1 when none fits."""
+    from .io.export import EXPORT_SUFFIXES, check_writable, csv_text, json_text, write_export
+
+    if out is not None:
+        if out.suffix.lower() not in EXPORT_SUFFIXES:
+            raise SpecError(f"--out {out}: unknown extension {out.suffix or '(none)'!r} (expected .csv, .json or "
+                            ".xlsx)")
+        check_writable(out, force)
+    if plot is not None:
+        if plot.suffix.lower() not in (".png", ".svg"):
+            raise SpecError(f"--plot {plot}: unknown extension {plot.suffix or '(none)'!r} (expected .png or .svg)")
+        check_writable(plot, force, what="--plot")
+    results = _results(plan_file)
+    if long and fmt == Fmt.table and out is None:
+        _note("--long applies to --format csv/json and to --out .csv/.json")
+    if fmt == Fmt.json:
+        sys.stdout.write(json_text(results, long, results.title, str(plan_file)) + "\n")
+    elif fmt == Fmt.csv:
+        sys.stdout.write(csv_text(results, long))
+    else:
+        report.stdout_console().print(_plan_table(results))
+        bad = [r for r in results if not r.fits and r.reason]
+        for r in bad:
+            report.stdout_console().print(f"[yellow]{escape(r.name)}[/yellow] does not fit: {escape(r.reason)}",
+                                          highlight=False, soft_wrap=True)
+    if out is not None:
+        if long and out.suffix.lower() == ".xlsx":
+            _note("--long applies to CSV and JSON; the spreadsheet is written wide")
+        write_export(out, results, long=long, force=force, title=results.title, plan_file=str(plan_file))
+        _note(f"wrote {out}")
+    if plot is not None:
+        from .plots import plot as write_plot
+
+        write_plot(results, plot, kind=plot_kind.value, title=results.title, force=force)
+        _note(f"wrote {plot}")
+    code = _exit_code(results)
+    if code:
+        report.stderr_console().print("[yellow]no scenario fits[/yellow]", highlight=False)
+        raise typer.Exit(code)
+
+
+def plot_command(
+    plan_file: Path = typer.Argument(..., help="Plan YAML.", metavar="PLAN.yaml"),
+    kind: PlotKind = typer.Option(PlotKind.compare, "--kind", "-k", help="memory, time, compare or pareto."),
+    out: Path = typer.Option(..., "--out", "-o", help="FILE.png or FILE.svg."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a file that planner did not write."),
+):
+    """Plot a plan file's scenarios: memory per GPU (stacked by part), step-time breakdown, a side-by-side
+    comparison, or the time-vs-cost Pareto front."""
+    from .plots import plot as write_plot
+
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise SpecError(f"--out {out}: unknown extension {out.suffix or '(none)'!r} (expected .png or .svg)")
+    from .io.export import check_writable
+
+    check_writable(out, force)
+    results = _results(plan_file)
+    write_plot(results, out, kind=kind.value, title=results.title, force=force)
+    _note(f"wrote {out}")
+
+
+def schema_command():
+    """Print the JSON Schema of plan files (for editor completion: `planner schema > plan.schema.json`)."""
+    from .io.plan import plan_json_schema
+
+    sys.stdout.write(report.to_json(plan_json_schema()) + "\n")
+
+
+MODEL_IMPORT_MARKER = "# generated by planner models import"
+
+
+def models_import_command(
+    config: Path = typer.Argument(..., help="A local Hugging Face config.json.", metavar="CONFIG.json"),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name (default: the file or folder name)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the preset YAML to FILE instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a file that planner did not write."),
+):
+    """Turn a Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2, Gemma, GPT-2, BERT, T5) into a model spec
+    (YAML). Use it in a plan as `model: {hf_config: config.json}` or save it with --out."""
+    import yaml
+
+    from .core.params import param_breakdown
+    from .io.hf_config import load_hf_config, model_from_hf_config
+
+    model = model_from_hf_config(config, name)  # validates; the YAML keeps the importer's explicit fields
+    data = load_hf_config(config, name)
+    pb = param_breakdown(model)
+    head = (f"{MODEL_IMPORT_MARKER} from {config}\n# parameters: {pb.total:,} total, {pb.active:,} active per "
+            "token\n")
+    text = head + yaml.safe_dump(data, sort_keys=False, width=110)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    if out.exists() and not force:
+        first = out.read_text(errors="replace").splitlines()[:1]
+        if not (first and first[0].startswith(MODEL_IMPORT_MARKER)):
+            raise SpecError(f"--out {out}: exists and was not written by planner models import; not overwriting it "
+                            "(use --force)")
+    out.write_text(text)
+    _note(f"wrote {out} ({pb.total:,} parameters)")
+
+
+def _install_models_import(app: typer.Typer) -> None:
+    """Make `planner models import CONFIG.json` reach :func:`models_import_command` while `planner models [NAME]`
+    keeps working: the `models` command gets a click class that routes a leading ``import`` to the import
+    command."""
+    from typer.core import TyperCommand
+    from typer.main import get_command
+
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    sub.command("import")(models_import_command)
+
+    class ModelsCommand(TyperCommand):
+        def parse_args(self, ctx, args):
+            if args and args[0] == "import":
+                ctx.meta["planner.models_import"] = list(args[1:])
+                return []
+            return super().parse_args(ctx, args)
+
+        def invoke(self, ctx):
+            rest = ctx.meta.get("planner.models_import")
+            if rest is None:
+                return super().invoke(ctx)
+            cmd = get_command(sub)
+            return cmd.main(args=rest, prog_name="planner models import", standalone_mode=False)
+
+    for info in app.registered_commands:
+        name = info.name or (info.callback.__name__ if info.callback else None)
+        if name == "models":
+            info.cls = ModelsCommand
+            info.epilog = ((info.epilog + "\n\n") if info.epilog else "") + (
+                "Import a Hugging Face config: planner models import CONFIG.json [--name NAME] [--out FILE.yaml]")
+            return
+
+
+def register(app: typer.Typer) -> None:
+    """Add plan, plot, schema and `models import` to the planner app."""
+    app.command("plan")(plan_command)
+    app.command("plot")(plot_command)
+    app.command("schema")(schema_command)
+    _install_models_import(app)
+
+
+__all__ = ["models_import_command", "plan_command", "plot_command", "register", "schema_command"]
