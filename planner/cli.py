@@ -66,6 +66,8 @@ FLAG_FIELDS = {
     "gpus": "layout.gpus", "dp": "layout.dp", "tp": "layout.tp", "pp": "layout.pp", "cp": "layout.cp",
     "ep": "layout.ep", "vpp": "layout.vpp", "zero": "layout.zero_stage", "fsdp": "layout.fsdp",
     "sp": "layout.sequence_parallel", "recompute": "layout.recompute", "flash": "layout.flash_attention",
+    "recompute_fraction": "layout.recompute_fraction", "attention_kernel": "layout.attention_kernel",
+    "tp_overlap": "layout.tp_comm_overlap",
     "offload": "layout.offload_optimizer",
     "seq": "run.seq_len", "global_batch": "run.global_batch_seqs", "global_batch_tokens": "run.global_batch_tokens",
     "micro_batch": "run.micro_batch", "tokens": "run.training_tokens", "precision": "run.precision",
@@ -116,6 +118,11 @@ class FSDP(str, Enum):
     hybrid = "hybrid"
 
 
+class AttnKernel(str, Enum):
+    flash2 = "flash2"
+    flash3 = "flash3"
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     tf32 = "tf32"
@@ -150,6 +157,11 @@ def estimate(
     sp: Optional[bool] = typer.Option(None, "--sp/--no-sp", help="Sequence parallelism (with TP)."),
     recompute: Optional[Recompute] = typer.Option(None, help="Activation recomputation."),
     flash: Optional[bool] = typer.Option(None, "--flash/--no-flash", help="FlashAttention."),
+    recompute_fraction: Optional[float] = typer.Option(
+        None, help="With --recompute full: share of layers recomputed (Megatron block method)."),
+    attention_kernel: Optional[AttnKernel] = typer.Option(None, help="Fused attention kernel: flash2 or flash3."),
+    tp_overlap: Optional[bool] = typer.Option(None, "--tp-overlap/--no-tp-overlap",
+                                              help="Overlap TP collectives with GEMMs."),
     offload: Optional[bool] = typer.Option(None, "--offload/--no-offload", help="Optimizer state in CPU memory."),
     seq: Optional[int] = typer.Option(None, help="Sequence length, tokens."),
     global_batch: Optional[int] = typer.Option(None, help="Global batch, sequences."),
@@ -166,7 +178,8 @@ def estimate(
     from .core.estimate import estimate as run_estimate
 
     flags = dict(model=model, gpu=gpu, gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, zero=zero, fsdp=fsdp,
-                 sp=sp, recompute=recompute, flash=flash, offload=offload, seq=seq, global_batch=global_batch,
+                 sp=sp, recompute=recompute, flash=flash, recompute_fraction=recompute_fraction,
+                 attention_kernel=attention_kernel, tp_overlap=tp_overlap, offload=offload, seq=seq, global_batch=global_batch,
                  global_batch_tokens=global_batch_tokens, micro_batch=micro_batch, tokens=tokens,
                  precision=precision, optimizer=optimizer, price=price)
     plan = build_plan(plan_file, flags)

@@ -652,12 +652,15 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
                      (" (NeMo-Framework-Launcher configs of the era set activations_checkpoint_granularity: null)"
                       if key == "nemo" else ""))
     rp = str(p.get("recompute_as_published") or "")
-    if key == "torchtitan" and "layer" in rp:
-        notes.append("torchtitan 'selective layer' recomputes whole layers, every k-th one (partial full "
-                     "recomputation); LayoutSpec has no per-layer fraction, so it is represented as selective")
-    elif key == "torchtitan" and "op" in rp:
-        notes.append("torchtitan 'selective op' (saves matmul/attention outputs, recomputes the rest) represented "
-                     "as selective")
+    recompute_fraction = 1.0
+    if key == "torchtitan" and ("layer" in rp or "op" in rp):
+        # torchtitan's selective AC (torchtitan/models/llama/parallelize_llama.py at that commit): "layer" wraps
+        # every 2nd transformer block in full activation checkpointing (selective_ac_option "2"); "op" saves the
+        # outputs of every other matmul and of attention and recomputes the rest, about half the forward matmuls.
+        recompute, recompute_fraction = "full", 0.5
+        notes.append(f"torchtitan 'selective {'layer' if 'layer' in rp else 'op'}' represented as full "
+                     f"recomputation of half the layers (recompute_fraction 0.5): every other block (layer), or "
+                     f"every other matmul with attention saved (op)")
     flash = key in ("llm-foundry", "nemo", "torchtitan")
     notes.append("flash_attention " + ("true (fused attention kernel: llm-foundry triton/flash, NeMo Transformer "
                                        "Engine, torchtitan SDPA)" if flash else
@@ -674,7 +677,8 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
             notes.append("tp_comm_overlap true: NeMo-Framework-Launcher 24.07 training configs with tp > 1 enable "
                          "Transformer Engine userbuffer TP overlap (ub_tp_comm_overlap)")
     data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
-                sequence_parallel=sp, recompute=recompute, flash_attention=flash, attention_kernel=kernel,
+                sequence_parallel=sp, recompute=recompute, recompute_fraction=recompute_fraction,
+                flash_attention=flash, attention_kernel=kernel,
                 tp_comm_overlap=overlap)
     try:
         return LayoutSpec.model_validate(data)

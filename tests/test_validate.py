@@ -18,14 +18,14 @@ from planner.registry import load_hardware, load_model
 from planner.validate import modelable, plan_of, predict, validate
 
 # Measured when the calibration was last fitted (see the issue note); a change that makes any worse fails here.
-GATE_MEDIAN_ABS_PCT = 5.5  # public set, all sources (measured 5.31)
-GATE_P90_ABS_PCT = 17.5  # measured 16.78
+GATE_MEDIAN_ABS_PCT = 5.2  # public set, all sources (measured 5.00)
+GATE_P90_ABS_PCT = 16.0  # measured 15.57
 GATE_SOURCE_MEDIAN = {  # measured per source
-    "llm-foundry": 5.5,  # 5.04
-    "megatron-korthikanti": 7.0,  # 6.68
-    "megatron-ptdp": 6.0,  # 5.47
-    "nemo": 5.5,  # 5.15
-    "torchtitan": 16.0,  # 15.79: torchtitan's selective-op/layer recomputation is not representable (see README)
+    "llm-foundry": 5.2,  # 4.95
+    "megatron-korthikanti": 6.7,  # 6.44
+    "megatron-ptdp": 5.5,  # 5.19
+    "nemo": 5.4,  # 5.15
+    "torchtitan": 10.5,  # 10.10 (its selective-op policy is approximated as recomputing half the layers)
 }
 
 
@@ -108,7 +108,6 @@ def test_fitted_parameters_have_provenance():
 
 
 def test_published_runs_fit_in_predicted_memory(report):
-    """Every public run ran, so the memory model should say it fits. Measured when gated: 6 of 236 do not (4
-    llm-foundry 350M rows 1-2% over 40 GiB, Nemotron-340B 3% over, torchtitan's selective-op 70B whose policy
-    keeps fewer activations than Megatron's selective mode)."""
-    assert len(report["memory_check"]["ran_but_predicted_oom"]) <= 6
+    """Every public run ran, so the memory model should say it fits. Measured when gated: 5 of 236 do not (4
+    llm-foundry 350M rows 1-2% over 40 GiB, Nemotron-340B 3% over)."""
+    assert len(report["memory_check"]["ran_but_predicted_oom"]) <= 5

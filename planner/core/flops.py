@@ -175,11 +175,12 @@ def step_flops(model: ModelSpec, run: RunSpec, ex: Exec) -> StepFlops:
     model_per_seq = 3.0 * (fwd.matmul + fwd.attention_model + fwd.logits)
     attn_bwd = np.where(ex.flash, FLASH_BWD_OVER_FWD, BWD_OVER_FWD)
     base_hw = 3.0 * (fwd.matmul + fwd.logits) + (1.0 + attn_bwd) * fwd.attention_hw
-    # Full recomputation re-runs each layer's forward; selective re-runs the attention core, which a fused kernel
-    # already recomputes inside its backward (counted in attn_bwd), so selective adds nothing there.
+    # Full recomputation re-runs the forward of the recomputed layers (all, or recompute_fraction of them);
+    # selective re-runs the attention core, which a fused kernel already recomputes inside its backward (counted
+    # in attn_bwd), so selective adds nothing there.
     recompute = np.where(
         ex.recompute == RECOMPUTE_FULL,
-        fwd.matmul + fwd.attention_hw,
+        ex.full_recompute_share * (fwd.matmul + fwd.attention_hw),
         np.where((ex.recompute == RECOMPUTE_SELECTIVE) & (ex.flash == 0), fwd.attention_hw, 0.0),
     )
     tokens = ex.global_batch * run.seq_len

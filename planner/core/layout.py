@@ -38,6 +38,12 @@ class Exec:
     offload: Num  #: optimizer offload 0/1
     tp_overlap: Num = 0  #: TP communication overlapped with GEMMs 0/1
     fa3: Num = 0  #: Hopper-native fused attention (FlashAttention-3 / cuDNN) 0/1
+    recompute_frac: Num = 1.0  #: with full recomputation, the share of layers recomputed
+
+    @property
+    def full_recompute_share(self) -> Num:
+        """Share of layers fully recomputed: recompute_frac under full recomputation, else 0."""
+        return np.where(self.recompute == 2, self.recompute_frac, 0.0)
 
     @property
     def gpus(self) -> Num:
@@ -80,5 +86,5 @@ def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
         zero_stage=layout.effective_zero_stage, fsdp=FSDP_CODE[layout.fsdp], sp=int(layout.sequence_parallel),
         recompute=RECOMPUTE_CODE[layout.recompute], flash=int(layout.flash_attention),
         offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
-        fa3=int(layout.attention_kernel == "flash3"),
+        fa3=int(layout.attention_kernel == "flash3"), recompute_frac=layout.recompute_fraction,
     )

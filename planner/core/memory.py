@@ -227,7 +227,8 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
         working = np.maximum(working, per - kept)  # the layer being recomputed: its input is already kept
         kept_input = kept_input + n_layers * kept
     full = ex.recompute == RECOMPUTE_FULL
-    per_microbatch_all_layers = np.where(full, kept_input, stored)
+    share = ex.full_recompute_share  # recomputed layers keep their input only; the others keep everything
+    per_microbatch_all_layers = np.where(full, share * kept_input + (1.0 - share) * stored, stored)
     per_stage = per_microbatch_all_layers * ex.stage_fraction(model.total_layers)
     m = np.maximum(1, np.floor(ex.grad_accum))
     in_flight_first = np.minimum(ex.pp, m)

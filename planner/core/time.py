@@ -277,8 +277,10 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
 
     # full recomputation repeats TP collectives of the forward
     full = ex.recompute == RECOMPUTE_FULL
-    recompute_mb = np.where(full, layer_fwd, np.where((ex.recompute == RECOMPUTE_SELECTIVE) & ~fused, attn_fwd_total, 0.0))
-    tp_comm = tp_comm * np.where(full, 1.5, 1.0)
+    share = ex.full_recompute_share
+    recompute_mb = np.where(full, share * layer_fwd,
+                            np.where((ex.recompute == RECOMPUTE_SELECTIVE) & ~fused, attn_fwd_total, 0.0))
+    tp_comm = tp_comm * (1.0 + 0.5 * share)
     tp_exposed = np.where(ex.tp_overlap == 1, np.maximum(0.0, tp_comm - tp_gemm_hide), tp_comm)
 
     # output layer (last stage): logits GEMM + loss (fp32 softmax: read and write the logits a few times)

@@ -49,6 +49,7 @@ EXPORT_COLUMNS = (
     "memory_weights_bytes", "memory_gradients_bytes", "memory_optimizer_bytes", "memory_activations_bytes",
     "memory_logits_bytes", "memory_overhead_bytes", "memory_per_gpu_bytes", "memory_capacity_bytes",
     "memory_optimizer_offloaded_bytes", "memory_stage", "memory_per_gpu_gib",
+    "recompute_fraction", "attention_kernel", "tp_comm_overlap",
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -58,7 +59,8 @@ UNITS: dict[str, str] = {
     "scenario": _TEXT, "model": _TEXT, "hardware": _TEXT, "fits": "flag", "reason": _TEXT,
     "gpus": "GPUs", "dp": "ranks", "tp": "ranks", "pp": "stages", "cp": "ranks", "ep": "ranks",
     "vpp": "stages per GPU", "zero_stage": "stage", "fsdp": _TEXT, "sequence_parallel": "flag",
-    "recompute": _TEXT, "flash_attention": "flag", "seq_len_tokens": "tokens", "decoder_seq_len_tokens": "tokens",
+    "recompute": _TEXT, "flash_attention": "flag", "recompute_fraction": "fraction", "attention_kernel": _TEXT,
+    "tp_comm_overlap": "flag", "seq_len_tokens": "tokens", "decoder_seq_len_tokens": "tokens",
     "micro_batch_seqs": "sequences", "global_batch_seqs": "sequences", "grad_accum_steps": "micro-batches",
     "precision": _TEXT,
     **{k: "parameters" for k in EXPORT_COLUMNS if k.startswith("params_")},

@@ -37,6 +37,12 @@ class LayoutSpec(Spec):
     )
     sequence_parallel: bool = Field(False, description="Megatron sequence parallelism with TP (flag).")
     recompute: Recompute = Field("none", description="Activation recomputation: none, selective, full.")
+    recompute_fraction: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="With full recomputation, the share of layers recomputed (dimensionless): Megatron-LM's "
+        "--recompute-method block --recompute-num-layers N (N / layers per stage), torchtitan's selective "
+        "per-layer checkpointing of every k-th layer (1/k). The other layers keep all their activations."
+    )
     flash_attention: bool = Field(True, description="Fused attention kernel that keeps no s×s scores (flag).")
     attention_kernel: Literal["flash2", "flash3"] = Field(
         "flash2", description="Which fused attention kernel (when flash_attention): flash2 (FlashAttention-2, Dao 2023; "
@@ -64,6 +70,9 @@ class LayoutSpec(Spec):
             raise ValueError(f"vpp({self.vpp}) > 1 needs pp > 1 (got pp=1)")
         if self.attention_kernel == "flash3" and not self.flash_attention:
             raise ValueError("attention_kernel flash3 needs flash_attention true")
+        if self.recompute_fraction < 1.0 and self.recompute != "full":
+            raise ValueError(f"recompute_fraction({self.recompute_fraction}) < 1 needs recompute full "
+                             f"(got {self.recompute})")
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel needs tp > 1 (got tp=1)")
         return self
