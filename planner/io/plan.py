@@ -55,8 +55,9 @@ from ..specs.run import RunSpec
 from ..specs.schedule import ScheduleSpec
 from .yamlsrc import line_of, load_with_lines
 
-#: The sections of one plan: the four specs, the schedule (prices, failures, energy) and a name.
-SPEC_SECTIONS = ("model", "run", "layout", "hardware", "schedule")
+#: The sections of one plan: the four specs, the schedule (prices, failures, energy), an optional layout search
+#: (constraints; the best layout found replaces ``layout``) and a name.
+SPEC_SECTIONS = ("model", "run", "layout", "hardware", "schedule", "search")
 PLAN_KEYS = ("name", "description") + SPEC_SECTIONS
 #: Top-level keys of a plan file.
 FILE_KEYS = PLAN_KEYS + ("scenarios", "sweep")
@@ -250,8 +251,54 @@ def plan_from_dict(data: dict, path: Optional[Path] = None, lines: Optional[dict
             partial = {"model": model, "hardware": hardware, "run": run, "schedule": schedule, "layout": raw_layout}
             raise InfeasibleLayout(message, partial, format_validation_error(exc, prefix="layout")) from None
         raise SpecError(message) from None
-    return Plan(model=model, run=run, layout=layout, hardware=hardware, name=str(data.get("name", "")),
+    plan = Plan(model=model, run=run, layout=layout, hardware=hardware, name=str(data.get("name", "")),
                 schedule=schedule)
+    if data.get("search") is not None:
+        plan = _searched(plan, data["search"], path, lines)
+    return plan
+
+
+def _searched(plan: Plan, spec: Any, path: Optional[Path], lines: dict) -> Plan:
+    """``plan`` with the best layout the search finds under the constraints of a ``search:`` section.
+
+    ``search: {max_pp: 16, tp: [4, 8], rank: cost}``: every field of :class:`planner.search.Constraints` (a list
+    or a single value fixes a dimension, ``max_*`` bounds it) plus ``rank`` (step-time, cost, time-to-train).
+    Without ``gpus``/``max_gpus`` the layout's GPU count is searched. The layout's kernel switches (flash
+    attention, its kernel, offload) are kept."""
+    import dataclasses as _dc
+
+    from ..search import RANKS, Constraints, search
+
+    where = _where(path, lines, ("search",))
+    if not isinstance(spec, dict):
+        raise SpecError(where + f"search: expected a mapping of constraints, got {type(spec).__name__}")
+    spec = dict(spec)
+    rank = spec.pop("rank", "step-time")
+    if rank not in RANKS:
+        raise SpecError(where + f"search.rank: expected one of {', '.join(RANKS)}, got {rank!r}")
+    known = {f.name: f for f in _dc.fields(Constraints)}
+    kw: dict = {}
+    for k, v in spec.items():
+        if k not in known:
+            raise SpecError(_where(path, lines, ("search", k)) + f"search.{k}: unknown constraint (expected one of "
+                            f"{', '.join(sorted(known))}, rank)")
+        tuple_field = "tuple" in str(known[k].type)
+        kw[k] = tuple(v) if isinstance(v, list) else ((v,) if tuple_field else v)
+    if "gpus" not in kw and "max_gpus" not in kw:
+        kw["gpus"] = (plan.layout.num_gpus,)
+    try:
+        res = search(plan, Constraints(**kw), rank_by=rank)
+    except TypeError as exc:
+        raise SpecError(where + f"search: {exc}") from None
+    best = res.best()
+    if best is None:
+        reason = f"search: no layout fits under {spec or 'no constraints'} ({res.n} candidates)"
+        partial = {"model": plan.model, "hardware": plan.hardware, "run": plan.run, "schedule": plan.schedule,
+                   "layout": plan.layout.model_dump()}
+        raise InfeasibleLayout(where + reason, partial, reason)
+    found = res.plan_of(int(best))
+    return Plan(model=plan.model, run=found.run, layout=found.layout, hardware=plan.hardware, name=plan.name,
+                schedule=plan.schedule)
 
 
 def read_plan_data(path: Path) -> tuple[dict, dict]:
@@ -661,6 +708,10 @@ def plan_json_schema() -> dict:
         "layout": {"$ref": "#/$defs/LayoutSpecPatch", "description": "How it is split across GPUs."},
         "schedule": {"$ref": "#/$defs/ScheduleSpecPatch", "description": "Whole run: prices, failures, "
                      "checkpoints, energy."},
+        "search": {"type": "object", "description": "Search the layout instead of giving it: constraints of "
+                   "`planner search` (gpus, max_gpus, tp, max_tp, pp, max_pp, vpp, cp, ep, dp, micro_batch, "
+                   "global_batch, recompute, zero, fsdp, sp; a list or value fixes, max_* bounds) and rank "
+                   "(step-time, cost, time-to-train). The best layout found replaces `layout`."},
     }
     axis = {"type": "object", "description": "Dotted field path (e.g. layout.gpus) -> list of values.",
             "propertyNames": {"pattern": f"^({sections})(\\..+)?$"},
