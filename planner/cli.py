@@ -11,13 +11,23 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
-try:  # typer >= 0.16 vendors click: its usage errors are not click.ClickException subclasses
-    from typer._click.exceptions import ClickException as _TyperClickException
-except ImportError:  # pragma: no cover - older typer uses click itself
-    _TyperClickException = click.ClickException
+# Usage errors (unknown option, bad value) are click exceptions. Recent typer vendors click (typer._click) and no
+# longer installs click itself; older typer uses click. Catch whichever is there, both when both are.
+_USAGE_ERRORS: tuple = ()
+try:
+    from typer._click.exceptions import ClickException as _VendoredClickException
+
+    _USAGE_ERRORS += (_VendoredClickException,)
+except ImportError:  # pragma: no cover - typer without a vendored click
+    pass
+try:
+    from click import ClickException as _ClickException
+
+    _USAGE_ERRORS += (_ClickException,)
+except ImportError:  # pragma: no cover - typer that vendors click
+    pass
 from pydantic import ValidationError
 from rich.markup import escape
 
@@ -377,7 +387,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except (click.ClickException, _TyperClickException) as exc:  # usage errors (unknown option, bad value)
+    except _USAGE_ERRORS as exc:  # usage errors (unknown option, bad value)
         cmd = (argv if argv is not None else sys.argv[1:])[:1]
         hint = f" (see `planner {cmd[0]} --help`)" if cmd and not cmd[0].startswith("-") else ""
         _error(exc.format_message() + hint)
