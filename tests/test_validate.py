@@ -7,6 +7,8 @@ about as well as in-sample, and check the breakdown and the FLOP conventions.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,25 @@ def test_published_runs_fit_in_predicted_memory(report):
     """Every public run ran, so the memory model should say it fits. Measured when gated: 5 of 236 do not (4
     llm-foundry 350M rows 1-2% over 40 GiB, Nemotron-340B 3% over)."""
     assert len(report["memory_check"]["ran_but_predicted_oom"]) <= 5
+
+
+def test_validate_cli_on_a_custom_runs_file(tmp_path, capsys):
+    """`planner validate --runs FILE` takes any file of the same schema and reports JSON with runs and summary."""
+    import json
+
+    import yaml
+
+    from planner.cli import main
+
+    src = yaml.safe_load((Path(__file__).parent.parent / "planner" / "data" / "measured_runs.yaml").read_text())
+    keep = [r for r in src["runs"] if r["id"].startswith(("ptdp_t1_", "nemo2407_pretrain_LLAMA2"))]
+    src["runs"], src["count"] = keep, len(keep)
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump(src, sort_keys=False))
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--runs", str(path), "--format", "json"])
+    assert exc.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["n"] == len(keep)
+    assert {r["source"] for r in out["runs"]} == {"megatron-ptdp", "nemo"}
+    assert all(abs(r["error_pct"]) < 40 for r in out["runs"])
