@@ -104,6 +104,12 @@ def mfu_dtype(precision: str) -> str:
     return {"fp32": "fp32", "tf32": "tf32"}.get(precision, "bf16")
 
 
+#: Bytes the optimizer step moves per parameter besides the gradient, under mixed precision: fp32 master weight
+#: read + written (8), each fp32 moment read + written (8 each), the bf16 weight copy written (2). Adam(W): 26;
+#: SGD with momentum: 18; 8-bit Adam (1-byte moments, Dettmers et al. 2022): 14; Adafactor (factored second
+#: moment, no momentum; Shazeer & Stern 2018): 10. A fused multi-tensor kernel (apex/PyTorch foreach) is one pass.
+OPTIMIZER_STREAM_BYTES = {"adam": 26.0, "adamw": 26.0, "sgd": 18.0, "adam8bit": 14.0, "adafactor": 10.0}
+
 #: FP8 GEMMs (Transformer Engine; Micikevicius et al. 2022 §4) need fp8 copies of their inputs. Activations are
 #: cast inside the kernel that produces them (TE's fused LayerNorm/activation + cast): one extra byte written per
 #: element. Weights are cast (read 2 bytes, write 1) each time a micro-batch uses them.
@@ -145,7 +151,7 @@ class TimeBreakdown:
     """Seconds per optimizer step, by part. ``step_time_s`` is their sum (a test checks it)."""
 
     compute_s: Num  #: GEMMs, attention and memory-bound ops of all micro-batches on the critical stage
-    recompute_s: Num  #: the part of compute_s that recomputation adds (included in compute_s? no: separate)
+    recompute_s: Num  #: forward work recomputation repeats (not included in compute_s)
     tp_comm_s: Num  #: exposed tensor-parallel collectives
     cp_comm_s: Num  #: exposed context-parallel K/V exchange
     ep_comm_s: Num  #: exposed expert-parallel all-to-all
@@ -326,10 +332,11 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
     fsdp_step = fsdp_step + coll(ALL_REDUCE, stage_params_gpu * g_bytes / shard, hybrid_replicas, ex.tp * shard)
     dp_total = np.where(zero3, fsdp_step, dp_exposed)
 
-    # optimizer: stream master weights, moments, gradients and write weights (bytes per local parameter)
+    # optimizer: a memory-bound sweep over the local (ZeRO-sharded) parameters, reading the gradient and
+    # OPTIMIZER_STREAM_BYTES of state per parameter
     opt_params = stage_params_gpu / np.where(ex.zero_stage >= 1, shard, 1)
-    opt_bytes_per_param = {"adam": 32.0, "adamw": 32.0, "sgd": 20.0, "adam8bit": 20.0, "adafactor": 16.0}[run.optimizer]
-    optimizer = np.where(ex.offload == 1, 0.0, opt_params * (opt_bytes_per_param + g_bytes) / (tp.hbm_fraction * bw))
+    stream = OPTIMIZER_STREAM_BYTES[run.optimizer]
+    optimizer = np.where(ex.offload == 1, 0.0, opt_params * (stream + g_bytes) / (tp.hbm_fraction * bw))
 
     return TimeBreakdown(
         compute_s=m * per_mb_compute,
