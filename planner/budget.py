@@ -9,7 +9,9 @@ The loop (issue 5 item 4) ties the scaling law to the time model so that budget,
 3. The law's compute-optimal N and D for those FLOPs (6ND convention), turned into a concrete architecture
    (``planner.core.scaling.plan_for_compute``); unique tokens cap D (Muennighoff et al. 2023's repetition law).
 4. The layout search over that model at that GPU count: the fastest feasible layout gives the time model's MFU.
-5. Back to 2 with that MFU (and the ratio of the model's own FLOPs per token to 6N) until MFU moves < 0.5 points.
+5. Back to 2 with that MFU (and the ratio of the model's own FLOPs per token to 6N) until MFU moves < 0.5 points
+   (from the second round on, the next MFU is the mean of the assumed and predicted ones: the shape rule's rounding
+   can otherwise make it jump between two neighbouring architectures).
 
 A target loss ("what does loss 2.1 cost?") runs the law backwards (``plan_for_loss``), then 4, and prices it.
 The wall clock, GPU-hours and dollars come from the same whole-run model as ``planner estimate`` (failures,
@@ -194,7 +196,9 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
             progress(it)
         if target_loss is not None or abs(new_mfu - mfu) < MFU_TOLERANCE:
             break
-        mfu = new_mfu
+        # The architecture rule rounds widths and depths, so MFU can jump between two neighbouring shapes; after
+        # the first step, average the assumed and predicted MFU so the loop settles between them.
+        mfu = new_mfu if it == 0 else 0.5 * (mfu + new_mfu)
     else:
         notes.append(f"MFU did not settle within {MAX_ITERATIONS} iterations (last change "
                      f"{abs(iterations[-1]['mfu_predicted'] - iterations[-1]['mfu_assumed']):.3f})")

@@ -90,3 +90,30 @@ def test_cli_budget_bad_input_one_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "budget" in err
+
+
+def test_budget_file_and_flag_override(tmp_path, capsys):
+    """The same query from a file (`hardware:`, `budget:`, `schedule:`), flags overriding it."""
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "examples" / "budgets" / "2m-usd-30-days.yaml"
+    with pytest.raises(SystemExit) as exc:
+        main(["budget", str(example), "--format", "json"])
+    assert exc.value.code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["cost_usd"] <= 2e6 * 1.01 and d["wall_clock_days"] <= 30 * 1.01
+    assert d["law"].endswith("+repetition")  # tokens_available switches on the repeated-data law
+    with pytest.raises(SystemExit):
+        main(["budget", str(example), "--usd", "2e5", "--format", "json"])
+    small = json.loads(capsys.readouterr().out)
+    assert small["cost_usd"] <= 2e5 * 1.01 and small["params_total"] < d["params_total"]
+
+
+def test_budget_file_errors_name_file_line_and_field(tmp_path, capsys):
+    p = tmp_path / "b.yaml"
+    p.write_text("hardware: h100-sxm\nbudget:\n  usd: 1.0e+6\n  dayz: 30\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["budget", str(p)])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert "b.yaml:4" in err and "budget.dayz" in err
