@@ -337,7 +337,7 @@ def fit_time(
     fmt: Fmt = FORMAT_OPT,
 ):
     """Fit the time model's efficiency parameters per GPU generation on measured runs (prints residuals)."""
-    from .calibrate.fit import fit_generation, generations, write_calibration
+    from .calibrate.fit import BORROWED, fit_generation, generations, write_borrowed, write_calibration
     from .measured import load_runs
     from .validate import modelable
 
@@ -354,6 +354,9 @@ def fit_time(
         if write:
             path = write_calibration(res, str(runs or "planner/data/measured_runs.yaml"))
             _note(f"wrote {path}")
+            for other, (src_gen, _) in BORROWED.items():
+                if src_gen == gen and other not in out:
+                    _note(f"wrote {write_borrowed(other, path)} (borrowed from {gen})")
     rows = [{"generation": g, "parameter": k, "value": v, "at_bound": k in d["at_bound"]}
             for g, d in out.items() for k, v in d["params"].items()]
     _emit(fmt, out, rows=rows, table=report.rows_table("fitted time-model parameters", rows,

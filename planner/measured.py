@@ -52,9 +52,10 @@ DEFAULT_PATH = Path(__file__).parent / "data" / "measured_runs.yaml"
 SOURCE_KEYS = ("megatron-ptdp", "megatron-korthikanti", "llm-foundry", "nemo", "torchtitan")
 
 #: ``hardware.gpu`` (normalised names of the data README) -> hardware profile name.
-#: H100-SXM5-96GB-HBM2e-500W is deliberately absent: it differs from the H100 SXM5 80GB in memory, HBM bandwidth
-#: and power cap, so mapping it to ``h100-sxm`` would compare against the wrong machine. Entries on it are skipped.
+#: H100-SXM5-96GB-HBM2e-500W has its own profile: it differs from the H100 SXM5 80GB in memory, HBM bandwidth and
+#: power cap, so mapping it to ``h100-sxm`` would compare against the wrong machine.
 GPU_PROFILES = {
+    "H100-SXM5-96GB-HBM2e-500W": "h100-96gb-hbm2e",
     "A100-SXM4-40GB": "a100-40gb",
     "A100-SXM4-80GB": "a100-80gb",
     "H100-SXM5-80GB": "h100-sxm",

@@ -296,7 +296,7 @@ def test_custom_file_via_path(tmp_path, data, by_id):
         (lambda e: e["model"].__setitem__("layers", -3), "model.layers"),
         (lambda e: e["model"].__setitem__("hidden", 10241), "model"),  # not divisible by heads: the spec says so
         (lambda e: e["hardware"].__setitem__("gpu", "TPU-v5p"), "hardware.gpu"),
-        (lambda e: e["hardware"].__setitem__("gpu", "H100-SXM5-96GB-HBM2e-500W"), "hardware.gpu"),
+        (lambda e: e["hardware"].__setitem__("gpu", "MI250X-128GB"), "hardware.gpu"),
         (lambda e: e["parallelism"].__setitem__("dp", 31), "parallelism"),
         (lambda e: e["parallelism"].__setitem__("recompute", "sometimes"), "parallelism.recompute"),
         (lambda e: e.pop("measured"), "measured"),

@@ -120,6 +120,32 @@ def generations(runs: Iterable[MeasuredRun]) -> list[str]:
     return sorted({generation_of(r) for r in runs})
 
 
+#: Generations with hardware profiles but no public measured runs borrow the fitted parameters of the nearest
+#: generation that has runs, so they are not left on the model's bare priors. Each borrowed file says so.
+BORROWED = {
+    "volta": ("ampere", "V100 predates Ampere; its measured matmul and link figures still come from its profile"),
+    "blackwell": ("hopper", "B200 is Hopper's successor; its measured MAMF and NVLink figures come from its profile"),
+    "cdna3": ("hopper", "MI300X is Hopper's contemporary; its measured MAMF (51% of peak) comes from its profile"),
+}
+
+
+def write_borrowed(generation: str, fitted_path: Path) -> Path:
+    """Copy a fitted generation's calibration for ``generation`` (see :data:`BORROWED`), saying it is borrowed."""
+    src_gen, why = BORROWED[generation]
+    doc = yaml.safe_load(fitted_path.read_text())
+    params = {}
+    for name, q in (doc.get("parameters") or {}).items():
+        params[name] = {"value": q["value"],
+                        "source": f"borrowed from the {src_gen} fit (no public measured runs on {generation} GPUs): "
+                                  + q["source"],
+                        "note": f"{why}. Unvalidated on this generation: treat its step times as rough."}
+    out = calibration_dir() / f"{generation}.yaml"
+    out.write_text("# Borrowed time-model parameters. Regenerate with `planner fit-time --write`; do not edit by hand.\n"
+                   + yaml.safe_dump({"generation": generation, "borrowed_from": src_gen, "fitted_on": doc.get("fitted_on"),
+                                     "parameters": params}, sort_keys=False, width=120))
+    return out
+
+
 def calibration_dir() -> Path:
     return PROFILE_DIRS[0] / "calibration"
 
