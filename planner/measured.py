@@ -50,6 +50,10 @@ DEFAULT_PATH = Path(__file__).parent / "data" / "measured_runs.yaml"
 
 #: Source groups this loader knows the FLOP convention of.
 SOURCE_KEYS = ("megatron-ptdp", "megatron-korthikanti", "llm-foundry", "nemo", "torchtitan")
+#: Entries from any other source: tokens/s and step times are used as given (they need no FLOP convention);
+#: TFLOP/s and MFU are read in the PaLM model-FLOPs convention against the profile's dense peak, stated as an
+#: assumption on each run.
+OTHER_SOURCE = "other"
 
 #: ``hardware.gpu`` (normalised names of the data README) -> hardware profile name.
 #: H100-SXM5-96GB-HBM2e-500W has its own profile: it differs from the H100 SXM5 80GB in memory, HBM bandwidth and
@@ -347,6 +351,8 @@ _FLOP_CONVENTION = {
     "nemo": "NeMo model FLOPs (3 passes of every matmul + 12·l·s·h attention + 6·h·V logits; no recompute, no "
             "causal halving)",
     "torchtitan": "torchtitan 6·N + 12·l·h·q·t per token (train.py MFU; N = all params at that commit)",
+    OTHER_SOURCE: "unknown source: tokens/s and step time as given; TFLOP/s and MFU assumed to be PaLM model FLOPs "
+                  "(6·N + 12·L·H·Q·T per token, no recomputation) against the dense peak of the run's precision",
 }
 
 #: Which source formula converts which measurement: f(model, run, layout, n_params) -> FLOPs per token.
@@ -380,6 +386,14 @@ def _f_nemo(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float)
     return nemo_model_flops_per_token(model, run.seq_len)
 
 
+def _f_palm(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
+    # PaLM App. B model FLOPs, planner's own MFU convention (planner.core.flops)
+    from .core.flops import step_flops
+    from .core.layout import exec_from_spec
+
+    return float(step_flops(model, run, exec_from_spec(layout, run)).model_flops_per_token)
+
+
 #: (source, measurement) -> (formula name, formula). 'tflops' is the source's TFLOP/s column, 'mfu'/'hfu' its
 #: fractions of the peak basis. Absent pairs have no known conversion (Korthikanti's HFU with selective
 #: recomputation counts part of the attention twice, which the paper does not give per row).
@@ -393,6 +407,8 @@ _FORMULAS: dict[tuple[str, str], tuple[str, _Formula]] = {
     ("torchtitan", "tflops"): ("torchtitan 6N+12lhqt", _f_torchtitan),
     ("torchtitan", "mfu"): ("torchtitan 6N+12lhqt", _f_torchtitan),
     ("nemo", "tflops"): ("NeMo model FLOPs", _f_nemo),
+    (OTHER_SOURCE, "tflops"): ("PaLM model FLOPs (assumed)", _f_palm),
+    (OTHER_SOURCE, "mfu"): ("PaLM model FLOPs (assumed)", _f_palm),
 }
 
 
@@ -491,6 +507,8 @@ def _family_of(key: str, name: str, glu: Optional[bool]) -> str:
         return "nemotron"
     if n.startswith("llama") or glu:
         return "llama"
+    if key == OTHER_SOURCE:  # an unknown source and family: GPT-style (GELU MLP, learned positions, biases)
+        return "gpt"
     raise _Skip(f"model.name: cannot tell the architecture family of {name!r} for source {key}")
 
 
@@ -662,7 +680,10 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
         notes.append(f"torchtitan 'selective {'layer' if 'layer' in rp else 'op'}' represented as full "
                      f"recomputation of half the layers (recompute_fraction 0.5): every other block (layer), or "
                      f"every other matmul with attention saved (op)")
-    flash = key in ("llm-foundry", "nemo", "torchtitan")
+    flash = key in ("llm-foundry", "nemo", "torchtitan", OTHER_SOURCE)
+    if key == OTHER_SOURCE:
+        notes.append(f"source not one this loader knows: modern defaults assumed (fused attention, "
+                     f"FlashAttention-2); throughput in {_FLOP_CONVENTION[OTHER_SOURCE]}")
     notes.append("flash_attention " + ("true (fused attention kernel: llm-foundry triton/flash, NeMo Transformer "
                                        "Engine, torchtitan SDPA)" if flash else
                                        "false (Megatron-LM 2021/2022 papers predate FlashAttention)"))
@@ -711,6 +732,11 @@ def _convert(key: str, meas: dict, model: ModelSpec, run: RunSpec, layout: Layou
         if frac is None or (key, kind) not in _FORMULAS:
             continue
         peak = SOURCE_PEAK_FLOP_PER_S.get((key, profile, run.precision))
+        if peak is None and key == OTHER_SOURCE:
+            from .core.time import mfu_dtype, peak_flop_per_s
+            from .registry import load_hardware
+
+            peak = peak_flop_per_s(load_hardware(profile), mfu_dtype(run.precision))
         if peak is None:
             continue
         fname, f = _FORMULAS[(key, kind)]
@@ -869,11 +895,7 @@ def load_runs(path: str | Path | None = None, *, fill_architectures: bool = True
             skipped.append(SkippedRun(f"<entry {i}>", source_key_of(entry) or "unknown", "id: missing"))
             continue
         run_id = str(run_id)
-        key = source_key_of(entry)
-        if key is None:
-            skipped.append(SkippedRun(run_id, "unknown", f"source: no known FLOP convention for "
-                                                         f"{str(entry.get('source'))[:80]!r}"))
-            continue
+        key = source_key_of(entry) or OTHER_SOURCE
         if run_id in seen:
             skipped.append(SkippedRun(run_id, key, "id: duplicate of an earlier entry"))
             continue
