@@ -512,11 +512,46 @@ def _family_of(key: str, name: str, glu: Optional[bool]) -> str:
     raise _Skip(f"model.name: cannot tell the architecture family of {name!r} for source {key}")
 
 
+#: Key spellings of an entry's ``model.moe`` mapping (the schema leaves it open): our name -> accepted names.
+_MOE_KEYS = {
+    "num_experts": ("num_experts", "experts", "n_experts", "num_local_experts", "moe_num_experts"),
+    "top_k": ("top_k", "topk", "experts_per_token", "num_experts_per_tok", "moe_top_k", "router_topk"),
+    "expert_ffn_hidden": ("expert_ffn_hidden", "expert_hidden", "moe_ffn_hidden", "moe_intermediate_size"),
+    "shared_experts": ("shared_experts", "n_shared_experts", "num_shared_experts"),
+    "layer_frequency": ("layer_frequency", "moe_layer_freq", "expert_interval"),
+}
+
+
+def _moe_of(value, notes: list[str]) -> Optional[dict]:
+    """The MoESpec mapping of an entry's ``model.moe`` (a mapping, or text such as '8 experts, top-2')."""
+    if value in (None, False, {}):
+        return None
+    if isinstance(value, str):
+        import re
+
+        nums = re.findall(r"\d+", value)
+        top = re.search(r"top[- ]?(\d+)", value, re.I)
+        if not nums or not top:
+            raise _Skip(f"model.moe: cannot read experts and top-k from {value!r}")
+        notes.append(f"model.moe {value!r} read as {nums[0]} experts, top-{top.group(1)}")
+        return {"num_experts": int(nums[0]), "top_k": int(top.group(1))}
+    if not isinstance(value, dict):
+        raise _Skip(f"model.moe: expected a mapping or text, got {type(value).__name__}")
+    out = {}
+    for ours, names in _MOE_KEYS.items():
+        for n in names:
+            if value.get(n) is not None:
+                out[ours] = int(value[n])
+                break
+    if "num_experts" not in out or "top_k" not in out:
+        raise _Skip(f"model.moe: needs the number of experts and top-k (got keys {', '.join(map(str, value))})")
+    return out
+
+
 def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) -> tuple[ModelSpec, bool]:
     """The ModelSpec of an entry; second value: True when the dimensions came from KNOWN_ARCHITECTURES."""
     name = str(m.get("name") or "unnamed")
-    if m.get("moe") not in (None, False, {}):
-        raise _Skip(f"model.moe: mixture-of-experts entry ({m.get('moe')!r}); the loader does not map MoE entries")
+    moe = _moe_of(m.get("moe"), notes)
     layers, hidden, heads = _int(m, "model", "layers"), _int(m, "model", "hidden"), _int(m, "model", "heads")
     kv_heads, ffn, vocab = _int(m, "model", "kv_heads"), _int(m, "model", "ffn_hidden"), _int(m, "model", "vocab")
     glu = _flag(m, "model", "glu")
@@ -562,7 +597,7 @@ def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) 
         name=name, arch="decoder", num_layers=layers, hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads,
         ffn_hidden=ffn, ffn_kind=ffn_kind, vocab_size=vocab, tie_embeddings=fam["tie_embeddings"],
         position=position, max_positions=seq_len if position == "learned" else None, norm=fam["norm"],
-        bias=fam["bias"], dropout=fam["dropout"], attention={"pattern": "causal"},
+        bias=fam["bias"], dropout=fam["dropout"], attention={"pattern": "causal"}, moe=moe,
         source=(arch.source if arch is not None else None),
         published_params=_num(m, "model", "params"),
     )
@@ -615,8 +650,9 @@ def _build_run(key: str, b: dict, seq_len: int, extra: dict, notes: list[str]) -
 def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str]) -> LayoutSpec:
     tp, pp, dp = _int(p, "parallelism", "tp"), _int(p, "parallelism", "pp"), _int(p, "parallelism", "dp")
     cp, ep, vpp = _int(p, "parallelism", "cp"), _int(p, "parallelism", "ep"), _int(p, "parallelism", "vpp")
-    if ep not in (None, 1):
+    if ep not in (None, 1) and model.moe is None:
         raise _Skip(f"parallelism.ep: expert parallelism ({ep}) without an MoE model")
+    ep = ep or 1
     mp = _int(p, "parallelism", "model_parallel_size")
     if tp is None and pp is None and mp is not None:
         tp = min(8, mp)
@@ -698,7 +734,7 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
             overlap = True
             notes.append("tp_comm_overlap true: NeMo-Framework-Launcher 24.07 training configs with tp > 1 enable "
                          "Transformer Engine userbuffer TP overlap (ub_tp_comm_overlap)")
-    data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
+    data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
                 sequence_parallel=sp, recompute=recompute, recompute_fraction=recompute_fraction,
                 flash_attention=flash, attention_kernel=kernel,
                 tp_comm_overlap=overlap)

@@ -371,3 +371,23 @@ def test_unknown_source_is_loaded_with_stated_assumptions(tmp_path):
     assert by_id["new_tokens"].measured_tokens_per_s_per_gpu == base["measured"]["tokens_per_s_per_gpu"]
     assert "PaLM" in by_id["new_tflops"].conversion
     assert any("not one this loader knows" in a for a in by_id["new_tokens"].assumptions)
+
+
+@pytest.mark.parametrize("moe", [{"num_experts": 8, "top_k": 2}, {"num_local_experts": 8, "num_experts_per_tok": 2},
+                                 "8 experts, top-2"])
+def test_moe_entries_load(tmp_path, data, moe):
+    """A mixture-of-experts entry (the schema leaves `model.moe` open) becomes a MoE model with its ep degree."""
+    e = _entry(data)
+    e["model"]["moe"] = moe
+    e["parallelism"]["ep"] = 2
+    loaded, skipped = load_runs(_write(tmp_path, [e]))
+    assert not skipped, skipped
+    r = loaded[0]
+    assert r.model.moe.num_experts == 8 and r.model.moe.top_k == 2 and r.layout.ep == 2
+
+
+def test_unreadable_moe_is_skipped_naming_the_field(tmp_path, data):
+    e = _entry(data)
+    e["model"]["moe"] = {"routing": "fancy"}
+    loaded, skipped = load_runs(_write(tmp_path, [e]))
+    assert not loaded and skipped[0].reason.startswith("model.moe")
