@@ -350,6 +350,9 @@ def _search_command(
                                           "their 'reason' says why)."),
     pareto: bool = typer.Option(True, "--pareto/--no-pareto", help="Pareto front of time to train vs dollars across "
                                 "GPU counts."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the time-to-train vs cost plot of the best "
+                                        "layout per GPU count, Pareto front marked (PNG or SVG; needs --tokens)."),
+    force: bool = typer.Option(False, "--force", help="Let --plot overwrite a file planner did not write."),
     fmt: Fmt = FORMAT_OPT,
 ):
     """Search every layout (tp/pp/vpp/cp/ep/dp, micro-batch, recomputation, ZeRO/FSDP, sequence parallel) for the
@@ -395,6 +398,12 @@ def _search_command(
     summary = res.summary()
     summary["wall_s"] = time.perf_counter() - t0
     sentences = pareto_sentences(pareto_rows)
+    if plot is not None:
+        from .plots import plot as write_plot
+
+        per_count = res.rows(res.best_per_gpu_count())
+        points = [{**r, "scenario": f"{r['gpus']:,} GPUs"} for r in per_count]
+        _note(f"wrote {write_plot(points, plot, kind='pareto', title=plan.model.name, force=force)}")
 
     if fmt == Fmt.json:
         payload = {"summary": summary, "rows": ranked,

@@ -174,6 +174,9 @@ def plot_pareto(results, title: str = ""):
     else:
         ax.text(0.5, 0.5, "no scenario that fits has a cost (training_tokens and a price are needed)",
                 transform=ax.transAxes, ha="center")
+    days = [_num(r["wall_clock_days"]) for r in ok + bad]
+    if days and min(days) > 0 and max(days) / min(days) > 20:  # GPU-count sweeps span decades of days
+        ax.set_xscale("log")
     ax.set_xlabel("wall clock (days)")
     ax.set_ylabel("cost (USD)")
     ax.set_title(f"{title}: time vs cost" if title else "time vs cost")

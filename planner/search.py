@@ -583,6 +583,17 @@ class SearchResult:
         front = per_g[c < prev_min]
         return front[np.argsort(self.column("gpus", front), kind="stable")]
 
+    def best_per_gpu_count(self) -> np.ndarray:
+        """Index of the fastest feasible layout of each GPU count, GPU count ascending (the points a time-vs-cost
+        plot shows; :meth:`pareto` keeps those no other count beats on both)."""
+        f = np.flatnonzero(self.feasible)
+        if len(f) == 0:
+            return np.array([], dtype=np.int64)
+        g = self.column("gpus", f)
+        order = np.lexsort((f, self.step_time_s[f], g))
+        fo, go = f[order], g[order]
+        return fo[np.concatenate([[True], go[1:] != go[:-1]])]
+
     def find(self, layout: LayoutSpec, micro_batch: int, global_batch: int) -> Optional[int]:
         """Index of the candidate with this layout, micro-batch and global batch (sequences), or None."""
         sp = self.space

@@ -459,3 +459,16 @@ def test_benchmark_small_case():
     assert s["best"]["gpus"] == 512
     assert [c["candidates"] for c in r["core"]["flat"]] == [1, 1000, 10_000]
     assert all(c["candidates_per_s"] > 0 for c in r["core"]["flat"])
+
+
+def test_cli_search_plot_writes_a_png(tmp_path, capsys):
+    """`planner search --plot` draws time to train vs cost of the best layout per GPU count."""
+    from planner.cli import main
+
+    out = tmp_path / "pareto.png"
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--model", "llama-3-8b", "--gpu", "h100-sxm", "--max-gpus", "64", "--seq", "4096",
+              "--global-batch", "256", "--tokens", "1e12", "--top", "1", "--plot", str(out), "--format", "json"])
+    assert exc.value.code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote" in capsys.readouterr().err
