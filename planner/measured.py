@@ -67,6 +67,9 @@ GPU_PROFILES = {
     "B200-SXM-180GB": "b200",
 }
 
+#: Profiles of Hopper GPUs (where Hopper-native attention kernels exist).
+HOPPER_PROFILES = ("h100-sxm", "h100-96gb-hbm2e", "h200")
+
 #: The peak each source divided by to get its MFU/HFU (dense, FLOP/s), by (source, profile, precision). This is part
 #: of the source's convention, so it lives here rather than in a hardware profile.
 SOURCE_PEAK_FLOP_PER_S: dict[tuple[str, str, str], float] = {
@@ -647,7 +650,8 @@ def _build_run(key: str, b: dict, seq_len: int, extra: dict, notes: list[str]) -
         raise _Skip(format_validation_error(exc, prefix="batch")) from None
 
 
-def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str]) -> LayoutSpec:
+def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str],
+                  profile: str = "") -> LayoutSpec:
     tp, pp, dp = _int(p, "parallelism", "tp"), _int(p, "parallelism", "pp"), _int(p, "parallelism", "dp")
     cp, ep, vpp = _int(p, "parallelism", "cp"), _int(p, "parallelism", "ep"), _int(p, "parallelism", "vpp")
     if ep not in (None, 1) and model.moe is None:
@@ -726,6 +730,10 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
     if pp > 1 and model.total_layers % (pp * vpp):
         notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
     kernel, overlap = "flash2", False
+    if key == "torchtitan" and profile in HOPPER_PROFILES:
+        kernel = "flash3"
+        notes.append("attention_kernel flash3: torchtitan on H100 runs PyTorch SDPA, whose default backend on Hopper "
+                     "is cuDNN fused attention since PyTorch 2.5 (Hopper-native, FlashAttention-3 class)")
     if key == "nemo":
         kernel = "flash3"
         notes.append("attention_kernel flash3: NeMo 24.07 on H100 runs Transformer Engine's cuDNN fused attention "
@@ -808,7 +816,7 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
 
     model, filled = _build_model(key, m, seq_len, fill, notes)
     run = _build_run(key, b, seq_len, extra, notes)
-    layout = _build_layout(key, par, gpus, model, notes)
+    layout = _build_layout(key, par, gpus, model, notes, profile)
     if task:
         notes.append(f"extra.task {task}: full fine-tuning on sequences packed to seq_len, computed as "
                      "pre-training (loss masking does not change the FLOPs; per-document attention masks in packed "
