@@ -322,7 +322,12 @@ def validate(
                                     ["group", "n", "median_abs_pct_error", "p90_abs_pct_error", "max_abs_pct_error"]))
         if rep["skipped"]:
             con.print(report.rows_table("not modelled", rep["skipped"], ["id", "source", "reason"]))
-        oom = rep["memory_check"]["ran_but_predicted_oom"]
+        mc = rep["memory_check"]
+        if mc.get("measured_n"):
+            con.print(f"memory: {mc['measured_n']} runs measured it; median abs. error "
+                      f"{mc['measured_median_abs_pct_error']:.1f}%, p90 {mc['measured_p90_abs_pct_error']:.1f}%",
+                      highlight=False)
+        oom = mc["ran_but_predicted_oom"]
         con.print(f"memory: {len(oom)} of {rep['memory_check']['runs']} published runs are predicted not to fit "
                   f"although they ran" + (f": {', '.join(oom)}" if oom else ""), highlight=False)
     else:

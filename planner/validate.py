@@ -96,6 +96,8 @@ def validate(path=None) -> dict:
             "predicted_mfu": p.mfu,
             "measured_memory_bytes": r.measured_memory_bytes,
             "predicted_memory_bytes": p.memory_bytes,
+            "memory_error_pct": (100.0 * (p.memory_bytes / r.measured_memory_bytes - 1.0)
+                                 if r.measured_memory_bytes else None),
             "predicted_fits": p.memory_bytes <= p.capacity_bytes,
         })
     by_source: dict[str, list[float]] = {}
@@ -116,5 +118,8 @@ def validate(path=None) -> dict:
         "memory_check": {
             "runs": len(rows),
             "ran_but_predicted_oom": [r["id"] for r in rows if not r["predicted_fits"]],
+            **{f"measured_{k}": v for k, v in summary(
+                r["predicted_memory_bytes"] / r["measured_memory_bytes"] - 1.0
+                for r in rows if r["measured_memory_bytes"]).items()},
         },
     }

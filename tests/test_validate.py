@@ -135,3 +135,20 @@ def test_validate_cli_on_a_custom_runs_file(tmp_path, capsys):
     assert out["summary"]["n"] == len(keep)
     assert {r["source"] for r in out["runs"]} == {"megatron-ptdp", "nemo"}
     assert all(abs(r["error_pct"]) < 40 for r in out["runs"])
+
+
+def test_memory_compared_where_a_source_measured_it(tmp_path):
+    """Rows with measured.memory_gb get a memory error, summarised under memory_check."""
+    import yaml
+
+    src = yaml.safe_load((Path(__file__).parent.parent / "planner" / "data" / "measured_runs.yaml").read_text())
+    run = next(r for r in src["runs"] if r["id"].startswith("torchtitan_a100_Llama_3_8B"))
+    run["measured"]["memory_gb"] = 60.0
+    src["runs"], src["count"] = [run], 1
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump(src, sort_keys=False))
+    rep = validate(path)
+    row = rep["runs"][0]
+    assert row["measured_memory_bytes"] == 60e9
+    assert row["memory_error_pct"] == pytest.approx(100 * (row["predicted_memory_bytes"] / 60e9 - 1))
+    assert rep["memory_check"]["measured_n"] == 1
