@@ -551,10 +551,42 @@ def _moe_of(value, notes: list[str]) -> Optional[dict]:
     return out
 
 
+def _preset_for(m: dict, name: str, fill: bool, notes: list[str]) -> Optional[ModelSpec]:
+    """The planner preset an entry names, when the entry gives no dimensions and no known architecture matches
+    (e.g. 'LLAMA3-70B', 'Mixtral-8x7B', 'Llama 3.1 405B'). Given dimensions must agree with it."""
+    given = {k: m.get(k) for k in ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab")}
+    if all(given[k] is not None for k in ("layers", "hidden", "heads")) or known_architecture(name) is not None:
+        return None
+    from .registry import load_model, preset_names
+
+    key = _norm_name(name)
+    match = next((p for p in preset_names() if _norm_name(p) == key), None)
+    if match is None:
+        return None
+    if not fill:
+        raise _Skip(f"model: dimensions not given (they would come from the planner preset {match}; "
+                    f"fill_architectures=False)")
+    spec = load_model(match)
+    mine = {"layers": spec.total_layers, "hidden": spec.hidden_size, "heads": spec.num_heads,
+            "kv_heads": spec.kv_heads, "ffn_hidden": spec.ffn_hidden, "vocab": spec.vocab_size}
+    for k, v in given.items():
+        if v is not None and int(v) != mine[k]:
+            raise _Skip(f"model.{k}: {v} disagrees with the planner preset {match} ({mine[k]})")
+    notes.append(f"architecture not in the entry; taken from the planner preset {match} ({spec.source})")
+    return spec
+
+
 def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) -> tuple[ModelSpec, bool]:
     """The ModelSpec of an entry; second value: True when the dimensions came from KNOWN_ARCHITECTURES."""
     name = str(m.get("name") or "unnamed")
-    moe = _moe_of(m.get("moe"), notes)
+    moe_flag = m.get("moe") is True
+    moe = None if moe_flag else _moe_of(m.get("moe"), notes)
+    preset = _preset_for(m, name, fill, notes)
+    if preset is not None:
+        return preset, True
+    if moe_flag:
+        raise _Skip("model.moe: true, but the number of experts and top-k are not given and the name matches no "
+                    "planner preset")
     layers, hidden, heads = _int(m, "model", "layers"), _int(m, "model", "hidden"), _int(m, "model", "heads")
     kv_heads, ffn, vocab = _int(m, "model", "kv_heads"), _int(m, "model", "ffn_hidden"), _int(m, "model", "vocab")
     glu = _flag(m, "model", "glu")

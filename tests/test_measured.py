@@ -391,3 +391,27 @@ def test_unreadable_moe_is_skipped_naming_the_field(tmp_path, data):
     e["model"]["moe"] = {"routing": "fancy"}
     loaded, skipped = load_runs(_write(tmp_path, [e]))
     assert not loaded and skipped[0].reason.startswith("model.moe")
+
+
+@pytest.mark.parametrize("name,moe,preset", [("LLAMA3-70B", None, "llama-3-70b"), ("Mixtral-8x7B", True, "mixtral-8x7b"),
+                                             ("Llama 3.1 405B", None, "llama-3.1-405b")])
+def test_named_model_without_dimensions_uses_the_preset(tmp_path, data, name, moe, preset):
+    """An entry that only names its model takes the planner preset of that name (and its experts)."""
+    from planner.registry import load_model
+
+    e = _entry(data)
+    e["model"] = {"name": name, "params": None, "layers": None, "hidden": None, "heads": None, "kv_heads": None,
+                  "ffn_hidden": None, "vocab": None, "seq_len": 2048, "moe": moe, "glu": None}
+    e["parallelism"].update({"tp": 8, "pp": 1, "dp": None, "ep": 2 if moe else None})
+    loaded, skipped = load_runs(_write(tmp_path, [e]))
+    assert not skipped, skipped
+    assert loaded[0].model == load_model(preset)
+    assert any(f"planner preset {preset}" in a for a in loaded[0].assumptions)
+
+
+def test_named_model_disagreeing_with_its_preset_is_skipped(tmp_path, data):
+    e = _entry(data)
+    e["model"] = {"name": "LLAMA3-70B", "layers": None, "hidden": 4096, "heads": None, "vocab": None,
+                  "seq_len": 2048}
+    loaded, skipped = load_runs(_write(tmp_path, [e]))
+    assert not loaded and "disagrees with the planner preset" in skipped[0].reason
