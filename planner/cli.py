@@ -181,6 +181,9 @@ def estimate(
     precision: Optional[Precision] = typer.Option(None, help="Training precision."),
     optimizer: Optional[Optim] = typer.Option(None, help="Optimizer."),
     price: Optional[float] = typer.Option(None, help="Price per GPU-hour, USD (overrides the profile)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the memory and step-time breakdowns "
+                                        "(PNG or SVG)."),
+    force: bool = typer.Option(False, "--force", help="Let --plot overwrite a file planner did not write."),
     fmt: Fmt = FORMAT_OPT,
 ):
     """Parameters, FLOPs, memory per GPU, step time, MFU and (with training tokens) days, GPU-hours, dollars and
@@ -196,6 +199,10 @@ def estimate(
     est = run_estimate(plan)
     d = est.to_dict()
     _emit(fmt, d, table=_estimate_table(d))
+    if plot is not None:
+        from .plots import plot_breakdowns
+
+        _note(f"wrote {plot_breakdowns({**d, 'scenario': d.get('plan') or d['model']}, plot, force=force)}")
     if not est.fits:
         report.stderr_console().print(f"[yellow]does not fit:[/yellow] {escape(est.reason)}", highlight=False)
         raise typer.Exit(EXIT_INFEASIBLE)

@@ -209,6 +209,36 @@ def save(fig, path, title: str = "") -> Path:
     return p
 
 
+def plot_breakdowns(row: dict, path, force: bool = False) -> Path:
+    """One plan's memory and step-time breakdowns side by side (``planner estimate --plot``)."""
+    p = Path(path)
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise SpecError(f"plot {p}: unknown extension {p.suffix or '(none)'!r} (expected .png or .svg)")
+    check_writable(p, force, what="plot")
+    fig = _figure(8, panels=(1, 2))
+    fig.suptitle(str(row.get("scenario", "")), fontsize=10)
+    for i, (maker, what) in enumerate(((plot_memory, "memory per GPU (most loaded stage)"),
+                                       (plot_time, "step time"))):
+        part = maker([row], row.get("scenario", ""))
+        src = part.axes[0]
+        ax = fig.add_subplot(1, 2, i + 1)
+        for c in src.containers:  # redraw the stacked bars on the shared figure
+            for rect in c:
+                ax.add_patch(type(rect)(rect.get_xy(), rect.get_width(), rect.get_height(),
+                                        facecolor=rect.get_facecolor(), edgecolor=rect.get_edgecolor(),
+                                        label=c.get_label() if rect is c[0] else None))
+        for coll in src.collections:  # capacity line
+            for seg in coll.get_segments():
+                ax.plot(seg[:, 0], seg[:, 1], "k--", linewidth=1.2, label="GPU capacity")
+        ax.autoscale_view()
+        ax.set_xticks([])
+        ax.set_ylabel(src.get_ylabel())
+        ax.set_title(what, fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    return save(fig, p, row.get("scenario", ""))
+
+
 def plot(results, path, kind: str = "compare", title: str = "", force: bool = False) -> Path:
     """Write the ``kind`` plot of ``results`` to ``path`` (PNG/SVG); never clobbers a file planner did not
     write unless ``force``."""
@@ -219,5 +249,5 @@ def plot(results, path, kind: str = "compare", title: str = "", force: bool = Fa
     return save(figure(results, kind, title), p, title)
 
 
-__all__ = ["KINDS", "figure", "pareto_front", "plot", "plot_compare", "plot_memory", "plot_pareto", "plot_time",
+__all__ = ["KINDS", "figure", "pareto_front", "plot", "plot_breakdowns", "plot_compare", "plot_memory", "plot_pareto", "plot_time",
            "save"]

@@ -31,3 +31,19 @@ def test_example_estimates(path, capsys):
     assert out["fits"], out["reason"]  # the shipped examples are plans that fit
     parts = sum(v for k, v in out.items() if k.startswith("time_") and k.endswith("_s"))
     assert parts == pytest.approx(out["step_time_s"], rel=1e-12)
+
+
+def test_estimate_plot_writes_breakdowns(tmp_path, capsys):
+    out = tmp_path / "breakdown.svg"
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", str(EXAMPLES[0]), "--plot", str(out), "--format", "json"])
+    assert exc.value.code in (0, 1)
+    text = out.read_text()
+    assert text.lstrip().startswith("<?xml") and "planner plot" in text  # the marker that allows overwriting
+    assert "wrote" in capsys.readouterr().err
+    # a file planner did not write is not clobbered
+    other = tmp_path / "mine.png"
+    other.write_bytes(b"my own picture")
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", str(EXAMPLES[0]), "--plot", str(other), "--format", "json"])
+    assert exc.value.code == 2 and other.read_bytes() == b"my own picture"
