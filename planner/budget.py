@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
+
 from .core.scaling import DEFAULT_LAW, ComputePlan, Law, plan_for_compute, plan_for_loss
 from .errors import SpecError
 from .io.plan import Plan
@@ -113,19 +115,23 @@ def gpu_count_candidates(gpus: int, per_node: int, n: int = 6) -> list[int]:
 
 def _best_layout(model, run: RunSpec, hw: HardwareSpec, schedule: ScheduleSpec, gpus: int):
     """The fastest feasible layout of ``model`` on ``gpus`` GPUs or the nearest smaller count that has one, as
-    (estimate dict, Plan, GPUs); (None, None, gpus) when none fits."""
+    (estimate dict, Plan, GPUs); (None, None, gpus) when none fits. One search over every candidate count."""
     from .core.estimate import estimate
 
-    for g in gpu_count_candidates(gpus, hw.gpus_per_node):
-        base = Plan(model=model, run=run, layout=LayoutSpec(gpus=g), hardware=hw, name="budget", schedule=schedule)
-        b = run.batch_seqs  # nearby batch sizes with factors 3 and 5, so data-parallel degrees like 96 divide one
-        batches = tuple(sorted({b, 3 * b // 4, 5 * b // 4, 3 * b // 2, 5 * b // 8} - {0}))
-        res = search(base, Constraints(gpus=(g,), global_batch=batches), rank_by="time-to-train")
-        i = res.best()
-        if i is not None:
-            plan = res.plan_of(int(i))
-            return estimate(plan).to_dict(), plan, g
-    return None, None, gpus
+    counts = gpu_count_candidates(gpus, hw.gpus_per_node)
+    base = Plan(model=model, run=run, layout=LayoutSpec(gpus=counts[0]), hardware=hw, name="budget",
+                schedule=schedule)
+    b = run.batch_seqs  # nearby batch sizes with factors 3 and 5, so data-parallel degrees like 96 divide one
+    batches = tuple(sorted({b, 3 * b // 4, 5 * b // 4, 3 * b // 2, 5 * b // 8} - {0}))
+    res = search(base, Constraints(gpus=tuple(counts), global_batch=batches), rank_by="time-to-train")
+    counts_ok = res.column("gpus")[res.feasible]
+    if len(counts_ok) == 0:
+        return None, None, gpus
+    g = int(counts_ok.max())  # the largest candidate count that has a layout, at its quickest time to train
+    feasible = np.flatnonzero(res.feasible & (res.column("gpus") == g))
+    i = feasible[np.argmin(res.metric[feasible])]
+    plan = res.plan_of(int(i))
+    return estimate(plan).to_dict(), plan, g
 
 
 def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[float] = None,

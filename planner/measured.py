@@ -268,24 +268,6 @@ KNOWN_ARCHITECTURES: tuple[KnownArchitecture, ...] = (
         ("GPT3-20B",),
     ),
     KnownArchitecture(
-        "llama", 32, 4096, 32, 32, 11008, 32000,
-        "Llama 2 7B: Touvron et al. 2023 (arXiv:2307.09288) and config meta-llama/Llama-2-7b-hf (32 layers, 4096, "
-        "32 heads, ffn 11008, vocab 32000)",
-        ("Llama 2 7B", "LLAMA2-7B"),
-    ),
-    KnownArchitecture(
-        "llama", 40, 5120, 40, 40, 13824, 32000,
-        "Llama 2 13B: Touvron et al. 2023 (arXiv:2307.09288) and config meta-llama/Llama-2-13b-hf (40 layers, 5120, "
-        "40 heads, ffn 13824, vocab 32000)",
-        ("Llama 2 13B", "LLAMA2-13B"),
-    ),
-    KnownArchitecture(
-        "llama", 80, 8192, 64, 8, 28672, 32000,
-        "Llama 2 70B: Touvron et al. 2023 (arXiv:2307.09288, GQA with 8 KV heads) and config "
-        "meta-llama/Llama-2-70b-hf (80 layers, 8192, 64 heads, ffn 28672, vocab 32000)",
-        ("Llama 2 70B", "LLAMA2-70B"),
-    ),
-    KnownArchitecture(
         "nemotron", 32, 4096, 32, 32, 16384, 256000,
         "Nemotron-8B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_8b.yaml (32 layers, "
         "4096, 32 heads, ffn 16384, squared-ReLU, RoPE, untied, 256k SentencePiece vocab)",
@@ -573,7 +555,8 @@ def _preset_for(m: dict, name: str, fill: bool, notes: list[str]) -> Optional[Mo
         if v is not None and int(v) != mine[k]:
             raise _Skip(f"model.{k}: {v} disagrees with the planner preset {match} ({mine[k]})")
     notes.append(f"architecture not in the entry; taken from the planner preset {match} ({spec.source})")
-    return spec
+    # the entry's own count (or none) is what the loader cross-checks, not the preset's rounded published figure
+    return spec.replace(published_params=_num(m, "model", "params"))
 
 
 def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) -> tuple[ModelSpec, bool]:

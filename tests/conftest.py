@@ -112,3 +112,11 @@ def make_exec(**changes) -> Exec:
 def exec_of():
     """Factory for :func:`make_exec`."""
     return make_exec
+
+
+@pytest.fixture(autouse=True)
+def _plain_wide_console(monkeypatch):
+    """Rich output as a script sees it: no colour, wide enough that tables and messages do not wrap."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)

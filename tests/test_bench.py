@@ -34,6 +34,7 @@ from planner.errors import SpecError
 from planner.measured import load_runs
 from planner.registry import load_hardware, load_model, profile_data
 from planner.validate import modelable, predict, summary
+from helpers import run_cli  # noqa: E402
 
 try:
     import torch  # noqa: F401
@@ -51,17 +52,8 @@ MEASURED_KEYS = ("matmul_max_achievable_fraction_bf16", "matmul_max_achievable_f
                  "nvlink_busbw_fraction")
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return (exc.value.code or 0), out, err
 
 
-@pytest.fixture
-def wide(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.setenv("NO_COLOR", "1")
 
 
 def _stripped(profile: str) -> dict:
@@ -79,7 +71,7 @@ def _calibrate_published(tmp_path, key: str, profile: str):
 # Without torch
 # ---------------------------------------------------------------------------------------------------------------
 
-def test_bench_without_torch_says_how_to_install(capsys, monkeypatch, wide):
+def test_bench_without_torch_says_how_to_install(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     code, out, err = run_cli(capsys, "bench", "--quick")
     assert code == 2
@@ -88,7 +80,7 @@ def test_bench_without_torch_says_how_to_install(capsys, monkeypatch, wide):
     assert len(lines) == 1 and "pip install 'planner[bench]'" in lines[0] and "Traceback" not in err
 
 
-def test_published_path_needs_no_torch(capsys, monkeypatch, tmp_path, wide):
+def test_published_path_needs_no_torch(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torch", None)
     out_file = tmp_path / "h100.yaml"
     code, _, err = run_cli(capsys, "bench", "--published", "H100_SXM", "-o", out_file)
@@ -98,7 +90,7 @@ def test_published_path_needs_no_torch(capsys, monkeypatch, tmp_path, wide):
     assert code == 0 and {"accelerator": "H100_SXM", "profile": "h100-sxm"} in json.loads(out)
 
 
-def test_unknown_published_key_is_bad_input(capsys, wide):
+def test_unknown_published_key_is_bad_input(capsys):
     code, _, err = run_cli(capsys, "bench", "--published", "H100_SXMX")
     assert code == 2 and "H100_SXM" in err
 
@@ -264,7 +256,7 @@ def test_published_profile_gives_same_validation_accuracy(key, profile, tmp_path
     assert s_cal["p90_abs_pct_error"] == pytest.approx(s_hand["p90_abs_pct_error"], abs=1e-9)
 
 
-def test_calibrate_cli_on_published_bench(capsys, tmp_path, wide):
+def test_calibrate_cli_on_published_bench(capsys, tmp_path):
     bench_path = tmp_path / "a100.yaml"
     assert run_cli(capsys, "bench", "--published", "A100_SXM_80GB", "-o", bench_path)[0] == 0
     prof = tmp_path / "a100-cal.yaml"
@@ -281,7 +273,7 @@ def test_calibrate_cli_on_published_bench(capsys, tmp_path, wide):
     assert json.loads(out)["hardware"] == "a100-80gb-calibrated"
 
 
-def test_calibrate_only_and_bad_only(capsys, tmp_path, wide):
+def test_calibrate_only_and_bad_only(capsys, tmp_path):
     bench_path = tmp_path / "h100.yaml"
     bench_path.write_text(dump_bench(published_bench("H100_SXM")))
     code, out, _ = run_cli(capsys, "calibrate", bench_path, "--into", "h100-sxm", "-o", tmp_path / "p.yaml",
@@ -292,7 +284,7 @@ def test_calibrate_only_and_bad_only(capsys, tmp_path, wide):
     assert code == 2 and "matmul_fraction" in err
 
 
-def test_calibrate_with_nothing_to_fit_is_a_fit_error(capsys, tmp_path, wide):
+def test_calibrate_with_nothing_to_fit_is_a_fit_error(capsys, tmp_path):
     b = Bench.model_validate({"provenance": {"tool": "t", "date": "d", "device_type": "cuda", "device_name": "H100"},
                               "skipped": [{"what": "everything", "reason": "test"}]})
     p = tmp_path / "empty.yaml"
@@ -306,7 +298,7 @@ def test_calibrate_with_nothing_to_fit_is_a_fit_error(capsys, tmp_path, wide):
 # ---------------------------------------------------------------------------------------------------------------
 
 @needs_torch
-def test_cpu_quick_bench_then_calibrate_then_estimate(capsys, tmp_path, profile_dir, wide):
+def test_cpu_quick_bench_then_calibrate_then_estimate(capsys, tmp_path, profile_dir):
     bench_path = tmp_path / "cpu.yaml"
     t0 = time.perf_counter()
     code, out, err = run_cli(capsys, "bench", "--quick", "--device", "cpu", "-o", bench_path, "-f", "json")

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from planner.cli import main
+from helpers import run_cli  # noqa: E402
 
 try:  # tests/ on sys.path (pytest's default rootdir-relative import of conftest)
     from conftest import TEST_PROFILE_NAME, profile_data
@@ -45,19 +46,10 @@ DOES_NOT_FIT = ["--model", "llama-7b", "--gpu", GPU, "--gpus", "8", "--seq", "20
 
 
 @pytest.fixture(autouse=True)
-def _cli_env(profile_dir, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
+def _test_profile(profile_dir):
+    """Every CLI test here runs against the inline test GPU profile (conftest.profile_dir)."""
 
 
-def run_cli(capsys, *args):
-    """(exit code, stdout, stderr) of ``planner ARGS``."""
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else code), out, err
 
 
 def assert_one_line_error(err: str, *needles: str):

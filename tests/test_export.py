@@ -25,6 +25,7 @@ import pytest
 from planner.api import evaluate
 from planner.cli import main
 from planner.io.export import EXPORT_COLUMNS, LONG_COLUMNS, UNITS, is_planner_export
+from helpers import run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS_FILE = Path(__file__).parent / "data" / "export_columns.txt"
@@ -46,10 +47,6 @@ scenarios:
 """
 
 
-@pytest.fixture(autouse=True)
-def _wide(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.setenv("NO_COLOR", "1")
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +61,6 @@ def results(plan_path):
     return evaluate(plan_path)
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return (exc.value.code or 0), out, err
 
 
 # ---- the frozen columns ----

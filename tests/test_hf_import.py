@@ -21,6 +21,7 @@ from planner.errors import SpecError
 from planner.io.hf_config import SUPPORTED_MODEL_TYPES, load_hf_config, model_from_hf_config
 from planner.registry import load_model
 from planner.specs.model import ModelSpec
+from helpers import run_cli  # noqa: E402
 
 HF = Path(__file__).parent / "data" / "hf"
 
@@ -98,11 +99,6 @@ def test_v1_1_style_t5_and_missing_fields(tmp_path):
         load_hf_config(p)
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return (exc.value.code or 0), out, err
 
 
 def test_cli_import_prints_a_model_spec(capsys):

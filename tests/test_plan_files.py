@@ -17,6 +17,7 @@ import pytest
 from planner.cli import main
 from planner.errors import SpecError
 from planner.io.plan import load_plan, load_plan_file, load_scenarios, plan_json_schema
+from helpers import run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml")) + sorted((ROOT / "docs" / "examples").glob("*.yaml"))
@@ -37,10 +38,6 @@ layout:
 """
 
 
-@pytest.fixture(autouse=True)
-def _wide(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.setenv("NO_COLOR", "1")
 
 
 def write(tmp_path, text: str, name: str = "plan.yaml") -> Path:
@@ -49,11 +46,6 @@ def write(tmp_path, text: str, name: str = "plan.yaml") -> Path:
     return p
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return (exc.value.code or 0), out, err
 
 
 def line_of(text: str, needle: str) -> int:

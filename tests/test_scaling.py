@@ -32,6 +32,7 @@ from planner.core import scaling as sc
 from planner.core.params import param_breakdown
 from planner.errors import FitError, SpecError
 from planner.registry import load_model
+from helpers import run_cli  # noqa: E402
 
 GOPHER_FLOPS = 5.76e23  # Gopher's training budget, at which Hoffmann et al. 2022 sized Chinchilla
 
@@ -356,17 +357,8 @@ def test_read_points_csv(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _cli_env(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.setenv("NO_COLOR", "1")
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return (exc.value.code or 0), out, err
 
 
 def test_cli_optimal_json(capsys):

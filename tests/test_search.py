@@ -34,6 +34,7 @@ from planner.errors import SpecError
 from planner.measured import load_runs
 from planner.search import Constraints, divisors, enumerate_space, gpu_counts, search
 from planner.validate import plan_of
+from helpers import run_cli  # noqa: E402
 
 GIB = 2**30
 
@@ -364,18 +365,8 @@ def test_every_measured_layout_is_in_the_space(measured):
 # CLI
 # ---------------------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def cli_env(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return (0 if exc.value.code is None else exc.value.code), out, err
 
 
 BASE = ["search", "--model", "llama-3-8b", "--gpu", "h100-sxm", "--seq", "8192", "--global-batch", "512"]
@@ -384,7 +375,7 @@ ROW_KEYS = ("rank", "gpus", "dp", "tp", "pp", "vpp", "cp", "ep", "micro_batch_se
             "memory_per_gpu_bytes", "fits", "feasible", "reason", "cost_usd", "cost_per_step_usd", "wall_clock_days")
 
 
-def test_cli_json(capsys, cli_env):
+def test_cli_json(capsys):
     code, out, err = run_cli(capsys, *BASE, "--max-gpus", "64", "--tokens", "1e12", "--top", "4", "-f", "json")
     assert code == 0, err
     d = json.loads(out)
@@ -398,7 +389,7 @@ def test_cli_json(capsys, cli_env):
     assert "rows" in d["rejected_ahead_of_best"] and "count_by_reason" in d["rejected_ahead_of_best"]
 
 
-def test_cli_csv_and_table(capsys, cli_env):
+def test_cli_csv_and_table(capsys):
     code, out, err = run_cli(capsys, *BASE, "--gpus", "64", "--top", "3", "-f", "csv", "--tp", "2", "--recompute",
                              "selective,full")
     assert code == 0, err
@@ -409,7 +400,7 @@ def test_cli_csv_and_table(capsys, cli_env):
     assert code == 0 and "top 3 layouts" in out and "planner estimate" in out
 
 
-def test_cli_best_layout_command_reproduces_the_row(capsys, cli_env):
+def test_cli_best_layout_command_reproduces_the_row(capsys):
     code, out, _ = run_cli(capsys, *BASE, "--gpus", "64", "--top", "1", "--tokens", "1e12", "-f", "json")
     best = json.loads(out)["rows"][0]
     from planner.cli_search import estimate_command_line
@@ -423,7 +414,7 @@ def test_cli_best_layout_command_reproduces_the_row(capsys, cli_env):
         assert d[k] == best[k], k
 
 
-def test_cli_nothing_fits_exits_1_with_reasons(capsys, cli_env):
+def test_cli_nothing_fits_exits_1_with_reasons(capsys):
     code, out, err = run_cli(capsys, "search", "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--seq", "8192",
                              "--global-batch", "2048", "--gpus", "16", "--rejected", "2")
     assert code == 1
@@ -432,7 +423,7 @@ def test_cli_nothing_fits_exits_1_with_reasons(capsys, cli_env):
 
 @pytest.mark.parametrize("bad", [["--zero", "5"], ["--recompute", "some"], ["--gpus", "6x"], ["--global-batch", "9:3"],
                                  ["--rank", "time-to-train", "--gpus", "8"], ["--price", "-1", "--gpus", "8"]])
-def test_cli_bad_input_exits_2_with_one_line(capsys, cli_env, bad):
+def test_cli_bad_input_exits_2_with_one_line(capsys, bad):
     code, out, err = run_cli(capsys, *BASE, *bad)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1, err

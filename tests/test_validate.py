@@ -72,13 +72,13 @@ def test_held_out_source_predicted_within_1_5x_in_sample():
     assert "megatron-korthikanti" not in res.sources
     out = np.median([abs(predict(r, time_params(load_hardware(r.hardware), r.run.precision).replace(**res.params)).error)
                      for r in held])
-    assert out <= 1.5 * max(in_sample, 0.05), (out, in_sample)
+    assert out <= 1.5 * in_sample, (out, in_sample)
 
 
 def test_gpt3_175b_1024_a100_narayanan():
-    """Narayanan et al. 2021 §5.1: GPT-3 175B on 1024 A100 (tp 8, pp 16? no: their Table 1 row for 175B uses
-    tp 8 x pp 16 at 1536 GPUs). The paper's text reports 140 TFLOP/s per GPU (Eq. 3 counting) for 175B on 1024
-    GPUs with batch 1536; check the prediction in that counting is within 15% and the breakdown sums."""
+    """Narayanan et al. 2021 §5.1: GPT-3 175B on 1024 A100s with batch 1536 reached 140 TFLOP/s per GPU in their
+    Eq. 3 counting (tp 8 x pp 16, full recomputation). The prediction in that counting (138 when gated) must stay
+    within 5%, and the breakdown must sum."""
     from planner.core.estimate import estimate
     from planner.io.plan import Plan
     from planner.specs import LayoutSpec, RunSpec
@@ -89,7 +89,7 @@ def test_gpt3_175b_1024_a100_narayanan():
     est = estimate(Plan(model=model, run=run, layout=layout, hardware=load_hardware("a100-80gb")))
     d = est.to_dict()
     eq3_tflops = megatron_eq3_flops(1536, 2048, 96, 12288, model.vocab_size) / d["step_time_s"] / 1024 / 1e12
-    assert eq3_tflops == pytest.approx(140, rel=0.15)
+    assert eq3_tflops == pytest.approx(140, rel=0.05)
     parts = sum(v for k, v in d.items() if k.startswith("time_") and k.endswith("_s"))
     assert parts == pytest.approx(d["step_time_s"], rel=1e-12)
 

@@ -110,6 +110,11 @@ def mfu_dtype(precision: str) -> str:
 #: moment, no momentum; Shazeer & Stern 2018): 10. A fused multi-tensor kernel (apex/PyTorch foreach) is one pass.
 OPTIMIZER_STREAM_BYTES = {"adam": 26.0, "adamw": 26.0, "sgd": 18.0, "adam8bit": 14.0, "adafactor": 10.0}
 
+#: The loss streams the vocabulary-parallel logits in fp32 (Megatron-LM's vocab_parallel_cross_entropy): upcast
+#: write, max/sum-exp read, softmax write and gradient read-modify, about four 4-byte passes per logit; the bf16
+#: logits are written once and read once more (the 2·e bytes beside it).
+LOSS_FP32_BYTES_PER_LOGIT = 16.0
+
 #: FP8 GEMMs (Transformer Engine; Micikevicius et al. 2022 §4) need fp8 copies of their inputs. Activations are
 #: cast inside the kernel that produces them (TE's fused LayerNorm/activation + cast): one extra byte written per
 #: element. Weights are cast (read 2 bytes, write 1) each time a micro-batch uses them.
@@ -210,37 +215,28 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
         decoder_side = model.arch == "decoder" or is_dec
         s = s_dec if decoder_side else s_enc
         m_tok = b * s / c  # tokens per GPU in GEMMs (sequence-parallel all-gathers restore s/c before them)
-        gemm = _gemm_s(m_tok, (q_w + 2 * kv_w) / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8)
-        gemm_f = (_gemm_fwd_s(m_tok, (q_w + 2 * kv_w) / t, d, peak, bw, e, tp, fp8)
-                  + _gemm_fwd_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8))
+        gemms: list[tuple] = [(m_tok, (q_w + 2 * kv_w) / t, d, 1), (m_tok, d, q_w / t, 1)]  # (m, n, k, count)
         if is_moe:
             moe = model.moe
             fe = expert_width(model)
             rows = m_tok * moe.top_k * ex.ep / moe.num_experts  # tokens per local expert, balanced routing
             local = moe.num_experts / ex.ep
-            gemm = gemm + local * (_gemm_s(rows, (mats - 1) * fe / t, d, peak, bw, e, tp, fp8)
-                                   + _gemm_s(rows, d, fe / t, peak, bw, e, tp, fp8))
-            gemm_f = gemm_f + local * (_gemm_fwd_s(rows, (mats - 1) * fe / t, d, peak, bw, e, tp, fp8)
-                                       + _gemm_fwd_s(rows, d, fe / t, peak, bw, e, tp, fp8))
+            gemms += [(rows, (mats - 1) * fe / t, d, local), (rows, d, fe / t, local)]
             if moe.shared_experts:
                 w = moe.shared_experts * fe
-                gemm = gemm + _gemm_s(m_tok, (mats - 1) * w / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_tok, d, w / t, peak, bw, e, tp, fp8)
-                gemm_f = gemm_f + _gemm_fwd_s(m_tok, (mats - 1) * w / t, d, peak, bw, e, tp, fp8) + _gemm_fwd_s(m_tok, d, w / t, peak, bw, e, tp, fp8)
-            gemm = gemm + _gemm_s(m_tok, moe.num_experts, d, peak, bw, e, tp, fp8)  # router
+                gemms += [(m_tok, (mats - 1) * w / t, d, 1), (m_tok, d, w / t, 1)]
+            gemms.append((m_tok, moe.num_experts, d, 1))  # router
             # dispatch + combine, forward and backward: 4 all-to-alls of the routed activations
             ep_comm = ep_comm + n_layers * 4 * coll(ALL_TO_ALL, m_tok * moe.top_k * d * e, ex.ep, ex.tp * ex.cp)
             ffn_width = moe.top_k * fe + moe.shared_experts * fe
         else:
             f = model.ffn_hidden
-            gemm = gemm + _gemm_s(m_tok, (mats - 1) * f / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_tok, d, f / t, peak, bw, e, tp, fp8)
-            gemm_f = gemm_f + _gemm_fwd_s(m_tok, (mats - 1) * f / t, d, peak, bw, e, tp, fp8) + _gemm_fwd_s(m_tok, d, f / t, peak, bw, e, tp, fp8)
+            gemms += [(m_tok, (mats - 1) * f / t, d, 1), (m_tok, d, f / t, 1)]
             ffn_width = f
         if is_dec:  # cross-attention: Q/O on decoder tokens, K/V on encoder tokens
-            m_enc = b * s_enc / c
-            gemm = (gemm + _gemm_s(m_tok, q_w / t, d, peak, bw, e, tp, fp8) + _gemm_s(m_enc, 2 * kv_w / t, d, peak, bw, e, tp, fp8)
-                    + _gemm_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8))
-            gemm_f = (gemm_f + _gemm_fwd_s(m_tok, q_w / t, d, peak, bw, e, tp, fp8)
-                      + _gemm_fwd_s(m_enc, 2 * kv_w / t, d, peak, bw, e, tp, fp8) + _gemm_fwd_s(m_tok, d, q_w / t, peak, bw, e, tp, fp8))
+            gemms += [(m_tok, q_w / t, d, 1), (b * s_enc / c, 2 * kv_w / t, d, 1), (m_tok, d, q_w / t, 1)]
+        gemm = sum(k * _gemm_s(gm, gn, gk, peak, bw, e, tp, fp8) for gm, gn, gk, k in gemms)
+        gemm_f = sum(k * _gemm_fwd_s(gm, gn, gk, peak, bw, e, tp, fp8) for gm, gn, gk, k in gemms)
 
         # attention core
         attn = model.attention if (model.arch != "encoder_decoder" or is_dec) else AttentionSpec(pattern="full")
@@ -294,7 +290,7 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, tp: Ti
     m_out = b * s_out / c
     e_out = model.embedding_dim or d
     logits = _gemm_s(m_out, model.vocab_size / t, e_out, peak16, bw, e, tp16)
-    logits = logits + m_out * model.vocab_size / t * (2 * e + 4 * 4) / (tp.hbm_fraction * bw)
+    logits = logits + m_out * model.vocab_size / t * (2 * e + LOSS_FP32_BYTES_PER_LOGIT) / (tp.hbm_fraction * bw)
 
     pp, v = ex.pp, ex.vpp
     frac = ex.stage_fraction(model.total_layers)  # 1/pp for even stages; the fullest stage when uneven
