@@ -12,9 +12,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-FORMATS = ("table", "json", "csv")
-
-
 def _plain(v):
     """JSON-safe scalar: numpy types unwrapped, NaN/inf as None."""
     if isinstance(v, np.generic):

@@ -13,7 +13,6 @@ from typing import Optional
 import numpy as np
 
 from ..io.plan import Plan
-from ..specs.layout import LayoutSpec
 from .checks import check_layout
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
@@ -153,8 +152,3 @@ def estimate(plan: Plan) -> Estimate:
     reason = fit_reason(ev.memory)
     return Estimate(plan=plan, evaluation=ev, fits=reason is None, reason=reason)
 
-
-def with_layout(plan: Plan, layout: LayoutSpec) -> Plan:
-    """The same plan on another layout."""
-    return Plan(model=plan.model, run=plan.run, layout=layout, hardware=plan.hardware, name=plan.name,
-                schedule=plan.schedule)
