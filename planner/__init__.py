@@ -20,10 +20,10 @@ _LAZY = {
     "make_plan": "planner.api",
     "Result": "planner.api",
     "Results": "planner.api",
-    "load_plan": "planner.io.plan",
-    "load_scenarios": "planner.io.plan",
-    "load_plan_file": "planner.io.plan",
-    "Plan": "planner.io.plan",
+    "load_plan": "planner.plans",
+    "load_scenarios": "planner.plans",
+    "load_plan_file": "planner.plans",
+    "Plan": "planner.specs.plan",
     "SpecError": "planner.errors",
 }
 

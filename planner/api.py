@@ -32,8 +32,9 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 from .errors import SpecError
 from .io.export import EXPORT_COLUMNS, flat_row, json_payload, write_export
-from .io.plan import (Plan, PlanFile, PlanPoint, load_plan, load_plan_file, load_scenarios, plan_from_dict,
-                      resolve_hardware, resolve_model)
+from .io.plan import PlanFile, PlanPoint, resolve_hardware, resolve_model
+from .plans import load_plan, load_plan_file, load_scenarios, plan_from_dict
+from .specs.plan import Plan
 
 
 def _require_pandas():

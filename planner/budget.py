@@ -29,10 +29,10 @@ import numpy as np
 
 from .core.scaling import DEFAULT_LAW, ComputePlan, Law, plan_for_compute, plan_for_loss
 from .errors import SpecError
-from .io.plan import Plan
 from .search import Constraints, search
 from .specs.hardware import HardwareSpec
 from .specs.layout import LayoutSpec
+from .specs.plan import Plan
 from .specs.run import RunSpec
 from .specs.schedule import ScheduleSpec
 

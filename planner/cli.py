@@ -87,7 +87,8 @@ FLAG_FIELDS = {
 
 def build_plan(plan_file: Optional[Path], flags: dict):
     """A validated Plan from an optional plan file and flag overrides (flags win)."""
-    from .io.plan import plan_from_dict, read_plan_data, set_path
+    from .io.plan import read_plan_data, set_path
+    from .plans import plan_from_dict
 
     given = {k: v for k, v in flags.items() if v is not None}
     if plan_file is not None:

@@ -60,8 +60,8 @@ from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_cos
 from .core.estimate import GIB, evaluate
 from .core.layout import Exec, exec_from_spec
 from .errors import SpecError
-from .io.plan import Plan
 from .specs.layout import FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
+from .specs.plan import Plan
 
 #: Context parallelism is enumerated only while every rank keeps at least this many tokens of a sequence
 #: (cp is for long sequences; shorter chunks leave the attention kernel too little work). ``max_cp`` overrides it.

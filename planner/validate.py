@@ -16,7 +16,7 @@ from .core.flops import step_flops
 from .core.layout import exec_from_spec
 from .core.memory import memory_breakdown
 from .core.time import TimeParams, step_time, throughput, time_params
-from .io.plan import Plan
+from .specs.plan import Plan
 from .measured import MeasuredRun, SkippedRun, load_runs
 from .registry import load_hardware
 

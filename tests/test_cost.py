@@ -38,7 +38,7 @@ from planner.core.cost import (
 from planner.core.estimate import Estimate, estimate, evaluate, fit_reason
 from planner.core.layout import exec_from_spec
 from planner.errors import SpecError
-from planner.io.plan import plan_from_dict
+from planner.plans import plan_from_dict
 from planner.measured import load_runs
 from planner.registry import load_hardware
 from planner.specs.schedule import DEFAULT_FAILURES_PER_GPU_HOUR, BatchRampSpec, ScheduleSpec

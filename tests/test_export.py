@@ -77,7 +77,7 @@ def test_export_columns_are_frozen():
 def test_every_estimate_key_is_exported():
     # a new key of Estimate.to_dict() must be added to the export (deliberately), not silently dropped
     from planner.core.estimate import estimate
-    from planner.io.plan import load_plan
+    from planner.plans import load_plan
 
     for name in ("t5-11b-span-corruption", "mixtral-8x7b", "llama3-8b-64xh100"):
         d = estimate(load_plan(ROOT / "examples" / f"{name}.yaml")).to_dict()

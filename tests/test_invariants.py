@@ -25,7 +25,7 @@ from planner.core.estimate import estimate, evaluate
 from planner.core.layout import Exec, exec_from_spec
 from planner.core.memory import memory_breakdown
 from planner.core.params import param_breakdown
-from planner.io.plan import Plan
+from planner.specs.plan import Plan
 from planner.specs.hardware import HardwareSpec
 from planner.specs.layout import LayoutSpec
 from planner.specs.model import ModelSpec

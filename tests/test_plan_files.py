@@ -16,7 +16,8 @@ import pytest
 
 from planner.cli import main
 from planner.errors import SpecError
-from planner.io.plan import load_plan, load_plan_file, load_scenarios, plan_json_schema
+from planner.io.plan import plan_json_schema
+from planner.plans import load_plan, load_plan_file, load_scenarios
 from helpers import run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,8 @@ import pytest
 
 from planner.core.estimate import estimate
 from planner.errors import SpecError
-from planner.io.plan import InfeasibleLayout, load_plan, load_plan_file
+from planner.io.plan import InfeasibleLayout
+from planner.plans import load_plan, load_plan_file
 from planner.search import Constraints, search
 
 PLAN = """

@@ -80,7 +80,7 @@ def test_gpt3_175b_1024_a100_narayanan():
     Eq. 3 counting (tp 8 x pp 16, full recomputation). The prediction in that counting (138 when gated) must stay
     within 5%, and the breakdown must sum."""
     from planner.core.estimate import estimate
-    from planner.io.plan import Plan
+    from planner.specs.plan import Plan
     from planner.specs import LayoutSpec, RunSpec
 
     model = load_model("gpt3-175b")

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..io.plan import Plan
+from ..specs.plan import Plan
 from .checks import check_layout
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec

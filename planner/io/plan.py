@@ -51,6 +51,7 @@ from ..registry import preset_data, profile_data, with_calibration
 from ..specs.hardware import HardwareSpec
 from ..specs.layout import LayoutSpec
 from ..specs.model import ModelSpec
+from ..specs.plan import Plan, SearchRequest
 from ..specs.run import RunSpec
 from ..specs.schedule import ScheduleSpec
 from .yamlsrc import line_of, load_with_lines
@@ -72,18 +73,6 @@ PAIRS = {
     ("run", "global_batch_seqs"): ("run", "global_batch_tokens"),
     ("run", "global_batch_tokens"): ("run", "global_batch_seqs"),
 }
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated plan: the four specs the core reads."""
-
-    model: ModelSpec
-    run: RunSpec
-    layout: LayoutSpec
-    hardware: HardwareSpec
-    name: str = ""
-    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
 
 
 class InfeasibleLayout(SpecError):
@@ -207,9 +196,10 @@ def _cached(cache: Optional[dict], key: tuple, build):
     return cache[k]
 
 
-def plan_from_dict(data: dict, path: Optional[Path] = None, lines: Optional[dict] = None,
-                   base_dir: Optional[Path] = None, *, cache: Optional[dict] = None) -> Plan:
-    """Validate a raw plan mapping into a :class:`Plan` (one plan: no ``scenarios`` or ``sweep``).
+def parse_plan(data: dict, path: Optional[Path] = None, lines: Optional[dict] = None,
+               base_dir: Optional[Path] = None, *, cache: Optional[dict] = None) -> Plan:
+    """Validate a raw plan mapping into a :class:`Plan` (one plan: no ``scenarios`` or ``sweep``). A ``search:``
+    section is recorded, not run (``Plan.search``; ``planner.plans`` resolves it).
 
     ``base_dir`` is where relative ``hf_config`` paths start (default: the plan file's folder). A layout whose
     degrees do not fit together raises :class:`InfeasibleLayout` (a SpecError). ``cache`` (a dict the caller
@@ -251,54 +241,20 @@ def plan_from_dict(data: dict, path: Optional[Path] = None, lines: Optional[dict
             partial = {"model": model, "hardware": hardware, "run": run, "schedule": schedule, "layout": raw_layout}
             raise InfeasibleLayout(message, partial, format_validation_error(exc, prefix="layout")) from None
         raise SpecError(message) from None
-    plan = Plan(model=model, run=run, layout=layout, hardware=hardware, name=str(data.get("name", "")),
-                schedule=schedule)
-    if data.get("search") is not None:
-        plan = _searched(plan, data["search"], path, lines)
-    return plan
+    return Plan(model=model, run=run, layout=layout, hardware=hardware, name=str(data.get("name", "")),
+                schedule=schedule, search=_search_request(data.get("search"), path, lines))
 
 
-def _searched(plan: Plan, spec: Any, path: Optional[Path], lines: dict) -> Plan:
-    """``plan`` with the best layout the search finds under the constraints of a ``search:`` section.
-
-    ``search: {max_pp: 16, tp: [4, 8], rank: cost}``: every field of :class:`planner.search.Constraints` (a list
-    or a single value fixes a dimension, ``max_*`` bounds it) plus ``rank`` (step-time, cost, time-to-train).
-    Without ``gpus``/``max_gpus`` the layout's GPU count is searched. The layout's kernel switches (flash
-    attention, its kernel, offload) are kept."""
-    import dataclasses as _dc
-
-    from ..search import RANKS, Constraints, search
-
+def _search_request(spec: Any, path: Optional[Path], lines: dict) -> Optional[SearchRequest]:
+    """A ``search:`` section as written, with the file and line of each key; ``planner.plans`` resolves it."""
+    if spec is None:
+        return None
     where = _where(path, lines, ("search",))
     if not isinstance(spec, dict):
         raise SpecError(where + f"search: expected a mapping of constraints, got {type(spec).__name__}")
-    spec = dict(spec)
-    rank = spec.pop("rank", "step-time")
-    if rank not in RANKS:
-        raise SpecError(where + f"search.rank: expected one of {', '.join(RANKS)}, got {rank!r}")
-    known = {f.name: f for f in _dc.fields(Constraints)}
-    kw: dict = {}
-    for k, v in spec.items():
-        if k not in known:
-            raise SpecError(_where(path, lines, ("search", k)) + f"search.{k}: unknown constraint (expected one of "
-                            f"{', '.join(sorted(known))}, rank)")
-        tuple_field = "tuple" in str(known[k].type)
-        kw[k] = tuple(v) if isinstance(v, list) else ((v,) if tuple_field else v)
-    if "gpus" not in kw and "max_gpus" not in kw:
-        kw["gpus"] = (plan.layout.num_gpus,)
-    try:
-        res = search(plan, Constraints(**kw), rank_by=rank)
-    except TypeError as exc:
-        raise SpecError(where + f"search: {exc}") from None
-    best = res.best()
-    if best is None:
-        reason = f"search: no layout fits under {spec or 'no constraints'} ({res.n} candidates)"
-        partial = {"model": plan.model, "hardware": plan.hardware, "run": plan.run, "schedule": plan.schedule,
-                   "layout": plan.layout.model_dump()}
-        raise InfeasibleLayout(where + reason, partial, reason)
-    found = res.plan_of(int(best))
-    return Plan(model=plan.model, run=found.run, layout=found.layout, hardware=plan.hardware, name=plan.name,
-                schedule=plan.schedule)
+    items = tuple((str(k), tuple(v) if isinstance(v, list) else v) for k, v in spec.items())
+    return SearchRequest(constraints=items,
+                         where=(("", where),) + tuple((k, _where(path, lines, ("search", k))) for k, _ in items))
 
 
 def read_plan_data(path: Path) -> tuple[dict, dict]:
@@ -306,16 +262,17 @@ def read_plan_data(path: Path) -> tuple[dict, dict]:
     return load_with_lines(Path(path))
 
 
-def load_plan(path, overrides: Optional[dict] = None, scenario: Optional[str] = None) -> Plan:
-    """Load and validate a plan file; ``overrides`` maps dotted field paths to values (CLI flags).
+def read_plan(path, overrides: Optional[dict] = None, scenario: Optional[str] = None) -> Plan:
+    """Read and validate a plan file; ``overrides`` maps dotted field paths to values (CLI flags). A ``search:``
+    section is left unresolved (``planner.plans.load_plan`` reads and resolves).
 
     A file with ``scenarios`` or ``sweep`` holds several plans: pick one with ``scenario`` (its name as
-    :func:`load_scenarios` gives it) or load them all with :func:`load_scenarios`."""
+    :func:`read_plan_file` gives it) or read them all with :func:`read_plan_file`."""
     data, lines = read_plan_data(Path(path))
     if scenario is None and not any(k in data for k in ("scenarios", "sweep")):
         for k, v in (overrides or {}).items():
             set_path(data, k, v)
-        return plan_from_dict(data, Path(path), lines)
+        return parse_plan(data, Path(path), lines)
     pf = plan_file_from_data(data, lines, Path(path), overrides=overrides)
     names = [p.name for p in pf.points]
     if scenario is None:
@@ -618,7 +575,7 @@ def plan_file_from_data(data: dict, lines: Optional[dict] = None, path: Optional
             context = "" if (sname == BASE_NAME and not combo and scenarios is None) else f" (scenario {pname})"
             values = tuple((p, v) for p, v, _ in combo)
             try:
-                plan = plan_from_dict(pdata, path, plines, cache=cache)
+                plan = parse_plan(pdata, path, plines, cache=cache)
             except InfeasibleLayout as exc:
                 points.append(PlanPoint(name=pname, scenario=sname, values=values, plan=None, error=exc.reason,
                                         message=str(exc) + context, partial=exc.partial))
@@ -630,17 +587,11 @@ def plan_file_from_data(data: dict, lines: Optional[dict] = None, path: Optional
                     sweep_paths=tuple(all_paths))
 
 
-def load_plan_file(path, overrides: Optional[dict] = None) -> PlanFile:
-    """Every plan of a plan file (scenarios x sweep points), infeasible layouts kept as points without a plan."""
+def read_plan_file(path, overrides: Optional[dict] = None) -> PlanFile:
+    """Every plan of a plan file (scenarios x sweep points), infeasible layouts kept as points without a plan;
+    ``search:`` sections unresolved (``planner.plans.load_plan_file`` resolves them)."""
     data, lines = read_plan_data(Path(path))
     return plan_file_from_data(data, lines, Path(path), overrides=overrides)
-
-
-def load_scenarios(path) -> list[Plan]:
-    """Every plan of a plan file, validated: one named ``base`` without scenarios, one per scenario, one per sweep
-    point (``NAME[field=value,...]``). A layout whose degrees do not fit together is a SpecError here; use
-    :func:`load_plan_file` to keep such points."""
-    return load_plan_file(path).plans
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -755,7 +706,7 @@ def plan_json_schema() -> dict:
 
 
 __all__ = [
-    "BASE_NAME", "InfeasibleLayout", "Plan", "PlanFile", "PlanPoint", "load_plan", "load_plan_file", "load_scenarios",
-    "plan_file_from_data", "plan_from_dict", "plan_json_schema", "read_plan_data", "resolve_hardware",
+    "BASE_NAME", "InfeasibleLayout", "Plan", "PlanFile", "PlanPoint", "read_plan", "read_plan_file",
+    "plan_file_from_data", "parse_plan", "plan_json_schema", "read_plan_data", "resolve_hardware",
     "resolve_model", "set_path",
 ]
