@@ -14,9 +14,9 @@ import numpy as np
 
 from planner.calibrate.fit import fit_generation, generation_of
 from planner.core.time import time_params
-from planner.measured import load_runs
+from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware
-from planner.validate import modelable, predict
+from planner.calibrate.validate import modelable, predict
 
 
 def main() -> None:

@@ -31,9 +31,9 @@ from planner.cli import main
 from planner.core.flops import FLASH_BWD_OVER_FWD
 from planner.core.time import time_params
 from planner.errors import SpecError
-from planner.measured import load_runs
+from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware, load_model, profile_data
-from planner.validate import modelable, predict, summary
+from planner.calibrate.validate import modelable, predict, summary
 from helpers import run_cli  # noqa: E402
 
 try:

@@ -39,7 +39,7 @@ from planner.core.estimate import Estimate, estimate, evaluate, fit_reason
 from planner.core.layout import exec_from_spec
 from planner.errors import SpecError
 from planner.plans import plan_from_dict
-from planner.measured import load_runs
+from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware
 from planner.specs.schedule import DEFAULT_FAILURES_PER_GPU_HOUR, BatchRampSpec, ScheduleSpec
 

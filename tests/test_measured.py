@@ -1,4 +1,4 @@
-"""planner.measured: published runs -> specs + tokens/s per GPU in each source's own FLOP convention."""
+"""planner.calibrate.measured: published runs -> specs + tokens/s per GPU in each source's own FLOP convention."""
 
 from __future__ import annotations
 
@@ -11,21 +11,16 @@ import yaml
 
 from planner.core.params import param_breakdown
 from planner.errors import SpecError
-from planner.measured import (
-    DEFAULT_PATH,
-    GPU_PROFILES,
+from planner.calibrate.conventions import (
     SOURCE_KEYS,
     SOURCE_PEAK_FLOP_PER_S,
-    MeasuredRun,
-    SkippedRun,
     korthikanti_model_flops_per_token,
     llm_foundry_model_flops_per_token,
-    load_runs,
     megatron_eq3_flops_per_token,
     nemo_model_flops_per_token,
-    summary,
     torchtitan_model_flops_per_token,
 )
+from planner.calibrate.measured import DEFAULT_PATH, GPU_PROFILES, MeasuredRun, SkippedRun, load_runs, summary
 from planner.specs import LayoutSpec, ModelSpec, RunSpec
 
 N_ENTRIES = 243
@@ -353,7 +348,7 @@ def test_unknown_source_is_loaded_with_stated_assumptions(tmp_path):
 
     import yaml
 
-    from planner.measured import OTHER_SOURCE
+    from planner.calibrate.conventions import OTHER_SOURCE
 
     data = yaml.safe_load((Path(__file__).parent.parent / "planner" / "data" / "measured_runs.yaml").read_text())
     base = next(r for r in data["runs"] if r["id"].startswith("foundry_a100_80gb"))

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner.cli import build_plan, main  # planner.cli first: it registers `search` (cli_search imports from it)
+from planner.cli import main
+from planner.cli.common import build_plan
 from planner.core.estimate import estimate
 from planner.errors import SpecError
-from planner.measured import load_runs
+from planner.calibrate.measured import load_runs
 from planner.search import Constraints, divisors, enumerate_space, gpu_counts, search
-from planner.validate import plan_of
+from planner.calibrate.validate import plan_of
 from helpers import run_cli  # noqa: E402
 
 GIB = 2**30
@@ -403,7 +404,7 @@ def test_cli_csv_and_table(capsys):
 def test_cli_best_layout_command_reproduces_the_row(capsys):
     code, out, _ = run_cli(capsys, *BASE, "--gpus", "64", "--top", "1", "--tokens", "1e12", "-f", "json")
     best = json.loads(out)["rows"][0]
-    from planner.cli_search import estimate_command_line
+    from planner.cli.search import estimate_command_line
 
     line = estimate_command_line(None, "llama-3-8b", "h100-sxm", best, 8192, ["--tokens", "1e12"])
     args = line.split()[1:] + ["-f", "json"]

@@ -30,11 +30,11 @@ from scipy.optimize import least_squares
 
 from ..core.time import TimeParams, time_params
 from ..errors import FitError
-from ..measured import MeasuredRun
+from .measured import MeasuredRun
 from ..registry import PROFILE_DIRS, load_hardware
 from ..core.layout import exec_from_spec
 from ..core.time import step_time
-from ..validate import plan_of
+from .validate import plan_of
 
 #: (lower, upper) bound of each fitted parameter.
 BOUNDS = {

@@ -34,26 +34,24 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 from pydantic import ValidationError
 
-from .core.params import param_breakdown
-from .errors import SpecError, format_validation_error
-from .registry import read_yaml
-from .specs.layout import LayoutSpec
-from .specs.model import ModelSpec
-from .specs.run import RunSpec
+from ..core.params import param_breakdown
+from ..errors import SpecError, format_validation_error
+from ..registry import read_yaml
+from ..specs.layout import LayoutSpec
+from ..specs.model import ModelSpec
+from ..specs.run import RunSpec
+from ..units import GB
+from .architectures import FAMILIES, known_architecture, norm_name
+from .conventions import (FLOP_CONVENTION, FORMULAS, OTHER_SOURCE, SOURCE_PEAK_FLOP_PER_S, nemo_model_flops_per_token,
+                          source_key_of, tokens_per_s_from_flop_rate)
 
 #: The project's copy of the published measured runs (see planner/data/README.md for where it comes from).
-DEFAULT_PATH = Path(__file__).parent / "data" / "measured_runs.yaml"
+DEFAULT_PATH = Path(__file__).parent.parent / "data" / "measured_runs.yaml"
 
-#: Source groups this loader knows the FLOP convention of.
-SOURCE_KEYS = ("megatron-ptdp", "megatron-korthikanti", "llm-foundry", "nemo", "torchtitan")
-#: Entries from any other source: tokens/s and step times are used as given (they need no FLOP convention);
-#: TFLOP/s and MFU are read in the PaLM model-FLOPs convention against the profile's dense peak, stated as an
-#: assumption on each run.
-OTHER_SOURCE = "other"
 
 #: ``hardware.gpu`` (normalised names of the data README) -> hardware profile name.
 #: H100-SXM5-96GB-HBM2e-500W has its own profile: it differs from the H100 SXM5 80GB in memory, HBM bandwidth and
@@ -70,105 +68,12 @@ GPU_PROFILES = {
 #: Profiles of Hopper GPUs (where Hopper-native attention kernels exist).
 HOPPER_PROFILES = ("h100-sxm", "h100-96gb-hbm2e", "h200")
 
-#: The peak each source divided by to get its MFU/HFU (dense, FLOP/s), by (source, profile, precision). This is part
-#: of the source's convention, so it lives here rather than in a hardware profile.
-SOURCE_PEAK_FLOP_PER_S: dict[tuple[str, str, str], float] = {
-    # Narayanan et al. 2021 §5 and the entries' extra.peak_basis: "312 TFLOP/s fp16" (A100 datasheet, dense).
-    ("megatron-ptdp", "a100-80gb", "fp16"): 312e12,
-    ("megatron-ptdp", "a100-80gb", "bf16"): 312e12,
-    # Korthikanti et al. 2022 §6: MFU/HFU against the A100's 312 TFLOP/s half-precision peak.
-    ("megatron-korthikanti", "a100-80gb", "bf16"): 312e12,
-    ("megatron-korthikanti", "a100-80gb", "fp16"): 312e12,
-    # llm-foundry scripts/train/benchmarking/collect_results.py uses composer's GPU_AVAILABLE_FLOPS:
-    # A100 312e12 (bf16), H100 SXM 989e12 (bf16), 1979e12 (fp8); restated in the entries' extra.note.
-    ("llm-foundry", "a100-40gb", "bf16"): 312e12,
-    ("llm-foundry", "a100-80gb", "bf16"): 312e12,
-    ("llm-foundry", "h100-sxm", "bf16"): 989e12,
-    ("llm-foundry", "h100-sxm", "fp8"): 1979e12,
-    # torchtitan (utils.get_peak_flops): A100 312e12, H100 SXM 989e12, bf16 dense.
-    ("torchtitan", "a100-40gb", "bf16"): 312e12,
-    ("torchtitan", "a100-80gb", "bf16"): 312e12,
-    ("torchtitan", "h100-sxm", "bf16"): 989e12,
-}
-
 #: Relative disagreement above which a cross-check is flagged (and an architecture filled in here is rejected).
 #: Sources round tokens/s and TFLOP/s to integers and MFU to 3-4 digits, which alone gives well under 1%.
 CROSS_CHECK_TOLERANCE = 0.03
 
 #: Bytes in one ``memory_gb`` unit. The schema says GB; vendors' and papers' GB are 1e9 bytes.
-BYTES_PER_GB = 1e9
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# FLOP conventions, one small function per source. All return FLOPs per *trained token* (fwd + bwd [+ recompute]).
-# ---------------------------------------------------------------------------------------------------------------
-
-def megatron_eq3_flops_per_token(layers: int, hidden: int, seq_len: int, vocab: int) -> float:
-    """Megatron-LM's FLOPs per token, Narayanan et al. 2021 (arXiv:2104.04473) Eq. 3.
-
-    F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) per iteration of B sequences of s tokens, so per token
-    F/(B·s) = 96·l·h²·(1 + s/(6h) + V/(16·l·h)) = 96·l·h² + 16·l·s·h + 6·h·V.
-
-    Per layer and token one forward pass costs 24·h² FLOPs in the weight matmuls (QKV 6h², attention output 2h²,
-    MLP with f = 4h 16h²) and 4·s·h in the attention scores and values. The layers run four such passes: forward,
-    the forward again (full activation recomputation, the paper's setting) and the backward (twice the forward):
-    96·h² + 16·s·h. The logit layer, 2·h·V per pass, runs three (not recomputed): 6·h·V.
-    Left out: norms, softmax, activations, biases (a fraction of a percent). The paper's TFLOP/s and its percent of
-    peak are therefore hardware-FLOP figures (HFU-like), not MFU.
-    """
-    l, h, s, v = layers, hidden, seq_len, vocab
-    return 96.0 * l * h * h * (1.0 + s / (6.0 * h) + v / (16.0 * l * h))
-
-
-def korthikanti_model_flops_per_token(layers: int, hidden: int, seq_len: int, vocab: int) -> float:
-    """Model FLOPs per token behind MFU, Korthikanti et al. 2022 (arXiv:2205.05198) §6.
-
-    72·B·s·l·h²·(1 + s/(6h) + V/(12·l·h)) per iteration, i.e. Narayanan's Eq. 3 with three passes instead of four
-    (no recomputation): per token 72·l·h² + 12·l·s·h + 6·h·V. Its HFU adds whatever is recomputed.
-    """
-    l, h, s, v = layers, hidden, seq_len, vocab
-    return 72.0 * l * h * h * (1.0 + s / (6.0 * h) + v / (12.0 * l * h))
-
-
-def llm_foundry_model_flops_per_token(n_params: float, layers: int, d_model: int, seq_len: int) -> float:
-    """llm-foundry's model FLOPs per token (scripts/train/benchmarking/collect_results.py, ``parse_run``).
-
-    flops_per_seq = 2·N·s, attn_flops_per_seq = L·2·2·d·s², MFU = 3·(flops_per_seq + attn_flops_per_seq)·seq/s /
-    (GPUs·peak); per token that is 6·N + 12·L·d·s, with N the *logged* parameter count (embeddings and the learned
-    position table included) and no causal halving of the attention term. Its HFU multiplies by 4 instead of 3
-    when activation checkpointing is on.
-    """
-    return 6.0 * n_params + 12.0 * layers * d_model * seq_len
-
-
-def torchtitan_model_flops_per_token(n_params: float, layers: int, heads: int, head_dim: int, seq_len: int) -> float:
-    """torchtitan's model FLOPs per token (``get_num_flop_per_token``, used by train.py for MFU).
-
-    6·N + 12·l·h·q·t with h heads of q features and t = seq_len (PaLM Appendix B's 6N + 12·L·H·Q·T; no causal
-    halving). At the commit the measured rows come from, N counted every parameter, embeddings included: with that
-    N the published MFU and words-per-second agree to 0.1% (a later torchtitan excludes the token embedding).
-    """
-    return 6.0 * n_params + 12.0 * layers * heads * head_dim * seq_len
-
-
-def nemo_model_flops_per_token(model: ModelSpec, seq_len: int) -> float:
-    """NeMo's model FLOPs per token behind its 'Model TFLOP / sec / GPU' column (NeMo 24.07 performance summary).
-
-    Three passes (no recomputation) of every matmul: 6 x (attention projections h·(2·a·d_head + 2·kv·d_head) +
-    FFN m·h·f) per layer, plus attention scores and values 12·s·a·d_head per layer (no causal halving), plus the
-    logits 6·h·V. For GPT-3 shapes this is Korthikanti et al.'s 72·l·h²(1 + s/(6h) + V/(12lh)); for Llama/Nemotron
-    it is NeMo's l·h²·(12 + 12·g/a + 18·f/h [gated] or 12·f/h + 12·s/h + 6·V/(l·h)).
-    Checked against the table itself: TFLOP/s ÷ tokens/s reproduces this to < 0.5% for every pretraining row.
-    """
-    h, l = model.hidden_size, model.total_layers
-    q_width, kv_width = model.num_heads * model.head_size, model.kv_heads * model.head_size
-    matmul_params_per_layer = 2 * h * q_width + 2 * h * kv_width + model.ffn_matrices * h * model.ffn_hidden
-    return 6.0 * l * matmul_params_per_layer + 12.0 * l * seq_len * q_width + 6.0 * h * model.vocab_size
-
-
-def tokens_per_s_from_flop_rate(flop_per_s: float, flops_per_token: float) -> float:
-    """Tokens per second from a FLOP rate and FLOPs per token (both in the same convention)."""
-    return flop_per_s / flops_per_token
+BYTES_PER_GB = GB
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,200 +125,6 @@ class SkippedRun:
 
 class _Skip(Exception):
     """Raised inside the loader for an entry that becomes a SkippedRun."""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Architectures the sources name but the entries do not spell out
-# ---------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class KnownArchitecture:
-    """A published architecture, with its citation, for entries that name a model but give no dimensions."""
-
-    family: str  #: 'gpt', 'llama' or 'nemotron' (see _FAMILIES)
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    ffn_hidden: int
-    vocab: int
-    source: str
-    names: tuple[str, ...]  #: model.name spellings it answers to (compared case- and punctuation-insensitively)
-
-
-KNOWN_ARCHITECTURES: tuple[KnownArchitecture, ...] = (
-    KnownArchitecture(
-        "gpt", 96, 12288, 96, 96, 4 * 12288, 51200,
-        "GPT-3 175B: Brown et al. 2020 Table 2.1 (96 layers, d_model 12288, 96 heads); the same shape as "
-        "Korthikanti et al. 2022 Table 3 and NeMo-Framework-Launcher conf/training/gpt3/175b.yaml; vocab 51200 as "
-        "padded in Megatron-LM and assumed by its FLOP formulas",
-        ("GPT 174.6B", "GPT3-175B", "GPT 175B"),
-    ),
-    KnownArchitecture(
-        "gpt", 105, 20480, 128, 128, 4 * 20480, 51200,
-        "Megatron 530B: Narayanan et al. 2021 Table 1 (105 layers, hidden 20480, 128 heads), same as Korthikanti "
-        "et al. 2022 Table 3",
-        ("GPT 529.6B", "GPT 530B"),
-    ),
-    KnownArchitecture(
-        "gpt", 24, 4096, 32, 32, 4 * 4096, 51200,
-        "NeMo GPT3-5B: NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/5b.yaml (24 layers, hidden 4096, "
-        "32 heads, ffn 4h); vocab 51200 as in NeMo's GPT-3 FLOP formula (the GPT-2 BPE vocab 50257 padded)",
-        ("GPT3-5B",),
-    ),
-    KnownArchitecture(
-        "gpt", 44, 6144, 48, 48, 4 * 6144, 51200,
-        "NeMo GPT3-20B: NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/20b.yaml (44 layers, hidden "
-        "6144, 48 heads, ffn 4h); vocab 51200 as in NeMo's GPT-3 FLOP formula",
-        ("GPT3-20B",),
-    ),
-    KnownArchitecture(
-        "nemotron", 32, 4096, 32, 32, 16384, 256000,
-        "Nemotron-8B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_8b.yaml (32 layers, "
-        "4096, 32 heads, ffn 16384, squared-ReLU, RoPE, untied, 256k SentencePiece vocab)",
-        ("Nemotron-8B",),
-    ),
-    KnownArchitecture(
-        "nemotron", 40, 6144, 48, 48, 24576, 256000,
-        "Nemotron-22B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_22b.yaml (40 layers, "
-        "6144, 48 heads, ffn 24576, squared-ReLU, RoPE, untied, 256k vocab)",
-        ("Nemotron-22B",),
-    ),
-    KnownArchitecture(
-        "nemotron", 96, 18432, 96, 8, 73728, 256000,
-        "Nemotron-4 340B: NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/nemotron_340b.yaml (96 "
-        "layers, 18432, 96 heads, 8 KV groups, ffn 4h, squared-ReLU, RoPE, untied, 256k vocab)",
-        ("Nemotron-340B",),
-    ),
-)
-
-
-def _norm_name(name: str) -> str:
-    return "".join(ch for ch in str(name).lower() if ch.isalnum() or ch == ".")
-
-
-def known_architecture(name: str) -> Optional[KnownArchitecture]:
-    """The :data:`KNOWN_ARCHITECTURES` entry a model name answers to, or None."""
-    key = _norm_name(name)
-    for arch in KNOWN_ARCHITECTURES:
-        if key in {_norm_name(n) for n in arch.names}:
-            return arch
-    return None
-
-
-# Architecture conventions by family: what a GPT-era Megatron model, an MPT benchmark model, a Llama and a
-# Nemotron are made of. ffn: the non-gated FFN kind of the family (a row with glu: true overrides it).
-_FAMILIES: dict[str, dict[str, Any]] = {
-    "gpt": dict(ffn_kind="gelu", position="learned", norm="layernorm", bias=True, tie_embeddings=True, dropout=0.1,
-                why="GPT-style Megatron model: GeLU MLP, learned absolute positions (max_positions = seq_len), "
-                    "LayerNorm and linear biases, tied embeddings, dropout 0.1 (Megatron-LM defaults; not in the "
-                    "entry)"),
-    "mpt": dict(ffn_kind="gelu", position="learned", norm="layernorm", bias=True, tie_embeddings=True, dropout=0.0,
-                why="MPT benchmark model (llm-foundry yamls/pretrain/mpt-*.yaml with MPTConfig defaults): learned "
-                    "positions (max_positions = seq_len), LayerNorm and linear biases, tied embeddings, GeLU, "
-                    "dropout 0 - not ALiBi: these settings reproduce the logged NumParams exactly, and NumParams "
-                    "grows with seq_len by seq_len x d_model"),
-    "llama": dict(ffn_kind="swiglu", position="rotary", norm="rmsnorm", bias=False, tie_embeddings=False, dropout=0.0,
-                  why="Llama-style model: SwiGLU, rotary positions, RMSNorm, no biases, untied head, dropout 0"),
-    "nemotron": dict(ffn_kind="relu", position="rotary", norm="layernorm", bias=False, tie_embeddings=False,
-                     dropout=0.0,
-                     why="Nemotron: squared-ReLU MLP (two matrices; represented as relu), RoPE on half the head "
-                         "dims (no weights), LayerNorm1p (scale and bias), no linear biases, untied head, dropout 0"),
-}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Per-source conventions
-# ---------------------------------------------------------------------------------------------------------------
-
-_FLOP_CONVENTION = {
-    "megatron-ptdp": "megatron-eq3 (Narayanan et al. 2021 Eq. 3: 96·B·s·l·h²·(1 + s/6h + V/16lh); counts the "
-                     "recomputed forward, so TFLOP/s and % of peak are HFU-like)",
-    "megatron-korthikanti": "korthikanti model FLOPs (Korthikanti et al. 2022 §6: 72·B·s·l·h²·(1 + s/6h + V/12lh) "
-                            "for MFU; HFU adds the recomputed work)",
-    "llm-foundry": "llm-foundry 6·N·s + 12·L·d·s² per sequence (collect_results.py; N = logged params incl. "
-                   "embeddings; HFU x4/3 with activation checkpointing)",
-    "nemo": "NeMo model FLOPs (3 passes of every matmul + 12·l·s·h attention + 6·h·V logits; no recompute, no "
-            "causal halving)",
-    "torchtitan": "torchtitan 6·N + 12·l·h·q·t per token (train.py MFU; N = all params at that commit)",
-    OTHER_SOURCE: "unknown source: tokens/s and step time as given; TFLOP/s and MFU assumed to be PaLM model FLOPs "
-                  "(6·N + 12·L·H·Q·T per token, no recomputation) against the dense peak of the run's precision",
-}
-
-#: Which source formula converts which measurement: f(model, run, layout, n_params) -> FLOPs per token.
-_Formula = Callable[[ModelSpec, RunSpec, LayoutSpec, float], float]
-
-
-def _f_megatron_eq3(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    return megatron_eq3_flops_per_token(model.total_layers, model.hidden_size, run.seq_len, model.vocab_size)
-
-
-def _f_korthikanti(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    return korthikanti_model_flops_per_token(model.total_layers, model.hidden_size, run.seq_len, model.vocab_size)
-
-
-def _f_foundry(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    return llm_foundry_model_flops_per_token(n_params, model.total_layers, model.hidden_size, run.seq_len)
-
-
-def _f_foundry_hfu(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    # collect_results.py: HFU uses 4 passes instead of 3 when activation checkpointing is on, else HFU = MFU.
-    return _f_foundry(model, run, layout, n_params) * (4.0 / 3.0 if layout.recompute != "none" else 1.0)
-
-
-def _f_torchtitan(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    return torchtitan_model_flops_per_token(
-        n_params, model.total_layers, model.num_heads, model.head_size, run.seq_len
-    )
-
-
-def _f_nemo(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    return nemo_model_flops_per_token(model, run.seq_len)
-
-
-def _f_palm(model: ModelSpec, run: RunSpec, layout: LayoutSpec, n_params: float) -> float:
-    # PaLM App. B model FLOPs, planner's own MFU convention (planner.core.flops)
-    from .core.flops import step_flops
-    from .core.layout import exec_from_spec
-
-    return float(step_flops(model, run, exec_from_spec(layout, run)).model_flops_per_token)
-
-
-#: (source, measurement) -> (formula name, formula). 'tflops' is the source's TFLOP/s column, 'mfu'/'hfu' its
-#: fractions of the peak basis. Absent pairs have no known conversion (Korthikanti's HFU with selective
-#: recomputation counts part of the attention twice, which the paper does not give per row).
-_FORMULAS: dict[tuple[str, str], tuple[str, _Formula]] = {
-    ("megatron-ptdp", "tflops"): ("Narayanan Eq. 3", _f_megatron_eq3),
-    ("megatron-ptdp", "hfu"): ("Narayanan Eq. 3", _f_megatron_eq3),
-    ("megatron-korthikanti", "mfu"): ("Korthikanti model FLOPs", _f_korthikanti),
-    ("llm-foundry", "tflops"): ("llm-foundry 6N+12Lds", _f_foundry),
-    ("llm-foundry", "mfu"): ("llm-foundry 6N+12Lds", _f_foundry),
-    ("llm-foundry", "hfu"): ("llm-foundry HFU (x4/3 with checkpointing)", _f_foundry_hfu),
-    ("torchtitan", "tflops"): ("torchtitan 6N+12lhqt", _f_torchtitan),
-    ("torchtitan", "mfu"): ("torchtitan 6N+12lhqt", _f_torchtitan),
-    ("nemo", "tflops"): ("NeMo model FLOPs", _f_nemo),
-    (OTHER_SOURCE, "tflops"): ("PaLM model FLOPs (assumed)", _f_palm),
-    (OTHER_SOURCE, "mfu"): ("PaLM model FLOPs (assumed)", _f_palm),
-}
-
-
-def source_key_of(entry: dict) -> Optional[str]:
-    """The source group of an entry: its ``source_key`` field if it has one, else recognised from ``source``."""
-    explicit = entry.get("source_key")
-    if explicit:
-        return str(explicit) if str(explicit) in SOURCE_KEYS else None
-    text = str(entry.get("source") or "")
-    if text.startswith("Narayanan") or "2104.04473" in text:
-        return "megatron-ptdp"
-    if "Korthikanti" in text or "2205.05198" in text:
-        return "megatron-korthikanti"
-    if "llm-foundry" in text:
-        return "llm-foundry"
-    if "torchtitan" in text:
-        return "torchtitan"
-    if "NeMo" in text:
-        return "nemo"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -485,7 +196,7 @@ def _family_of(key: str, name: str, glu: Optional[bool]) -> str:
         return "mpt"
     if key == "torchtitan":
         return "llama"
-    n = _norm_name(name)
+    n = norm_name(name)
     if n.startswith("gpt"):
         return "gpt"
     if n.startswith("nemotron"):
@@ -539,10 +250,10 @@ def _preset_for(m: dict, name: str, fill: bool, notes: list[str]) -> Optional[Mo
     given = {k: m.get(k) for k in ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab")}
     if all(given[k] is not None for k in ("layers", "hidden", "heads")) or known_architecture(name) is not None:
         return None
-    from .registry import load_model, preset_names
+    from ..registry import load_model, preset_names
 
-    key = _norm_name(name)
-    match = next((p for p in preset_names() if _norm_name(p) == key), None)
+    key = norm_name(name)
+    match = next((p for p in preset_names() if norm_name(p) == key), None)
     if match is None:
         return None
     if not fill:
@@ -596,7 +307,7 @@ def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) 
     if vocab is None:
         raise _Skip("model.vocab: not given")
     family = arch.family if arch is not None else _family_of(key, name, glu)
-    fam = _FAMILIES[family]
+    fam = FAMILIES[family]
     notes.append(fam["why"])
     if glu is None:
         glu = fam["ffn_kind"] in ("swiglu", "geglu")
@@ -738,7 +449,7 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
     flash = key in ("llm-foundry", "nemo", "torchtitan", OTHER_SOURCE)
     if key == OTHER_SOURCE:
         notes.append(f"source not one this loader knows: modern defaults assumed (fused attention, "
-                     f"FlashAttention-2); throughput in {_FLOP_CONVENTION[OTHER_SOURCE]}")
+                     f"FlashAttention-2); throughput in {FLOP_CONVENTION[OTHER_SOURCE]}")
     notes.append("flash_attention " + ("true (fused attention kernel: llm-foundry triton/flash, NeMo Transformer "
                                        "Engine, torchtitan SDPA)" if flash else
                                        "false (Megatron-LM 2021/2022 papers predate FlashAttention)"))
@@ -781,24 +492,24 @@ def _convert(key: str, meas: dict, model: ModelSpec, run: RunSpec, layout: Layou
         candidates.append((f"global batch {batch_tokens} tokens / step_time_s {step:g} / {gpus} GPUs",
                            batch_tokens / step / gpus))
     tflops = _num(meas, "measured", "tflops_per_gpu")
-    if tflops is not None and (key, "tflops") in _FORMULAS:
-        fname, f = _FORMULAS[(key, "tflops")]
+    if tflops is not None and (key, "tflops") in FORMULAS:
+        fname, f = FORMULAS[(key, "tflops")]
         fpt = f(model, run, layout, n_params)
         candidates.append((f"tflops_per_gpu {tflops:g} / {fname} ({fpt:.4g} FLOP/token)",
                            tokens_per_s_from_flop_rate(tflops * 1e12, fpt)))
     for kind in ("mfu", "hfu"):
         frac = _num(meas, "measured", kind)
-        if frac is None or (key, kind) not in _FORMULAS:
+        if frac is None or (key, kind) not in FORMULAS:
             continue
         peak = SOURCE_PEAK_FLOP_PER_S.get((key, profile, run.precision))
         if peak is None and key == OTHER_SOURCE:
-            from .core.time import mfu_dtype, peak_flop_per_s
-            from .registry import load_hardware
+            from ..core.time import mfu_dtype, peak_flop_per_s
+            from ..registry import load_hardware
 
             peak = peak_flop_per_s(load_hardware(profile), mfu_dtype(run.precision))
         if peak is None:
             continue
-        fname, f = _FORMULAS[(key, kind)]
+        fname, f = FORMULAS[(key, kind)]
         fpt = f(model, run, layout, n_params)
         candidates.append((f"{kind} {frac:g} x peak {peak / 1e12:g} TFLOP/s / {fname} ({fpt:.4g} FLOP/token)",
                            tokens_per_s_from_flop_rate(frac * peak, fpt)))
@@ -911,7 +622,7 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
         measured_mfu=_num(meas, "measured", "mfu"),
         measured_hfu=_num(meas, "measured", "hfu"),
         measured_memory_bytes=memory_gb * BYTES_PER_GB if memory_gb is not None else None,
-        flop_convention=_FLOP_CONVENTION[key],
+        flop_convention=FLOP_CONVENTION[key],
         assumptions=tuple(notes),
         raw=copy.deepcopy(entry),
         conversion=how,

@@ -1,6 +1,6 @@
 """Predictions against published measured runs, compared like with like (tokens/s per GPU).
 
-Each run of a measured-runs file (``planner.measured``) is predicted from its model, run, layout and hardware
+Each run of a measured-runs file (``planner.calibrate.measured``) is predicted from its model, run, layout and hardware
 alone; the source's TFLOP/s or MFU were already converted to tokens/s per GPU with the source's own FLOP formula,
 so no FLOP convention enters the comparison. Runs the model cannot represent are listed with the reason.
 """
@@ -12,13 +12,13 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .core.flops import step_flops
-from .core.layout import exec_from_spec
-from .core.memory import memory_breakdown
-from .core.time import TimeParams, step_time, throughput, time_params
-from .specs.plan import Plan
+from ..core.flops import step_flops
+from ..core.layout import exec_from_spec
+from ..core.memory import memory_breakdown
+from ..core.time import TimeParams, step_time, throughput, time_params
+from ..registry import load_hardware
+from ..specs.plan import Plan
 from .measured import MeasuredRun, SkippedRun, load_runs
-from .registry import load_hardware
 
 
 @dataclass(frozen=True)
