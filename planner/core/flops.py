@@ -16,9 +16,17 @@ Sources and conventions (DESIGN.md §2):
 * With full recomputation, no FlashAttention, MHA, a 4h GELU MLP and no biases this reproduces Narayanan et al.
   2021 Eq. 3, F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) exactly (a test checks it).
 
+* 2024-25 architectures: multi-head latent attention runs its five projections (DeepSeek-V2 §2.1,
+  :func:`planner.core.params.mla_matmul_shapes`) and scores with a query/key width (nope + rope) that differs from
+  the value width, so a (query, key) pair costs 2·a·(d_qk + d_v) (= 4·a·d_head when they are equal). Per-layer
+  attention types (Gemma 2/3, gpt-oss) count each layer's own pattern: local layers their window, global layers
+  the full causal length. DeepSeek-V3's multi-token-prediction modules (§2.2) add, per depth, one more
+  transformer layer (counted with the layers), the 2d -> d projection of Eq. 21 and one more output layer.
+
 Left out: norms, activations, softmax, residuals and the optimizer (O(d) per token, < 1% of the FLOPs for
 d >= 1024; they are memory-bound and timed by bytes in the time model), embedding lookups (no FLOPs), and the
-router's top-k selection.
+router's top-k selection; attention sinks (one extra logit per query row) and logit soft-capping (a tanh per
+score or logit), elementwise work that adds no matmul FLOPs.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import numpy as np
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .layout import Exec, Num
-from .params import expert_width, layer_groups
+from .params import attention_matmul_params, expert_width, layer_groups, stack_layer_list
 
 RECOMPUTE_SELECTIVE, RECOMPUTE_FULL = 1, 2
 #: FlashAttention-2's backward does 5 matmuls over the tile where the forward does 2 (Dao 2023 §4.1): 2.5x forward.
@@ -68,8 +76,13 @@ def sequence_lengths(model: ModelSpec, run: RunSpec) -> tuple[int, int]:
     return 0, run.seq_len
 
 
-def attention_pairs(attn: AttentionSpec, s: int, causal: bool, fused: Num) -> tuple[float, Num]:
+def attention_pairs(attn: AttentionSpec, s: int, causal: bool, fused: Num, kind: str | None = None
+                    ) -> tuple[float, Num]:
     """(model, hardware) count of (query, key) pairs one attention layer scores for one sequence of ``s`` tokens.
+
+    With a per-layer ``layer_pattern`` (Gemma 2/3, gpt-oss), ``kind`` picks the layer type: 'local' counts the
+    sliding window, 'global' the full causal (or bidirectional) length; without ``kind`` the result is the mean
+    per layer over one cycle of the pattern (exact when the cycle divides the layer count).
 
     Model count (PaLM convention): s² for full and causal attention; the pattern's own pairs for windowed and
     sparse patterns. Hardware count: causal and sliding-window attention skip masked blocks only with a fused
@@ -78,6 +91,16 @@ def attention_pairs(attn: AttentionSpec, s: int, causal: bool, fused: Num) -> tu
     g global queries see all s) run on their own sparse kernels, so both counts are the pattern's pairs.
     """
     full = float(s) * s
+    if attn.layer_pattern is not None:
+        glob = attn.model_copy(update={"pattern": "causal" if causal else "full", "layer_pattern": None})
+        loc = attn.model_copy(update={"layer_pattern": None})
+        if kind == "local":
+            return attention_pairs(loc, s, causal, fused)
+        if kind == "global":
+            return attention_pairs(glob, s, causal, fused)
+        share = attn.local_share
+        (lm, lh), (gm, gh) = attention_pairs(loc, s, causal, fused), attention_pairs(glob, s, causal, fused)
+        return share * lm + (1 - share) * gm, share * lh + (1 - share) * gh
     pattern = attn.pattern
     if pattern == "full" or (pattern == "causal" and not causal):
         return full, full
@@ -117,7 +140,8 @@ def forward_flops_per_seq(model: ModelSpec, run: RunSpec, fused_attention: Num =
     s_enc, s_dec = sequence_lengths(model, run)
     d, a, dh, kv = model.hidden_size, model.num_heads, model.head_size, model.kv_heads
     q_w, kv_w = a * dh, kv * dh
-    proj_per_token = 2 * (d * q_w + 2 * d * kv_w + q_w * d)
+    proj_per_token = 2 * attention_matmul_params(model)  # standard: 2·(d·q_w + 2·d·kv_w + q_w·d); MLA: its five
+    per_pair = 2 * a * (model.qk_head_size + model.v_head_size)  # QK^T + AV (= 4·a·d_head when widths match)
     # Longformer's separate global Q/K/V run on the g global tokens only
     global_tokens = model.attention.global_tokens if model.attention.global_projections else 0
     if model.position == "relative_xl":  # Transformer-XL's W_r runs over s relative positions per layer
@@ -129,9 +153,10 @@ def forward_flops_per_seq(model: ModelSpec, run: RunSpec, fused_attention: Num =
         s = s_dec if decoder_side else s_enc
         dense += n * (s * proj_per_token + global_tokens * 2 * (d * q_w + 2 * d * kv_w))
         stack_attn = model.attention if (model.arch != "encoder_decoder" or is_dec) else AttentionSpec(pattern="full")
-        m_pairs, h_pairs = attention_pairs(stack_attn, s, causal=decoder_side, fused=fused_attention)
-        attn_m += n * 4 * dh * a * m_pairs
-        attn_h = attn_h + n * 4 * dh * a * h_pairs
+        for kind, n_kind in _attention_kinds(model, stack_attn, (is_dec, is_moe), n):
+            m_pairs, h_pairs = attention_pairs(stack_attn, s, causal=decoder_side, fused=fused_attention, kind=kind)
+            attn_m += n_kind * per_pair * m_pairs
+            attn_h = attn_h + n_kind * per_pair * h_pairs
         if is_dec:  # cross-attention: Q and O on decoder tokens, K and V on encoder tokens, s_dec x s_enc pairs
             dense += n * (s_dec * 2 * (d * q_w + q_w * d) + s_enc * 2 * (2 * d * kv_w))
             cross = 4 * dh * a * float(s_dec) * s_enc
@@ -151,7 +176,30 @@ def forward_flops_per_seq(model: ModelSpec, run: RunSpec, fused_attention: Num =
         logits += s_out * 2 * d * e_out
     if model.embedding_dim and model.embedding_dim != d:  # ALBERT's e -> d projection of the input
         dense += (s_enc or s_dec) * 2 * model.embedding_dim * d
+    if model.mtp_depth:  # DeepSeek-V3 §2.2: per depth, M_k [h; emb] (2d -> d) and one more output layer
+        dense += model.mtp_depth * s_out * 2 * (2 * d) * d
+        logits += model.mtp_depth * s_out * 2 * e_out * model.vocab_size
     return ForwardFlops(dense, expert, attn_m, attn_h, logits)
+
+
+def _attention_kinds(model: ModelSpec, attn: AttentionSpec, group: tuple[bool, bool], n: int
+                     ) -> list[tuple[str | None, int]]:
+    """How many of the ``n`` layers of one (decoder_of_encdec, is_moe) group are local and global, when the
+    attention has a per-layer pattern; otherwise [(None, n)]. Layers are numbered from 0 in each stack (MTP layers
+    continue the numbering, as in DeepSeek-V3's checkpoint)."""
+    if attn.layer_pattern is None:
+        return [(None, n)]
+    counts = {"local": 0, "global": 0}
+    layers = stack_layer_list(model)
+    # a pattern belongs to a decoder-only or encoder-only stack, or to the decoder of an encoder-decoder (whose
+    # encoder is always bidirectional full attention, without a pattern)
+    start = model.stack_layers[0] if model.arch == "encoder_decoder" else 0
+    local = attn.local_layer_mask(len(layers) - start)
+    for i, kind in enumerate(layers[start:]):
+        if kind == group:
+            counts["local" if local[i] else "global"] += 1
+    assert counts["local"] + counts["global"] == n, (counts, n)
+    return [(k, v) for k, v in counts.items() if v]
 
 
 @dataclass(frozen=True)

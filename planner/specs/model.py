@@ -17,6 +17,9 @@ FFNKind = Literal["gelu", "relu", "swiglu", "geglu"]
 PositionKind = Literal["learned", "sinusoidal", "rotary", "alibi", "t5_relative", "relative_xl", "none"]
 NormKind = Literal["layernorm", "rmsnorm", "layernorm_nobias"]
 AttentionPatternKind = Literal["full", "causal", "sliding_window", "strided", "global_local"]
+LayerAttentionKind = Literal["local", "global"]
+QKNormKind = Literal["none", "head", "full"]
+NormPlacement = Literal["pre", "post", "sandwich"]
 
 #: FFN kinds with a gate: three weight matrices (gate, up, down) instead of two (Shazeer 2020, "GLU Variants").
 GATED_FFN = ("swiglu", "geglu")
@@ -42,16 +45,74 @@ class AttentionSpec(Spec):
         False, description="Separate Q/K/V projections for global attention (Longformer adds 3 d x d matrices "
         "and biases per layer; Beltagy et al. 2020 §3.1). Unitless flag."
     )
+    layer_pattern: Optional[tuple[LayerAttentionKind, ...]] = Field(
+        None,
+        description="Per-layer attention types of a sliding_window model, repeated cyclically over the layers of "
+        "the stack: 'local' = the sliding window of `window_tokens`, 'global' = full causal (or bidirectional) "
+        "attention. Gemma 2 [local, global] (1:1; Gemma Team 2024, arXiv:2408.00118 §2), Gemma 3 5 x local + "
+        "global (5:1; arXiv:2503.19786 §2.1), gpt-oss [local, global] with 128-token windows (OpenAI 2025, "
+        "gpt-oss model card §2.1). None = every layer local.",
+    )
 
     @model_validator(mode="after")
     def _check(self):
         if self.pattern == "sliding_window" and self.window_tokens is None:
             raise ValueError("attention.window_tokens is required for pattern sliding_window")
+        if self.layer_pattern is not None:
+            if self.pattern != "sliding_window":
+                raise ValueError(
+                    f"attention.layer_pattern needs pattern sliding_window (got pattern {self.pattern}); "
+                    f"'local' layers use its window_tokens"
+                )
+            if len(self.layer_pattern) == 0:
+                raise ValueError("attention.layer_pattern is empty; give at least one of 'local', 'global'")
+            if "local" not in self.layer_pattern:
+                raise ValueError("attention.layer_pattern has no 'local' layer; use pattern causal instead")
         if self.pattern == "global_local" and self.window_tokens is None:
             raise ValueError("attention.window_tokens is required for pattern global_local")
         if self.pattern == "strided" and self.stride_tokens is None:
             raise ValueError("attention.stride_tokens is required for pattern strided")
         return self
+
+    def local_layer_mask(self, n_layers: int) -> list[bool]:
+        """Which of ``n_layers`` layers use the local window (all for sliding_window without a layer_pattern)."""
+        if self.layer_pattern is None:
+            return [self.pattern == "sliding_window"] * n_layers
+        cycle = self.layer_pattern
+        return [cycle[i % len(cycle)] == "local" for i in range(n_layers)]
+
+    @property
+    def local_share(self) -> float:
+        """Share of layers that are local over one cycle of ``layer_pattern`` (1 without one)."""
+        if self.layer_pattern is None:
+            return 1.0
+        return self.layer_pattern.count("local") / len(self.layer_pattern)
+
+
+class MLASpec(Spec):
+    """Multi-head latent attention (DeepSeek-AI 2024, DeepSeek-V2, arXiv:2405.04434 §2.1; DeepSeek-V3,
+    arXiv:2412.19437 §2.1.1): queries and keys/values pass through low-rank latents, and a decoupled rotary part
+    is shared by all heads for the keys.
+
+    Field names are those of the Hugging Face ``DeepseekV2Config``/``DeepseekV3Config``. DeepSeek-V3: q_lora_rank
+    1536, kv_lora_rank 512, qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128 (report §4.2).
+    """
+
+    q_lora_rank: Optional[PositiveInt] = Field(
+        None, description="Query latent width d'_c, features (V2/V3: 1536). None = a full-rank d x a·(nope+rope) "
+        "query projection (DeepSeek-V2-Lite)."
+    )
+    kv_lora_rank: PositiveInt = Field(..., description="Key/value latent width d_c (the cached latent), features.")
+    qk_nope_head_dim: PositiveInt = Field(..., description="Per-head query/key width without rotary, features.")
+    qk_rope_head_dim: PositiveInt = Field(
+        ..., description="Per-head decoupled rotary width d^R_h, features (the key's rotary part is shared by heads)."
+    )
+    v_head_dim: PositiveInt = Field(..., description="Per-head value width, features.")
+
+    @property
+    def qk_head_dim(self) -> int:
+        """Query/key width per head: nope + rope, features."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
 
 
 class MoESpec(Spec):
@@ -132,6 +193,39 @@ class ModelSpec(Spec):
         "The encoder stack of an encoder_decoder is always full bidirectional.",
     )
     moe: Optional[MoESpec] = Field(None, description="Mixture-of-experts settings; None = dense.")
+    mla: Optional[MLASpec] = Field(
+        None, description="Multi-head latent attention (DeepSeek-V2/V3) instead of Q/K/V/O projections; None = "
+        "standard multi-head (or grouped-query) attention."
+    )
+    qkv_bias: bool = Field(
+        False, description="Biases on the Q, K and V projections only (Qwen2/2.5: (a + 2·kv)·d_head per layer; "
+        "Qwen2 technical report, arXiv:2407.10671 §2.2.1) (flag). `bias` sets every linear bias."
+    )
+    qk_norm: QKNormKind = Field(
+        "none", description="Normalisation of queries and keys before the scores: 'head' = one norm over "
+        "d_head shared by all heads (Qwen3, Gemma 3: 2·d_head per layer), 'full' = over the whole Q and K widths "
+        "(OLMo 2, arXiv:2501.00656 §3.1: (a + kv)·d_head per layer), 'none'."
+    )
+    norm_placement: NormPlacement = Field(
+        "pre", description="Where each block's norms sit: 'pre' (GPT-2/LLaMA), 'post' (OLMo 2: norm of the "
+        "sublayer output; same count), 'sandwich' (Gemma 2/3: both, 4 norms per layer)."
+    )
+    attention_sinks: bool = Field(
+        False, description="A learned sink logit per head and layer added to the softmax denominator "
+        "(gpt-oss; OpenAI 2025 gpt-oss model card §2.1, after Xiao et al. 2023) (flag): a parameters per layer."
+    )
+    attn_logit_softcap: Optional[float] = Field(
+        None, gt=0, description="Soft-cap c of the attention scores, c·tanh(x/c) (Gemma 2: 50). No weights, no "
+        "matmul FLOPs: an elementwise op a fused kernel applies inside its tile."
+    )
+    final_logit_softcap: Optional[float] = Field(
+        None, gt=0, description="Soft-cap of the output logits (Gemma 2: 30). No weights, no matmul FLOPs."
+    )
+    mtp_depth: int = Field(
+        0, ge=0, description="Multi-token-prediction modules trained with the model, count (DeepSeek-V3 §2.2: 1; "
+        "HF num_nextn_predict_layers). Each adds a 2d x d projection, two input norms, one transformer layer and a "
+        "final norm, and shares the embedding and output head; it runs an extra layer and output layer per token."
+    )
     shared_layer_groups: Optional[PositiveInt] = Field(
         None, description="ALBERT cross-layer sharing: distinct sets of layer weights, count (1 = all layers "
         "share one set). None = no sharing."
@@ -181,6 +275,27 @@ class ModelSpec(Spec):
                 raise ValueError(
                     f"moe.first_dense_layers({dense_lead}) >= layers({self.total_layers}): no MoE layer left"
                 )
+        if self.mla is not None:
+            if self.arch != "decoder":
+                raise ValueError(f"mla needs arch decoder (got arch {self.arch})")
+            if self.head_dim is not None:
+                raise ValueError(
+                    f"head_dim({self.head_dim}) with mla: give mla.qk_nope_head_dim/qk_rope_head_dim/v_head_dim instead"
+                )
+            if self.num_kv_heads is not None and self.num_kv_heads != self.num_heads:
+                raise ValueError(
+                    f"num_kv_heads({self.num_kv_heads}) with mla: every head has its own keys and values "
+                    f"(num_kv_heads = num_heads({self.num_heads}) or unset)"
+                )
+            if self.qk_norm != "none":
+                raise ValueError(f"qk_norm {self.qk_norm} with mla: MLA normalises its latents, not Q and K")
+            if self.qkv_bias:
+                raise ValueError("qkv_bias with mla: MLA's biases follow `bias` (HF attention_bias)")
+        if self.mtp_depth and self.arch != "decoder":
+            raise ValueError(f"mtp_depth({self.mtp_depth}) needs arch decoder (got arch {self.arch})")
+        if self.parallel_block and self.norm_placement != "pre":
+            raise ValueError(f"parallel_block with norm_placement {self.norm_placement}: a parallel block has "
+                             f"one pre-norm")
         return self
 
     # ---- derived sizes (pure properties, no state) ----
@@ -191,8 +306,20 @@ class ModelSpec(Spec):
 
     @property
     def head_size(self) -> int:
-        """Features per head."""
+        """Features per head (MLA: the query/key width nope + rope)."""
+        if self.mla is not None:
+            return self.mla.qk_head_dim
         return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
+
+    @property
+    def qk_head_size(self) -> int:
+        """Query/key features per head (the QK^T contraction), features."""
+        return self.head_size
+
+    @property
+    def v_head_size(self) -> int:
+        """Value features per head (the AV output width), features: MLA's v_head_dim, else d_head."""
+        return self.mla.v_head_dim if self.mla is not None else self.head_size
 
     @property
     def stack_layers(self) -> tuple[int, ...]:
@@ -212,7 +339,12 @@ class ModelSpec(Spec):
         return 3 if self.ffn_kind in GATED_FFN else 2
 
     def moe_layer_mask(self, n_layers: int):
-        """Which of the first ``n_layers`` layers are MoE, as a list of bools (all False when dense)."""
+        """Which of the first ``n_layers`` layers are MoE, as a list of bools (all False when dense).
+
+        Layer i (from 0) is MoE when i >= first_dense_layers and (i - first_dense_layers) % k == k - 1, k =
+        layer_frequency: k = 1 makes every layer after the dense lead MoE (DeepSeek's first_k_dense_replace),
+        k = 2 every other one, as GShard and Qwen's decoder_sparse_step ((i + 1) % k == 0).
+        """
         if self.moe is None:
             return [False] * n_layers
         k, lead = self.moe.layer_frequency, self.moe.first_dense_layers
