@@ -4,7 +4,10 @@ The configs in tests/data/hf/ are hand-written from the public configs' field va
 model must count the parameters of the matching preset exactly (the presets are themselves checked against the
 released checkpoints in test_presets.py) or, without a preset, the published checkpoint count:
 GPT-2 124,439,808 (openai-community/gpt2), Gemma 7B 8,537,680,896 (google/gemma-7b), Qwen2-7B 7,615,616,512
-(Qwen/Qwen2-7B) less the 28 x (3584 + 512 + 512) = 129,024 q/k/v biases the import leaves out (documented).
+(Qwen/Qwen2-7B, its q/k/v biases included).
+
+Where ``transformers`` and ``torch`` are installed, every config is also built as the ``transformers`` module on
+the meta device (no weights, no network) and the analytic total must equal ``sum(p.numel())`` exactly.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ PRESET_OF = {
     "mixtral-8x7b": "mixtral-8x7b",
     "bert-base-uncased": "bert-base",
     "t5-small": "t5-small",
+    **{stem: stem for stem in (
+        "deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "qwen2-7b", "qwen2.5-7b", "qwen2.5-72b", "qwen3-8b",
+        "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b", "gemma-2-9b", "gemma-2-27b", "gemma-3-27b",
+        "gpt-oss-120b", "gpt-oss-20b", "olmo-2-7b", "olmo-2-13b", "dbrx", "phi-3-mini", "phi-3-medium")},
 }
 #: config file -> (total, active) parameters of the released checkpoint
 PUBLISHED = {
     "gpt2": (124_439_808, 124_439_808),
     "gemma-7b": (8_537_680_896, 8_537_680_896),
-    "qwen2-7b": (7_615_616_512 - 28 * (3584 + 512 + 512), 7_615_616_512 - 28 * (3584 + 512 + 512)),
+    "qwen2-7b": (7_615_616_512, 7_615_616_512),
     "mixtral-8x7b": (46_702_792_704, 12_879_925_248),
     "llama-3-8b": (8_030_261_248, 8_030_261_248),
     "mistral-7b": (7_241_732_096, 7_241_732_096),
@@ -49,6 +56,8 @@ IGNORED = ("name", "source", "published_params")
 def test_every_shipped_config_is_covered():
     assert sorted(p.stem for p in HF.glob("*.json")) == sorted(set(PRESET_OF) | set(PUBLISHED) | {"bert-base-uncased"})
     assert {json.loads(p.read_text())["model_type"] for p in HF.glob("*.json")} <= set(SUPPORTED_MODEL_TYPES)
+    readme = (HF / "README.md").read_text()
+    assert all(f"| {p.name} |" in readme for p in HF.glob("*.json")), "tests/data/hf/README.md lists every file"
 
 
 @pytest.mark.parametrize("stem, preset", sorted(PRESET_OF.items()))
@@ -72,6 +81,7 @@ def test_family_specifics():
     assert (gemma.head_size, gemma.ffn_kind, gemma.tie_embeddings) == (256, "geglu", True)
     qwen = model_from_hf_config(HF / "qwen2-7b.json")
     assert qwen.attention.pattern == "causal" and qwen.kv_heads == 4  # use_sliding_window false
+    assert qwen.qkv_bias and not qwen.bias
     mistral = model_from_hf_config(HF / "mistral-7b.json")
     assert (mistral.attention.pattern, mistral.attention.window_tokens) == ("sliding_window", 4096)
     gpt2 = model_from_hf_config(HF / "gpt2.json")
@@ -92,13 +102,93 @@ def test_v1_1_style_t5_and_missing_fields(tmp_path):
     with pytest.raises(SpecError, match=r"config.json: d_model: missing"):
         load_hf_config(p)
     p.write_text(json.dumps({"model_type": "mamba"}))
-    with pytest.raises(SpecError, match="'mamba' not supported"):
+    with pytest.raises(SpecError, match="'mamba' not supported") as exc:
         load_hf_config(p)
+    assert "deepseek_v3" in str(exc.value) and "gpt_oss" in str(exc.value)
     p.write_text("{not json")
     with pytest.raises(SpecError, match=r"config.json:1: not valid JSON"):
         load_hf_config(p)
 
 
+
+
+def test_modern_family_specifics():
+    v3 = model_from_hf_config(HF / "deepseek-v3.json")
+    assert (v3.mla.q_lora_rank, v3.mla.kv_lora_rank, v3.moe.shared_experts, v3.moe.first_dense_layers,
+            v3.mtp_depth) == (1536, 512, 1, 3, 1)
+    assert model_from_hf_config(HF / "deepseek-v2-lite.json").mla.q_lora_rank is None
+    g2 = model_from_hf_config(HF / "gemma-2-9b.json")  # no layer_types in the file: Gemma 2's even layers slide
+    assert (g2.attention.layer_pattern, g2.attn_logit_softcap, g2.final_logit_softcap,
+            g2.norm_placement) == (("local", "global"), 50.0, 30.0, "sandwich")
+    g3 = model_from_hf_config(HF / "gemma-3-27b.json")  # multimodal wrapper: the text_config
+    assert (g3.attention.layer_pattern, g3.attention.window_tokens, g3.vocab_size, g3.qk_norm) == (
+        ("local",) * 5 + ("global",), 1024, 262208, "head")
+    oss = model_from_hf_config(HF / "gpt-oss-120b.json")  # layer_types in the file
+    assert (oss.attention.layer_pattern, oss.attention.window_tokens, oss.attention_sinks, oss.bias) == (
+        ("local", "global"), 128, True, True)
+    olmo = model_from_hf_config(HF / "olmo-2-7b.json")
+    assert (olmo.qk_norm, olmo.norm_placement) == ("full", "post")
+    assert model_from_hf_config(HF / "qwen3-30b-a3b.json").moe.expert_ffn_hidden == 768
+    assert model_from_hf_config(HF / "dbrx.json").norm == "layernorm_nobias"
+
+
+@pytest.mark.parametrize("stem, change, message", [
+    ("qwen3-30b-a3b", {"mlp_only_layers": [0, 5]}, "mlp_only_layers: [0, 5] not supported"),
+    ("deepseek-v3", {"moe_layer_freq": 2}, "moe_layer_freq: 2 not supported"),
+    ("deepseek-v3", {"num_key_value_heads": 8}, "num_key_value_heads: 8 with multi-head latent attention"),
+    ("gpt-oss-20b", {"layer_types": ["linear_attention", "full_attention"] * 12},
+     "layer_types: 'linear_attention' not supported (supported: sliding_attention, full_attention)"),
+    ("gpt-oss-20b", {"layer_types": ["full_attention"] * 3}, "layer_types: 3 entries for num_hidden_layers 24"),
+    ("deepseek-v2", {"kv_lora_rank": None}, "kv_lora_rank: missing"),
+])
+def test_unsupported_values_are_one_line_errors(tmp_path, stem, change, message):
+    cfg = json.loads((HF / f"{stem}.json").read_text())
+    cfg.update(change)
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(SpecError) as exc:
+        load_hf_config(p)
+    assert message in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
+def test_qwen_sliding_window_layers_from_max_window_layers(tmp_path):
+    """Qwen2/3: with use_sliding_window, layers from max_window_layers on slide (transformers' layer_types)."""
+    cfg = json.loads((HF / "qwen2-7b.json").read_text())
+    cfg.update(use_sliding_window=True, sliding_window=4096, max_window_layers=21)
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    m = model_from_hf_config(p)
+    assert m.attention.window_tokens == 4096
+    assert m.attention.local_layer_mask(28) == [False] * 21 + [True] * 7
+
+
+def _meta_count(cfg: dict) -> int:
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed (the test extra has it)")
+    if cfg.get("model_type") == "gemma3":  # the language model of the multimodal wrapper
+        cfg = dict(cfg["text_config"])
+    cfg = {k: v for k, v in cfg.items() if k != "quantization_config"}  # built unquantised
+    if cfg["model_type"] not in transformers.CONFIG_MAPPING:
+        pytest.skip(f"transformers {transformers.__version__} does not know model_type {cfg['model_type']!r}")
+    config = transformers.AutoConfig.for_model(**cfg)
+    with torch.device("meta"):
+        module = transformers.AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in module.parameters())
+
+
+DECODERS = sorted(stem for stem in PRESET_OF if stem not in ("bert-base-uncased", "t5-small")) + ["gemma-7b", "gpt2"]
+
+
+@pytest.mark.parametrize("stem", DECODERS)
+def test_analytic_total_equals_the_transformers_module(stem):
+    """Ground truth without a download: the module transformers builds from the same config (meta device)."""
+    from planner.core.params import mtp_params
+
+    cfg = json.loads((HF / f"{stem}.json").read_text())
+    want = _meta_count(cfg)
+    model = model_from_hf_config(HF / f"{stem}.json")
+    got = param_breakdown(model).total - mtp_params(model)[0]  # transformers does not build DeepSeek-V3's MTP
+    assert got == want, f"{stem}: planner {got:,} vs transformers {want:,} ({got - want:+,})"
 
 
 def test_cli_import_prints_a_model_spec(capsys):

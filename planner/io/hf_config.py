@@ -1,13 +1,29 @@
 """Hugging Face ``config.json`` -> model spec (a local file; planner never downloads anything).
 
 Supported ``model_type`` values and what is read from each (field names are those of the ``transformers``
-configuration classes; a missing required field is a one-line :class:`SpecError` naming it):
+configuration classes; a missing required field is a one-line :class:`SpecError` naming it; a value planner cannot
+represent, such as a layer type it does not model, is a one-line error listing what is supported):
 
-- **llama, mistral, mixtral, qwen2, gemma** (decoder, RMSNorm, rotary positions, gated FFN): ``num_hidden_layers``,
-  ``hidden_size``, ``num_attention_heads``, ``num_key_value_heads`` (GQA; default = heads), ``head_dim`` (Gemma),
-  ``intermediate_size``, ``hidden_act`` (silu -> SwiGLU, gelu* -> GeGLU), ``vocab_size``, ``tie_word_embeddings``
-  (the family's ``transformers`` default when absent: tied for Gemma, untied for the others), ``sliding_window``
-  (Mistral; Qwen2 only with ``use_sliding_window``), ``num_local_experts`` / ``num_experts_per_tok`` (Mixtral).
+- **llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, gemma, gemma2, gemma3_text (and gemma3's text_config),
+  olmo2, phi3, gpt_oss** (decoder, RMSNorm, rotary positions, gated FFN): ``num_hidden_layers``, ``hidden_size``,
+  ``num_attention_heads``, ``num_key_value_heads`` (GQA; default = heads), ``head_dim``, ``intermediate_size``,
+  ``hidden_act`` / ``hidden_activation`` (silu -> SwiGLU, gelu* -> GeGLU), ``vocab_size``, ``tie_word_embeddings``
+  (the family's ``transformers`` default when absent), ``attention_bias`` / ``mlp_bias``. Attention windows:
+  ``layer_types`` (sliding_attention / full_attention per layer) where given, else the family's rule: Mistral's
+  and Phi-3's ``sliding_window`` on every layer; Qwen2/3 only with ``use_sliding_window``, on layers from
+  ``max_window_layers`` on; Gemma 2 alternating local/global (local first); Gemma 3 ``sliding_window_pattern``
+  (default 6: five local, then one global); gpt-oss alternating. Per family: Qwen2 biases Q, K and V (its
+  attention hard-codes them; 129,024 parameters on Qwen2-7B); Qwen3 and Gemma 3 normalise Q and K per head, OLMo
+  2 over the full widths and puts its norms after each sublayer; Gemma 2/3 have sandwich norms and Gemma 2
+  ``attn_logit_softcapping`` / ``final_logit_softcapping``; gpt-oss has sinks and biases everywhere (attention,
+  experts, router). MoE: ``num_local_experts`` (or ``num_experts``) / ``num_experts_per_tok``,
+  ``moe_intermediate_size`` (Qwen3-MoE), ``decoder_sparse_step``; ``mlp_only_layers`` must be empty.
+- **deepseek_v2, deepseek_v3** (multi-head latent attention, fine-grained MoE): the above plus ``q_lora_rank``
+  (null = no query latent), ``kv_lora_rank``, ``qk_nope_head_dim``, ``qk_rope_head_dim``, ``v_head_dim``,
+  ``n_routed_experts``, ``n_shared_experts``, ``moe_intermediate_size``, ``first_k_dense_replace``,
+  ``moe_layer_freq`` (1 only), ``num_nextn_predict_layers`` (MTP depth).
+- **dbrx**: ``d_model``, ``n_heads``, ``n_layers``, ``attn_config.kv_n_heads``, ``ffn_config.ffn_hidden_size``,
+  ``ffn_config.moe_num_experts`` / ``moe_top_k``, ``vocab_size``; LayerNorm without bias.
 - **gpt2** (decoder, pre-LN LayerNorm with biases, learned positions, tied head): ``n_layer``, ``n_embd``,
   ``n_head``, ``n_inner`` (default 4·n_embd), ``n_positions``, ``vocab_size``, ``activation_function``.
 - **bert, roberta** (encoder, post-LN): ``num_hidden_layers``, ``hidden_size``, ``num_attention_heads``,
@@ -18,10 +34,11 @@ configuration classes; a missing required field is a one-line :class:`SpecError`
   ``feed_forward_proj`` (relu; gated-gelu / gated-silu -> a gated FFN of 3 matrices),
   ``relative_attention_num_buckets``, ``vocab_size``, ``tie_word_embeddings`` (default tied).
 
-Left out, and how much it matters: Qwen2's q/k/v projection biases (ModelSpec's ``bias`` is all-or-nothing;
-(h + 2·kv)·d_head per layer = 129,024 parameters for Qwen2-7B, 0.002%); Llama's ``attention_bias`` / ``mlp_bias``
-set every linear bias (exact when both are set); rope scaling and position limits of rotary models (no weights);
-dropout probabilities other than the hidden dropout.
+Each import counts exactly the parameters of the ``transformers`` module built from the same config
+(tests/test_hf_import.py checks it on the meta device where ``transformers`` is installed), except: DeepSeek-V3's
+MTP module is counted (it is trained; ``transformers`` does not build it); Llama's ``attention_bias`` /
+``mlp_bias`` set every linear bias (exact when both are set). Left out: rope scaling and position limits of rotary
+models (no weights); dropout probabilities other than the hidden dropout; vision towers of multimodal wrappers.
 """
 
 from __future__ import annotations
@@ -35,16 +52,31 @@ from ..errors import SpecError
 #: model_type -> family handled by one mapping function below.
 FAMILIES = {
     "llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "llama", "gemma": "llama",
+    "qwen3": "llama", "qwen3_moe": "llama", "gemma2": "llama", "gemma3_text": "llama", "olmo2": "llama",
+    "phi3": "llama", "gpt_oss": "llama",
+    "deepseek_v2": "deepseek", "deepseek_v3": "deepseek",
+    "dbrx": "dbrx",
     "gpt2": "gpt2",
     "bert": "bert", "roberta": "bert",
     "t5": "t5", "mt5": "t5",
 }
-SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
+#: multimodal wrappers whose language model is the ``text_config`` of another supported type
+WRAPPERS = {"gemma3": "gemma3_text"}
+SUPPORTED_MODEL_TYPES = tuple(FAMILIES) + tuple(WRAPPERS)
 
 #: ``tie_word_embeddings`` default of each ``transformers`` config class (PretrainedConfig defaults to True; the
-#: Llama, Mistral, Mixtral and Qwen2 configs override it to False).
+#: Llama, Mistral, Mixtral, Qwen2/3, OLMo 2, Phi-3, gpt-oss, DBRX and DeepSeek configs override it to False).
 TIE_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False, "gemma": True, "gpt2": True,
-               "bert": True, "roberta": True, "t5": True, "mt5": False}
+               "bert": True, "roberta": True, "t5": True, "mt5": False, "qwen3": False, "qwen3_moe": False,
+               "gemma2": True, "gemma3_text": True, "olmo2": False, "phi3": False, "gpt_oss": False,
+               "deepseek_v2": False, "deepseek_v3": False, "dbrx": False}
+#: defaults of ``transformers`` config classes for keys the published files leave out (Gemma3TextConfig: the
+#: gemma-3 checkpoints' text_config gives no vocab_size; 262,208 is the Gemma 3 tokenizer's size)
+FIELD_DEFAULTS = {"gemma3_text": {"vocab_size": 262208, "sliding_window_pattern": 6,
+                                  "hidden_activation": "gelu_pytorch_tanh"},
+                  "gemma2": {"hidden_activation": "gelu_pytorch_tanh"}}
+#: ``layer_types`` entries planner models, and what each becomes
+LAYER_TYPES = {"sliding_attention": "local", "full_attention": "global"}
 
 
 def read_hf_config(path) -> dict:
@@ -68,8 +100,8 @@ def read_hf_config(path) -> dict:
 class _Cfg:
     """Field access that names the file and the field when a required one is missing."""
 
-    def __init__(self, data: dict, where: str):
-        self.data, self.where = data, where
+    def __init__(self, data: dict, where: str, defaults: Optional[dict] = None):
+        self.data, self.where = {**(defaults or {}), **{k: v for k, v in data.items() if v is not None}}, where
 
     def need(self, *keys: str) -> Any:
         for k in keys:
@@ -91,12 +123,78 @@ def _gated_kind(act: str, where: str) -> str:
     raise SpecError(f"{where}: hidden_act: {act!r} not supported for a gated FFN (expected silu or gelu*)")
 
 
+def _window_layers(c: _Cfg, mt: str, n_layers: int) -> Optional[list[str]]:
+    """Per-layer 'local'/'global' of a windowed model, or None when no layer uses a window."""
+    types = c.get("layer_types")
+    if types is not None:
+        bad = sorted({t for t in types if t not in LAYER_TYPES})
+        if bad:
+            raise SpecError(f"{c.where}: layer_types: {', '.join(map(repr, bad))} not supported "
+                            f"(supported: {', '.join(LAYER_TYPES)})")
+        if len(types) != n_layers:
+            raise SpecError(f"{c.where}: layer_types: {len(types)} entries for num_hidden_layers {n_layers}")
+        kinds = [LAYER_TYPES[t] for t in types]
+    elif mt in ("gemma2", "gpt_oss"):  # transformers: even layers sliding (Gemma2DecoderLayer, GptOssConfig)
+        kinds = ["local" if i % 2 == 0 else "global" for i in range(n_layers)]
+    elif mt == "gemma3_text":
+        k = int(c.get("sliding_window_pattern", 6))
+        kinds = ["global" if (i + 1) % k == 0 else "local" for i in range(n_layers)]
+    elif mt in ("qwen2", "qwen3", "qwen3_moe"):
+        if not c.get("use_sliding_window", False):
+            return None
+        first = int(c.get("max_window_layers", n_layers))
+        kinds = ["local" if i >= first else "global" for i in range(n_layers)]
+    else:  # Mistral, Mixtral, Phi-3, Llama: a window, when given, applies to every layer
+        return None if c.get("sliding_window") is None else ["local"] * n_layers
+    if "local" not in kinds:
+        return None
+    return kinds
+
+
+def _cycle(kinds: list[str]) -> list[str]:
+    """The shortest cycle that repeats into ``kinds`` (its own length when none does)."""
+    n = len(kinds)
+    for p in range(1, n + 1):
+        if all(kinds[i] == kinds[i % p] for i in range(n)):
+            return kinds[:p]
+    return kinds
+
+
+def _attention(c: _Cfg, mt: str, n_layers: int) -> dict:
+    kinds = _window_layers(c, mt, n_layers)
+    if kinds is None:
+        return {"pattern": "causal"}
+    out = {"pattern": "sliding_window", "window_tokens": int(c.need("sliding_window"))}
+    if "global" in kinds:
+        out["layer_pattern"] = _cycle(kinds)
+    return out
+
+
+def _moe(c: _Cfg, mt: str) -> Optional[dict]:
+    experts = c.get("num_local_experts", c.get("num_experts"))
+    if not experts:
+        return None
+    moe = {"num_experts": int(experts), "top_k": int(c.need("num_experts_per_tok", "experts_per_token"))}
+    if c.get("moe_intermediate_size") is not None:
+        moe["expert_ffn_hidden"] = int(c.get("moe_intermediate_size"))
+    if mt == "qwen3_moe":
+        if c.get("mlp_only_layers"):
+            raise SpecError(f"{c.where}: mlp_only_layers: {c.get('mlp_only_layers')} not supported (dense layers "
+                            f"are supported only as a leading block or every k-th layer; give [])")
+        step = int(c.get("decoder_sparse_step", 1))
+        if step != 1:
+            moe["layer_frequency"] = step  # (i + 1) % step == 0 is MoE, as planner's layer_frequency
+    return moe
+
+
 def _llama_family(c: _Cfg, mt: str) -> dict:
     heads = int(c.need("num_attention_heads"))
     hidden = int(c.need("hidden_size"))
+    layers = int(c.need("num_hidden_layers"))
+    all_bias = mt == "gpt_oss" and bool(c.get("attention_bias", True))
     out: dict = {
         "arch": "decoder",
-        "num_layers": int(c.need("num_hidden_layers")),
+        "num_layers": layers,
         "hidden_size": hidden,
         "num_heads": heads,
         "num_kv_heads": int(c.get("num_key_value_heads", heads)),
@@ -107,21 +205,103 @@ def _llama_family(c: _Cfg, mt: str) -> dict:
         "position": "rotary",
         "norm": "rmsnorm",
         "final_norm": True,
-        "bias": bool(c.get("attention_bias", False) or c.get("mlp_bias", False)),
+        "bias": all_bias or bool(c.get("attention_bias", False) or c.get("mlp_bias", False)),
         "dropout": float(c.get("attention_dropout", 0.0)),
     }
     head_dim = c.get("head_dim")
     if head_dim is not None and (hidden % heads or int(head_dim) != hidden // heads):
         out["head_dim"] = int(head_dim)
-    window = c.get("sliding_window")
-    uses_window = c.get("use_sliding_window", True) if mt == "qwen2" else True
-    if window is not None and uses_window:
-        out["attention"] = {"pattern": "sliding_window", "window_tokens": int(window)}
-    else:
-        out["attention"] = {"pattern": "causal"}
-    if mt == "mixtral" or c.get("num_local_experts"):
-        out["moe"] = {"num_experts": int(c.need("num_local_experts")), "top_k": int(c.need("num_experts_per_tok"))}
+    if mt == "qwen2" and not out["bias"]:
+        out["qkv_bias"] = True  # Qwen2Attention: q/k/v_proj bias=True, o_proj bias=False
+    if mt in ("qwen3", "qwen3_moe", "gemma3_text"):
+        out["qk_norm"] = "head"
+    if mt == "olmo2":
+        out["qk_norm"], out["norm_placement"] = "full", "post"
+    if mt in ("gemma2", "gemma3_text"):
+        out["norm_placement"] = "sandwich"
+    if mt == "gemma2":
+        for key, field in (("attn_logit_softcapping", "attn_logit_softcap"),
+                           ("final_logit_softcapping", "final_logit_softcap")):
+            if c.get(key) is not None:
+                out[field] = float(c.get(key))
+    if mt == "gpt_oss":
+        out["attention_sinks"] = True
+    out["attention"] = _attention(c, mt, layers)
+    moe = _moe(c, mt)
+    if moe is not None:
+        out["moe"] = moe
     return out
+
+
+def _deepseek(c: _Cfg, mt: str) -> dict:
+    heads = int(c.need("num_attention_heads"))
+    kv = c.get("num_key_value_heads", heads)
+    if int(kv) != heads:
+        raise SpecError(f"{c.where}: num_key_value_heads: {kv} with multi-head latent attention (needs "
+                        f"num_attention_heads {heads})")
+    out: dict = {
+        "arch": "decoder",
+        "num_layers": int(c.need("num_hidden_layers")),
+        "hidden_size": int(c.need("hidden_size")),
+        "num_heads": heads,
+        "ffn_hidden": int(c.need("intermediate_size")),
+        "ffn_kind": _gated_kind(c.get("hidden_act", "silu"), c.where),
+        "vocab_size": int(c.need("vocab_size")),
+        "tie_embeddings": bool(c.get("tie_word_embeddings", TIE_DEFAULT[mt])),
+        "position": "rotary",
+        "norm": "rmsnorm",
+        "final_norm": True,
+        "bias": bool(c.get("attention_bias", False)),
+        "dropout": float(c.get("attention_dropout", 0.0)),
+        "attention": {"pattern": "causal"},
+        "mla": {
+            "q_lora_rank": None if c.get("q_lora_rank") is None else int(c.get("q_lora_rank")),
+            "kv_lora_rank": int(c.need("kv_lora_rank")),
+            "qk_nope_head_dim": int(c.need("qk_nope_head_dim")),
+            "qk_rope_head_dim": int(c.need("qk_rope_head_dim")),
+            "v_head_dim": int(c.need("v_head_dim")),
+        },
+    }
+    if c.get("n_routed_experts"):
+        freq = int(c.get("moe_layer_freq", 1))
+        if freq != 1:
+            raise SpecError(f"{c.where}: moe_layer_freq: {freq} not supported (DeepSeek's layer_idx % freq == 0 "
+                            f"rule; supported: 1)")
+        out["moe"] = {
+            "num_experts": int(c.get("n_routed_experts")),
+            "top_k": int(c.need("num_experts_per_tok")),
+            "shared_experts": int(c.get("n_shared_experts", 0)),
+            "expert_ffn_hidden": int(c.need("moe_intermediate_size")),
+            "first_dense_layers": int(c.get("first_k_dense_replace", 0)),
+        }
+    depth = int(c.get("num_nextn_predict_layers", 0))
+    if depth:
+        out["mtp_depth"] = depth
+    return out
+
+
+def _dbrx(c: _Cfg, mt: str) -> dict:
+    attn = _Cfg(c.get("attn_config", {}), c.where + ": attn_config")
+    ffn = _Cfg(c.get("ffn_config", {}), c.where + ": ffn_config")
+    act = ffn.get("ffn_act_fn", {"name": "silu"})
+    return {
+        "arch": "decoder",
+        "num_layers": int(c.need("n_layers")),
+        "hidden_size": int(c.need("d_model")),
+        "num_heads": int(c.need("n_heads")),
+        "num_kv_heads": int(attn.get("kv_n_heads", 1)),
+        "ffn_hidden": int(ffn.need("ffn_hidden_size")),
+        "ffn_kind": _gated_kind(act.get("name", "silu") if isinstance(act, dict) else act, c.where),
+        "vocab_size": int(c.need("vocab_size")),
+        "tie_embeddings": bool(c.get("tie_word_embeddings", TIE_DEFAULT[mt])),
+        "position": "rotary",
+        "norm": "layernorm_nobias",
+        "final_norm": True,
+        "bias": False,
+        "dropout": float(c.get("resid_pdrop", 0.0)),
+        "attention": {"pattern": "causal"},
+        "moe": {"num_experts": int(ffn.need("moe_num_experts")), "top_k": int(ffn.need("moe_top_k"))},
+    }
 
 
 def _gpt2(c: _Cfg, mt: str) -> dict:
@@ -202,20 +382,29 @@ def _t5(c: _Cfg, mt: str) -> dict:
     }
 
 
-_MAPPERS = {"llama": _llama_family, "gpt2": _gpt2, "bert": _bert, "t5": _t5}
+_MAPPERS = {"llama": _llama_family, "deepseek": _deepseek, "dbrx": _dbrx, "gpt2": _gpt2, "bert": _bert, "t5": _t5}
 
 
 def model_data_from_hf_config(cfg: dict, name: Optional[str] = None, where: str = "config.json") -> dict:
     """The raw ModelSpec mapping of a Hugging Face configuration mapping (not yet validated)."""
+    outer = cfg
     if "model_type" not in cfg and isinstance(cfg.get("text_config"), dict):
         cfg = cfg["text_config"]  # multimodal wrappers keep the language model's config here
+    elif str(cfg.get("model_type", "")).lower() in WRAPPERS:
+        text = cfg.get("text_config")
+        if not isinstance(text, dict):
+            raise SpecError(f"{where}: text_config: missing (model_type {cfg['model_type']!r} keeps its language "
+                            f"model there)")
+        cfg = {"model_type": WRAPPERS[str(cfg["model_type"]).lower()], **text}
     mt = cfg.get("model_type")
     if mt is None:
         raise SpecError(f"{where}: model_type: missing (is this a Hugging Face config.json?)")
     family = FAMILIES.get(str(mt).lower())
     if family is None:
         raise SpecError(f"{where}: model_type: {mt!r} not supported (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
-    data = _MAPPERS[family](_Cfg(cfg, where), str(mt).lower())
+    mt = str(mt).lower()
+    data = _MAPPERS[family](_Cfg(cfg, where, FIELD_DEFAULTS.get(mt)), mt)
+    cfg = outer
     arch = ", ".join(cfg.get("architectures") or []) or "-"
     label = name or cfg.get("_name_or_path") or Path(where).stem
     source = f"Hugging Face config.json ({where}): model_type {mt}, architectures {arch}; imported by planner"
