@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.calibrate.fit import fit_generation, generation_of
-from planner.core.time import time_params
+from planner.core.efficiency import time_params
 from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware
 from planner.calibrate.validate import modelable, predict

@@ -9,8 +9,9 @@ import math
 from typing import Iterable, Sequence
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
+
+from .console import stderr_console, stdout_console  # noqa: F401  (the CLI renders through report)
 
 def _plain(v):
     """JSON-safe scalar: numpy types unwrapped, NaN/inf as None."""
@@ -114,15 +115,6 @@ def rows_table(title: str, rows: Sequence[dict], columns: Sequence[str]) -> Tabl
     for r in rows:
         t.add_row(*[human(r.get(c), c) for c in columns])
     return t
-
-
-def stdout_console() -> Console:
-    return Console(soft_wrap=False)
-
-
-def stderr_console() -> Console:
-    """Messages: never hard-wrapped, so an error stays one line in logs and pipes."""
-    return Console(stderr=True, soft_wrap=True)
 
 
 def progress(description: str):

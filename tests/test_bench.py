@@ -29,7 +29,7 @@ from planner.calibrate.curves import calibrate, fit_curves, fit_half_dim, gemm_m
 from planner.calibrate.published import PROFILE_OF, published_bench, published_keys
 from planner.cli import main
 from planner.core.flops import FLASH_BWD_OVER_FWD
-from planner.core.time import time_params
+from planner.core.efficiency import time_params
 from planner.errors import SpecError
 from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware, load_model, profile_data

@@ -28,9 +28,11 @@ import numpy as np
 import pytest
 
 from planner.cli import main
+from planner.calibrate.scaling_fit import fit_chinchilla
 from planner.core import scaling as sc
 from planner.core.params import param_breakdown
 from planner.errors import FitError, SpecError
+from planner.io.points_csv import read_points_csv
 from planner.registry import load_model
 from helpers import run_cli  # noqa: E402
 
@@ -298,7 +300,7 @@ def _isoflop_design(law, budgets=np.logspace(18.8, 21.5, 7), sizes=9, span=0.7):
 def test_fit_recovers_planted_constants_exactly_without_noise():
     law = sc.BESIROGLU_2024
     n, d = _isoflop_design(law)
-    res = sc.fit_chinchilla(n, d, law.loss(n, d), bootstrap=0)
+    res = fit_chinchilla(n, d, law.loss(n, d), bootstrap=0)
     got = res.law
     for k in ("E", "A", "B", "alpha", "beta"):
         assert getattr(got, k) == pytest.approx(getattr(law, k), rel=1e-4), k
@@ -311,7 +313,7 @@ def test_fit_recovers_planted_constants_with_noise_inside_bootstrap_intervals():
     n, d = _isoflop_design(law)
     rng = np.random.default_rng(7)
     loss = law.loss(n, d) * np.exp(0.003 * rng.standard_normal(n.size))
-    res = sc.fit_chinchilla(n, d, loss, bootstrap=30, seed=1)
+    res = fit_chinchilla(n, d, loss, bootstrap=30, seed=1)
     got = res.law
     assert got.alpha == pytest.approx(law.alpha, abs=0.03)
     assert got.beta == pytest.approx(law.beta, abs=0.03)
@@ -332,26 +334,26 @@ def test_fit_recovers_planted_constants_with_noise_inside_bootstrap_intervals():
 def test_fit_raises_fiterror_on_degenerate_data():
     n, d = _isoflop_design(sc.BESIROGLU_2024, budgets=np.logspace(19, 21, 3), sizes=5)
     with pytest.raises(FitError, match="bound"):  # a flat loss: no dependence on N or D
-        sc.fit_chinchilla(n, d, np.full(n.size, 2.5), bootstrap=0)
+        fit_chinchilla(n, d, np.full(n.size, 2.5), bootstrap=0)
     with pytest.raises(FitError, match="bound"):  # a pure power law in N: no floor E
-        sc.fit_chinchilla(n, d, 400.0 / n ** 0.3, bootstrap=0)
+        fit_chinchilla(n, d, 400.0 / n ** 0.3, bootstrap=0)
     with pytest.raises(FitError, match="at least 6"):
-        sc.fit_chinchilla(n[:5], d[:5], np.full(5, 2.5))
+        fit_chinchilla(n[:5], d[:5], np.full(5, 2.5))
     with pytest.raises(SpecError):
-        sc.fit_chinchilla(-n, d, np.full(n.size, 2.5))
+        fit_chinchilla(-n, d, np.full(n.size, 2.5))
 
 
 def test_read_points_csv(tmp_path):
     p = tmp_path / "pts.csv"
     p.write_text("# my runs\nN,D,Loss\n1e8,2e9,3.1\n\n4e8,8e9,2.8\n")
-    n, d, l = sc.read_points_csv(p)
+    n, d, l = read_points_csv(p)
     assert n.tolist() == [1e8, 4e8] and d.tolist() == [2e9, 8e9] and l.tolist() == [3.1, 2.8]
     p.write_text("params,tokens,loss\n1e8,2e9,abc\n")
     with pytest.raises(SpecError, match=r"pts.csv:2: loss is not a number"):
-        sc.read_points_csv(p)
+        read_points_csv(p)
     p.write_text("params,loss\n1e8,2\n")
     with pytest.raises(SpecError, match="no 'tokens' column"):
-        sc.read_points_csv(p)
+        read_points_csv(p)
 
 
 # ---------------------------------------------------------------------------------------------------------------

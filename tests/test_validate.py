@@ -14,7 +14,7 @@ import pytest
 
 from planner.calibrate.fit import fit_generation
 from planner.core.flops import megatron_eq3_flops
-from planner.core.time import TimeParams, time_params
+from planner.core.efficiency import TimeParams, time_params
 from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware, load_model
 from planner.calibrate.validate import modelable, plan_of, predict, validate

@@ -218,27 +218,22 @@ def dump_bench(bench: Bench) -> str:
 
 def model_gemm_shapes(model, tp: int = 1, seq: int = 2048, micro_batch: int = 1,
                       backward: bool = True) -> list[tuple[str, int, int, int]]:
-    """(label, m, n, k) of the per-GPU GEMMs of one layer and the output layer, as ``planner/core/time.py`` sums
-    them: QKV, attention out, FFN up(+gate) and down (or one expert's, rows = tokens·top_k/experts), logits; with
-    ``backward`` also dX = dY·W^T (m, k, n) and dW = X^T·dY (k, n, m). Dimensions rounded up to integers."""
-    from ..core.params import expert_width
+    """(label, m, n, k) of the per-GPU GEMMs of one layer and the output layer: the time model's own list
+    (``core.time.layer_gemms`` and ``output_gemm``: QKV, attention out, FFN up(+gate) and down or one expert's, rows
+    = tokens·top_k/experts, the router and shared experts, logits); with ``backward`` also dX = dY·W^T (m, k, n) and
+    dW = X^T·dY (k, n, m). Dimensions rounded up to integers."""
+    from ..core.layout import Exec
+    from ..core.time import layer_gemms, output_gemm
+    from ..specs.run import RunSpec
 
-    d, a, dh, kv = model.hidden_size, model.num_heads, model.head_size, model.kv_heads
-    q_w, kv_w = a * dh, kv * dh
-    m_tok = micro_batch * seq
-    mats = model.ffn_matrices
+    ex = Exec(tp=tp, pp=1, dp=1, cp=1, ep=1, vpp=1, micro_batch=micro_batch, global_batch=micro_batch, zero_stage=0,
+              fsdp=0, sp=0, recompute=0, flash=1, offload=0)
+    gemms, _ = layer_gemms(model, ex, False, model.moe is not None, seq, 0)
+    gemms.append(output_gemm(model, RunSpec(seq_len=seq, micro_batch=micro_batch), ex))
     c = lambda x: max(1, int(math.ceil(x)))  # noqa: E731
-    fwd = [("qkv", m_tok, c((q_w + 2 * kv_w) / tp), d), ("attn_out", m_tok, d, c(q_w / tp))]
-    if model.moe is not None:
-        fe = expert_width(model)
-        rows = c(m_tok * model.moe.top_k / model.moe.num_experts)
-        fwd += [("expert_up", rows, c((mats - 1) * fe / tp), d), ("expert_down", rows, d, c(fe / tp))]
-    else:
-        f = model.ffn_hidden
-        fwd += [("ffn_up", m_tok, c((mats - 1) * f / tp), d), ("ffn_down", m_tok, d, c(f / tp))]
-    fwd.append(("logits", m_tok, c(model.vocab_size / tp), model.embedding_dim or d))
     out = []
-    for label, m, n, k in fwd:
+    for label, m, n, k, _ in gemms:
+        m, n, k = c(m), c(n), c(k)
         out.append((f"{label} fwd", m, n, k))
         if backward:
             out.append((f"{label} dgrad", m, k, n))
@@ -864,7 +859,7 @@ def run_bench(opts: BenchOptions, show_progress: bool = True) -> Bench:
         _gpu_warmup(torch, dev, 0.5 if opts.quick else 2.0)
     items = _plan(torch, dev, opts, out, deadline)
 
-    from ..report import stderr_console
+    from ..console import stderr_console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(TextColumn("[bold]bench[/bold] {task.description:<44}"), BarColumn(), MofNCompleteColumn(),

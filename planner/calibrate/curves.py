@@ -1,13 +1,13 @@
 """Fit the time model's efficiency curves from a BENCH file and write a calibrated hardware profile.
 
-Exactly the curves ``planner/core/time.py`` reads (:class:`~planner.core.time.TimeParams`), each against the
+Exactly the curves the time model reads (:class:`~planner.core.efficiency.TimeParams`), each against the
 *profile's* datasheet peak, so the fractions mean what the time model multiplies them by:
 
 * ``matmul_fraction``: for each dtype, the best achieved GEMM FLOP/s / the dtype's dense peak (the *maximum
   achievable matmul FLOPS* of stas00's mamf-finder). Written as ``matmul_max_achievable_flop_per_s_<dtype>`` and
   ``matmul_max_achievable_fraction_<dtype>``, the keys ``time_params`` reads.
 * ``gemm_half_dim`` h: least squares, in log space (errors are relative), of achieved/peak over the measured
-  shapes of one dtype against what ``time.gemm_efficiency`` and the roofline of ``time._gemm_one`` predict::
+  shapes of one dtype against what ``kernels.gemm_efficiency`` and the roofline of ``kernels.gemm_time_s`` predict::
 
       eff(m, n, k) = min( f · m/(m+h) · n/(n+h) · k/(k+h),  2mnk / (e(mk + kn + mn)) · hbm_fraction · BW / peak )
 
@@ -46,7 +46,8 @@ import yaml
 from pydantic import ValidationError
 from scipy.optimize import minimize_scalar
 
-from ..core.time import TimeParams, peak_flop_per_s, time_params
+from ..core.efficiency import TimeParams, peak_flop_per_s, time_params
+from ..core.kernels import gemm_achieved_fraction
 from ..errors import FitError, SpecError, format_validation_error
 from ..specs.hardware import HardwareSpec
 from .bench import DTYPE_BYTES, Bench
@@ -110,12 +111,11 @@ def _peak(hw: HardwareSpec, dtype: str) -> Optional[float]:
 
 
 def gemm_model_efficiency(m, n, k, h: float, f: float, e: float, bw_eff: float, peak: float):
-    """The time model's achieved/peak of an (m x k)·(k x n) GEMM (``time.gemm_efficiency`` and the roofline of
-    ``time._gemm_one``), for arrays of shapes."""
-    m, n, k = (np.asarray(x, dtype=float) for x in (m, n, k))
-    compute = f * (m / (m + h)) * (n / (n + h)) * (k / (k + h))
-    memory = 2.0 * m * n * k / (e * (m * k + k * n + m * n)) * bw_eff / peak
-    return np.minimum(compute, memory)
+    """The time model's achieved/peak of an (m x k)·(k x n) GEMM, for arrays of shapes: the core's one GEMM model
+    (``kernels.gemm_achieved_fraction``) with matmul fraction ``f``, half dimension ``h`` and achievable HBM
+    bandwidth ``bw_eff``."""
+    eff = TimeParams(matmul_fraction=f, matmul_fraction_bf16=f, gemm_half_dim=h, hbm_fraction=1.0)
+    return gemm_achieved_fraction(m, n, k, peak, bw_eff, e, eff)
 
 
 def fit_half_dim(m, n, k, observed, f: float, e: float, bw_eff: float, peak: float,

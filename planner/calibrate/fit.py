@@ -28,12 +28,12 @@ import numpy as np
 import yaml
 from scipy.optimize import least_squares
 
-from ..core.time import TimeParams, time_params
-from ..errors import FitError
-from .measured import MeasuredRun
-from ..registry import PROFILE_DIRS, load_hardware
+from ..core.efficiency import TimeParams, time_params
+from ..core.estimate import evaluate
 from ..core.layout import exec_from_spec
-from ..core.time import step_time
+from ..errors import FitError
+from ..registry import PROFILE_DIRS, load_hardware
+from .measured import MeasuredRun
 from .validate import plan_of
 
 #: (lower, upper) bound of each fitted parameter.
@@ -61,9 +61,8 @@ class FitResult:
 
 
 def tokens_per_s_per_gpu(plan, ex, params: TimeParams) -> float:
-    """Predicted tokens/s per GPU: the same step time ``predict`` uses, without the memory and FLOP parts."""
-    st = step_time(plan.model, plan.run, ex, plan.hardware, params).step_time_s
-    return float(ex.global_batch * plan.run.seq_len / st / ex.gpus)
+    """Predicted tokens/s per GPU under ``params``: the core's one evaluation, as ``validate`` and estimates run it."""
+    return float(evaluate(plan, ex, params).throughput.tokens_per_s_per_gpu)
 
 
 def generation_of(run: MeasuredRun) -> str:

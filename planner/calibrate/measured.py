@@ -503,7 +503,7 @@ def _convert(key: str, meas: dict, model: ModelSpec, run: RunSpec, layout: Layou
             continue
         peak = SOURCE_PEAK_FLOP_PER_S.get((key, profile, run.precision))
         if peak is None and key == OTHER_SOURCE:
-            from ..core.time import mfu_dtype, peak_flop_per_s
+            from ..core.efficiency import mfu_dtype, peak_flop_per_s
             from ..registry import load_hardware
 
             peak = peak_flop_per_s(load_hardware(profile), mfu_dtype(run.precision))

@@ -12,10 +12,9 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..core.flops import step_flops
+from ..core.efficiency import TimeParams
+from ..core.estimate import evaluate
 from ..core.layout import exec_from_spec
-from ..core.memory import memory_breakdown
-from ..core.time import TimeParams, step_time, throughput, time_params
 from ..registry import load_hardware
 from ..specs.plan import Plan
 from .measured import MeasuredRun, SkippedRun, load_runs
@@ -45,15 +44,11 @@ def plan_of(run: MeasuredRun) -> Plan:
 def predict(run: MeasuredRun, params: Optional[TimeParams] = None, plan: Optional[Plan] = None) -> Prediction:
     """Predict one measured run; ``params`` overrides the profile's calibrated time parameters."""
     plan = plan or plan_of(run)
-    ex = exec_from_spec(plan.layout, plan.run)
-    fl = step_flops(plan.model, plan.run, ex)
-    tp = params or time_params(plan.hardware, plan.run.precision)
-    tb = step_time(plan.model, plan.run, ex, plan.hardware, tp)
-    th = throughput(fl, tb, ex, plan.hardware, plan.run.precision)
-    mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware)
+    ev = evaluate(plan, exec_from_spec(plan.layout, plan.run), params)
+    th, mem = ev.throughput, ev.memory
     return Prediction(run=run, tokens_per_s_per_gpu=float(th.tokens_per_s_per_gpu), step_time_s=float(th.step_time_s),
                       mfu=float(th.mfu), memory_bytes=float(mem.total_bytes), capacity_bytes=mem.capacity_bytes,
-                      breakdown={k: float(v) for k, v in tb.parts().items()})
+                      breakdown={k: float(v) for k, v in ev.time.parts().items()})
 
 
 def modelable(runs: Iterable[MeasuredRun]) -> tuple[list[MeasuredRun], list[SkippedRun]]:

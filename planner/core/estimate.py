@@ -13,15 +13,16 @@ from typing import Optional
 import numpy as np
 
 from ..specs.plan import Plan
+from ..units import GIB, SECONDS_PER_DAY
 from .checks import check_layout
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
 from .memory import MemoryBreakdown, memory_breakdown, stage_params
 from .params import ParamBreakdown, param_breakdown
 from .cost import checkpoint_bytes_of, run_costs
+from .efficiency import TimeParams
 from .time import Throughput, TimeBreakdown, step_time, throughput
 
-GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,17 @@ class Evaluation:
     throughput: Throughput
 
 
-def evaluate(plan: Plan, ex: Exec) -> Evaluation:
-    """Run the core over ``ex`` (scalars or broadcastable arrays)."""
+def evaluate(plan: Plan, ex: Exec, eff: Optional[TimeParams] = None) -> Evaluation:
+    """Run the core over ``ex`` (scalars or broadcastable arrays).
+
+    The one route from a plan to its numbers: estimates, the layout search, validation against published runs and
+    the calibration fits all call it. ``eff`` overrides the profile's efficiency parameters (what a fit varies)."""
     pb = param_breakdown(plan.model)
     fl = step_flops(plan.model, plan.run, ex)
     mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware)
     f_dense, f_exp, l_dense, l_exp = stage_params(plan.model, pb, ex)
     per_gpu = np.where(mem.stage == 0, f_dense + f_exp, l_dense + l_exp)
-    tb = step_time(plan.model, plan.run, ex, plan.hardware)
+    tb = step_time(plan.model, plan.run, ex, plan.hardware, eff)
     th = throughput(fl, tb, ex, plan.hardware, plan.run.precision)
     return Evaluation(params=pb, flops=fl, memory=mem, params_per_gpu=per_gpu, time=tb, throughput=th)
 
@@ -122,7 +126,7 @@ class Estimate:
         })
         out.update({f"time_{k}": _scalar(v) for k, v in self.evaluation.time.parts().items()})
         if run.training_tokens is not None:
-            out["training_time_ideal_days"] = out["training_steps"] * out["step_time_s"] / 86400.0
+            out["training_time_ideal_days"] = out["training_steps"] * out["step_time_s"] / SECONDS_PER_DAY
             out.update(run_costs(out, p.schedule, p.hardware,
                                  checkpoint_bytes=checkpoint_bytes_of(p.model, p.run)).to_dict())
         out.update({k: _scalar(v) for k, v in self.memory.to_dict().items()})

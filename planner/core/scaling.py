@@ -47,16 +47,14 @@ MoE laws; downstream-task laws.
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import FitError, SpecError
+from ..errors import SpecError
 from ..specs.model import ModelSpec
 
 ArrayLike = Union[float, np.ndarray, Sequence[float]]
@@ -78,7 +76,8 @@ def perplexity(loss: ArrayLike) -> np.ndarray:
     return np.exp(np.asarray(loss, dtype=float))
 
 
-def _arr(x) -> np.ndarray:
+def as_float_array(x) -> np.ndarray:
+    """``x`` as a float array (scalars as 0-d arrays)."""
     return np.asarray(x, dtype=float)
 
 
@@ -88,7 +87,8 @@ def _out(x):
     return float(x) if x.ndim == 0 else x
 
 
-def _check_positive(**values) -> None:
+def check_positive(**values) -> None:
+    """SpecError naming the first of ``values`` that is not positive and finite everywhere."""
     for name, v in values.items():
         a = np.asarray(v, dtype=float)
         if not np.all(np.isfinite(a)) or np.any(a <= 0):
@@ -113,7 +113,7 @@ class _LawBase:
         """How far (a factor >= 1; 1 = inside) the most extreme query lies outside the fitted N and D ranges."""
         out = {}
         for key, x, (lo, hi) in (("params", n, self.n_range), ("tokens", d, self.d_range)):
-            a = _arr(x)
+            a = as_float_array(x)
             f = max(float(np.max(lo / a)), float(np.max(a / hi)), 1.0) if a.size else 1.0
             out[key] = f
         return out
@@ -122,7 +122,7 @@ class _LawBase:
         """One message per axis where a query lies more than ``factor`` times outside the fitted range."""
         msgs = []
         for key, x, (lo, hi) in (("params", n, self.n_range), ("tokens", d, self.d_range)):
-            a = _arr(x)
+            a = as_float_array(x)
             if not a.size:
                 continue
             big, small = float(np.max(a)), float(np.min(a))
@@ -154,7 +154,7 @@ class ChinchillaLaw(_LawBase):
     beta: float  #: data exponent (dimensionless)
 
     def __post_init__(self):
-        _check_positive(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta)
+        check_positive(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta)
 
     # closed-form pieces of Hoffmann Eq. 4
     @property
@@ -176,15 +176,15 @@ class ChinchillaLaw(_LawBase):
         """Predicted loss, nats/token. ``unique_tokens`` is not part of this law (see :class:`DataConstrainedLaw`)."""
         if unique_tokens is not None:
             return with_repetition(self).loss(n, d, unique_tokens)
-        return self.E + self.A / _arr(n) ** self.alpha + self.B / _arr(d) ** self.beta
+        return self.E + self.A / as_float_array(n) ** self.alpha + self.B / as_float_array(d) ** self.beta
 
     def optimal_params(self, flops: ArrayLike) -> np.ndarray:
         """N_opt(C) under C = 6ND (Hoffmann Eq. 4), parameters."""
-        return self.G * (_arr(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN) ** self.a
+        return self.G * (as_float_array(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN) ** self.a
 
     def optimal_tokens(self, flops: ArrayLike) -> np.ndarray:
         """D_opt(C) under C = 6ND, tokens."""
-        return (_arr(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN) ** self.b / self.G
+        return (as_float_array(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN) ** self.b / self.G
 
     def _k(self) -> float:
         # At the optimum A/N^α + B/D^β = K·(C/6)^(-αβ/(α+β)), since α·a = β·b = αβ/(α+β).
@@ -193,12 +193,12 @@ class ChinchillaLaw(_LawBase):
     def optimal_loss(self, flops: ArrayLike) -> np.ndarray:
         """Loss at the compute-optimal point for C FLOPs, nats/token."""
         g = self.alpha * self.beta / (self.alpha + self.beta)
-        return self.E + self._k() * (_arr(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN) ** (-g)
+        return self.E + self._k() * (as_float_array(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN) ** (-g)
 
     def flops_for_loss(self, loss: ArrayLike) -> np.ndarray:
         """The least C (FLOPs, at the optimal split) that reaches ``loss``; inf where loss <= E."""
         g = self.alpha * self.beta / (self.alpha + self.beta)
-        excess = _arr(loss) - self.E
+        excess = as_float_array(loss) - self.E
         with np.errstate(divide="ignore", invalid="ignore"):
             c = TRAIN_FLOPS_PER_PARAM_TOKEN * (excess / self._k()) ** (-1.0 / g)
         return np.where(excess > 0, c, np.inf)
@@ -215,12 +215,12 @@ class KaplanLaw(_LawBase):
     n_kind: str = "non_embedding"
 
     def __post_init__(self):
-        _check_positive(N_c=self.N_c, D_c=self.D_c, alpha_N=self.alpha_N, alpha_D=self.alpha_D)
+        check_positive(N_c=self.N_c, D_c=self.D_c, alpha_N=self.alpha_N, alpha_D=self.alpha_D)
 
     def loss(self, n: ArrayLike, d: ArrayLike, unique_tokens: Optional[ArrayLike] = None) -> np.ndarray:
         if unique_tokens is not None:
             raise SpecError(f"{self.name} has no repeated-data term; use a Chinchilla-form law with unique tokens")
-        return ((self.N_c / _arr(n)) ** (self.alpha_N / self.alpha_D) + self.D_c / _arr(d)) ** self.alpha_D
+        return ((self.N_c / as_float_array(n)) ** (self.alpha_N / self.alpha_D) + self.D_c / as_float_array(d)) ** self.alpha_D
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,12 +234,12 @@ class DataConstrainedLaw(_LawBase):
     def __post_init__(self):
         if self.base is None:
             raise SpecError("DataConstrainedLaw needs a base ChinchillaLaw")
-        _check_positive(r_n_star=self.r_n_star, r_d_star=self.r_d_star)
+        check_positive(r_n_star=self.r_n_star, r_d_star=self.r_d_star)
 
     def effective(self, n: ArrayLike, d: ArrayLike, unique_tokens: Optional[ArrayLike] = None):
         """(N', D', epochs): effective parameters and tokens, and D/U_D. U_D = min(unique, D)."""
-        n, d = _arr(n), _arr(d)
-        u = d if unique_tokens is None else np.minimum(_arr(unique_tokens), d)
+        n, d = as_float_array(n), as_float_array(d)
+        u = d if unique_tokens is None else np.minimum(as_float_array(unique_tokens), d)
         r_d = np.maximum(d / u - 1.0, 0.0)
         d_eff = u + u * self.r_d_star * (1.0 - np.exp(-r_d / self.r_d_star))
         # U_N: the compute-optimal size for U_D unique tokens (the README's D_to_N): D_opt(C) = U_D solved for C.
@@ -344,9 +344,9 @@ def predict_loss(n: ArrayLike, d: ArrayLike, law: Law = DEFAULT_LAW, unique_toke
     """Loss (nats/token) of N parameters trained on D tokens (of which ``unique_tokens`` unique), broadcast.
 
     Warns (:class:`ExtrapolationWarning`) when N or D lies more than 10x outside the law's fitted range."""
-    _check_positive(params=n, tokens=d)
+    check_positive(params=n, tokens=d)
     if unique_tokens is not None:
-        _check_positive(unique_tokens=unique_tokens)
+        check_positive(unique_tokens=unique_tokens)
     if warn:
         law.warn_range(n, d)
     return _out(law.loss(n, d, unique_tokens))
@@ -365,7 +365,7 @@ class ComputeOptimal:
 
     @property
     def tokens_per_param(self):
-        return _out(_arr(self.tokens) / _arr(self.params))
+        return _out(as_float_array(self.tokens) / as_float_array(self.params))
 
     @property
     def perplexity(self):
@@ -404,8 +404,8 @@ def compute_optimal(flops: ArrayLike, law: Law = DEFAULT_LAW, unique_tokens: Opt
 
     Closed form (Hoffmann Eq. 4) for a :class:`ChinchillaLaw` without a unique-token limit; otherwise a numerical
     minimisation of the loss along the isoFLOP line, one budget at a time."""
-    _check_positive(flops=flops)
-    c = _arr(flops)
+    check_positive(flops=flops)
+    c = as_float_array(flops)
     if isinstance(law, ChinchillaLaw) and unique_tokens is None:
         n, d, loss, closed = law.optimal_params(c), law.optimal_tokens(c), law.optimal_loss(c), True
     else:
@@ -425,7 +425,7 @@ def flops_for_loss(target_loss: ArrayLike, law: ChinchillaLaw = DEFAULT_LAW) -> 
     """The least training FLOPs (at the optimal split) that reach ``target_loss``; SpecError at or below E."""
     if not isinstance(law, ChinchillaLaw):
         raise SpecError(f"flops_for_loss needs a Chinchilla-form law (got {law.name})")
-    t = _arr(target_loss)
+    t = as_float_array(target_loss)
     if np.any(t <= law.E):
         raise SpecError(f"target loss {target_loss} is at or below {law.name}'s irreducible loss E={law.E}: "
                         f"no finite compute reaches it")
@@ -435,8 +435,8 @@ def flops_for_loss(target_loss: ArrayLike, law: ChinchillaLaw = DEFAULT_LAW) -> 
 def isoflop(flops: ArrayLike, params: ArrayLike, law: Law = DEFAULT_LAW,
             unique_tokens: Optional[float] = None) -> tuple:
     """Along the isoFLOP line C = 6ND: (tokens, loss) for each N (broadcast with C)."""
-    _check_positive(flops=flops, params=params)
-    d = _arr(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN / _arr(params)
+    check_positive(flops=flops, params=params)
+    d = as_float_array(flops) / TRAIN_FLOPS_PER_PARAM_TOKEN / as_float_array(params)
     return _out(d), _out(law.loss(params, d, unique_tokens))
 
 
@@ -625,7 +625,7 @@ def architecture_for_params(n_params: float, vocab_size: int = 32000, tie_embedd
 
     See :class:`ArchitectureRule` for the rule and its sources. SpecError when no shape on the grid comes within
     10% (N too small for the vocabulary's embedding tables)."""
-    _check_positive(params=n_params, vocab_size=vocab_size)
+    check_positive(params=n_params, vocab_size=vocab_size)
     if count not in ("total", "non_embedding"):
         raise SpecError(f"count must be 'total' or 'non_embedding' (got {count!r})")
     d, hd, h, kv = _candidate_shapes(rule)
@@ -723,260 +723,10 @@ def plan_for_loss(target_loss: float, law: ChinchillaLaw = DEFAULT_LAW, vocab_si
     return plan_for_compute(c, law, vocab_size, tie_embeddings, rule=rule)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Fitting a law to measured (N, D, loss) points, the way Hoffmann et al. did
-# ---------------------------------------------------------------------------------------------------------------
-#: Huber threshold on log-loss residuals (Hoffmann et al. 2022 §3.3 and Appendix D.2: δ = 10^-3).
-HUBER_DELTA = 1e-3
-#: Initialisation grid of Hoffmann et al. 2022 Appendix D.2 (α, β ∈ {0, 0.5, ..., 2}, e ∈ {-1, -0.5, ..., 1},
-#: a, b ∈ {0, 5, ..., 25}); Besiroglu et al. 2024 use the same grid.
-FIT_GRID = {
-    "a": np.arange(0.0, 25.01, 5.0), "b": np.arange(0.0, 25.01, 5.0), "e": np.arange(-1.0, 1.01, 0.5),
-    "alpha": np.arange(0.0, 2.01, 0.5), "beta": np.arange(0.0, 2.01, 0.5),
-}
-#: L-BFGS-B bounds of θ = (a, b, e, α, β) with A = e^a, B = e^b, E = e^e. Wide enough that a sound fit never
-#: touches them; a fit that does has no finite optimum in the data (no floor, no curvature) and is reported.
-FIT_BOUNDS = {"a": (-10.0, 60.0), "b": (-10.0, 60.0), "e": (-8.0, 3.0), "alpha": (1e-3, 4.0), "beta": (1e-3, 4.0)}
-_NAMES = ("a", "b", "e", "alpha", "beta")
-
-
-def _huber(r: np.ndarray, delta: float) -> np.ndarray:
-    ar = np.abs(r)
-    return np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta))
-
-
-def _lse_terms(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray):
-    """The three log-terms of LSE(a − α log N, b − β log D, e); theta (..., 5), data (n,)."""
-    a, b, e, al, be = (theta[..., i, None] for i in range(5))
-    return a - al * log_n, b - be * log_d, np.broadcast_to(e, (a - al * log_n).shape)
-
-
-def _objective(theta: np.ndarray, log_n, log_d, log_l, delta: float, grad: bool = True):
-    """Mean Huber loss of log-loss residuals over δ (so it is O(|r|/δ), well scaled for L-BFGS-B), and its
-    gradient. Prediction in log space via log-sum-exp (Hoffmann et al. 2022 §3.3 and Appendix D.2)."""
-    t1, t2, t3 = _lse_terms(theta, log_n, log_d)
-    m = np.maximum(np.maximum(t1, t2), t3)
-    w1, w2, w3 = np.exp(t1 - m), np.exp(t2 - m), np.exp(t3 - m)
-    s = w1 + w2 + w3
-    r = m + np.log(s) - log_l
-    n = log_l.shape[-1]
-    f = _huber(r, delta).sum(-1) / (n * delta)
-    if not grad:
-        return f
-    dr = np.clip(r, -delta, delta) / (n * delta)  # Huber'(r) / (n δ)
-    p1, p2, p3 = w1 / s, w2 / s, w3 / s
-    g = np.stack([(dr * p1).sum(-1), (dr * p2).sum(-1), (dr * p3).sum(-1), -(dr * p1 * log_n).sum(-1),
-                  -(dr * p2 * log_d).sum(-1)], axis=-1)
-    return f, g
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """A fitted Chinchilla-form law with bootstrap intervals."""
-
-    law: ChinchillaLaw
-    n_points: int
-    objective: float  #: mean Huber(δ) of log residuals / δ at the optimum
-    rms_log_residual: float  #: root-mean-square of log(predicted/measured)
-    starts: int  #: L-BFGS-B runs from the grid
-    converged_starts: int
-    ci: dict[str, tuple[float, float]]  #: 95% percentile bootstrap intervals of E, A, B, alpha, beta, a, b
-    bootstrap: int  #: resamples asked for
-    bootstrap_failed: int  #: resamples whose fit did not converge or hit a bound (left out of the intervals)
-    flops_ref: float  #: the largest 6ND among the points: where tokens_per_param is quoted
-    tokens_per_param_ref: float
-    tokens_per_param_ci: tuple[float, float]
-
-    def to_dict(self) -> dict:
-        lw = self.law
-        out = {"n_points": self.n_points, "E": lw.E, "A": lw.A, "B": lw.B, "alpha": lw.alpha, "beta": lw.beta,
-               "a_params_exponent": lw.a, "b_tokens_exponent": lw.b, "objective": self.objective,
-               "rms_log_residual": self.rms_log_residual, "starts": self.starts,
-               "converged_starts": self.converged_starts, "bootstrap": self.bootstrap,
-               "bootstrap_failed": self.bootstrap_failed, "flops_ref": self.flops_ref,
-               "tokens_per_param_ref": self.tokens_per_param_ref,
-               "tokens_per_param_ref_ci_low": self.tokens_per_param_ci[0],
-               "tokens_per_param_ref_ci_high": self.tokens_per_param_ci[1]}
-        for k, (lo, hi) in self.ci.items():
-            out[f"{k}_ci_low"], out[f"{k}_ci_high"] = lo, hi
-        return out
-
-
-def _one_blas_thread():
-    """Limit BLAS to one thread while fitting, when threadpoolctl is installed. SciPy's L-BFGS-B (C, >= 1.15)
-    calls BLAS on 5-vectors; with OpenBLAS threads on a busy machine each run took 5-15x longer (measured:
-    0.10 s vs 0.016 s per run on 2 cores under load)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _lbfgsb(theta0, log_n, log_d, log_l, delta, maxiter=2000):
-    from scipy.optimize import minimize
-
-    bounds = [FIT_BOUNDS[k] for k in _NAMES]
-    x0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
-    # L-BFGS-B as Hoffmann et al. (Appendix D.2); tolerances far below the Huber scale so the optimiser does not
-    # stop early — Besiroglu et al. 2024 trace the original fit's odd constants partly to an early stop.
-    return minimize(_objective, x0, args=(log_n, log_d, log_l, delta), jac=True, method="L-BFGS-B", bounds=bounds,
-                    options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20})
-
-
-def _at_bound(theta: np.ndarray) -> list[str]:
-    hits = []
-    for k, v in zip(_NAMES, theta):
-        lo, hi = FIT_BOUNDS[k]
-        tol = 1e-6 * (hi - lo)
-        if v <= lo + tol:
-            hits.append(f"{k} at its lower bound {lo}")
-        elif v >= hi - tol:
-            hits.append(f"{k} at its upper bound {hi}")
-    return hits
-
-
-def _law_from_theta(theta, name: str, source: str, n: np.ndarray, d: np.ndarray) -> ChinchillaLaw:
-    a, b, e, al, be = (float(v) for v in theta)
-    return ChinchillaLaw(name=name, source=source, data="the fitted points", n_kind="total",
-                         n_range=(float(n.min()), float(n.max())), d_range=(float(d.min()), float(d.max())),
-                         E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=al, beta=be)
-
-
-def fit_chinchilla(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike, bootstrap: int = 200, seed: int = 0,
-                   starts: int = 16, delta: float = HUBER_DELTA, name: str = "fitted",
-                   source: str = "fitted by planner.core.scaling.fit_chinchilla") -> FitResult:
-    """Fit L = E + A/N^α + B/D^β to measured points as Hoffmann et al. 2022 (§3.3, Appendix D.2) did.
-
-    * Residuals in log space, r = LSE(a − α log N, b − β log D, e) − log L, so every point weighs by its
-      relative error and the parameters stay positive (A = e^a, B = e^b, E = e^e);
-    * Huber loss with δ = 1e-3 on r: robust to the few runs that sit off the law (Hoffmann's choice);
-    * L-BFGS-B (with the analytic gradient) from a grid of starts: the objective of all 4,500 points of
-      Hoffmann's grid is evaluated at once and the ``starts`` best seed a local optimisation each — the same
-      basin search at a fraction of the cost; the best converged result wins;
-    * 95% intervals from ``bootstrap`` resamples of the points (with replacement), each refitted from the
-      full-data optimum (and, if that fails, from the best grid start of the resample).
-
-    Raises :class:`FitError` when fewer than 6 points are given, when no start converges, or when the best fit
-    lies on a bound of :data:`FIT_BOUNDS` (no finite optimum in the data: e.g. no loss floor or no dependence on
-    one of N, D). Bad values (non-positive, non-finite) are a SpecError."""
-    with _one_blas_thread():
-        return _fit_chinchilla(params, tokens, loss, bootstrap, seed, starts, delta, name, source)
-
-
-def _fit_chinchilla(params, tokens, loss, bootstrap, seed, starts, delta, name, source) -> FitResult:
-    n, d, l = _arr(params).ravel(), _arr(tokens).ravel(), _arr(loss).ravel()
-    if not (n.size == d.size == l.size):
-        raise SpecError(f"fit: params, tokens and loss differ in length ({n.size}, {d.size}, {l.size})")
-    _check_positive(params=n, tokens=d, loss=l)
-    if n.size < 6:
-        raise FitError(f"fit: {n.size} points for 5 parameters (E, A, B, alpha, beta); give at least 6")
-    log_n, log_d, log_l = np.log(n), np.log(d), np.log(l)
-
-    grid = np.stack(np.meshgrid(*(FIT_GRID[k] for k in _NAMES), indexing="ij"), axis=-1).reshape(-1, 5)
-    lo = np.array([FIT_BOUNDS[k][0] for k in _NAMES])
-    hi = np.array([FIT_BOUNDS[k][1] for k in _NAMES])
-    grid = np.clip(grid, lo, hi)
-    gval = _objective(grid, log_n, log_d, log_l, delta, grad=False)
-    seeds = grid[np.argsort(gval, kind="stable")[:starts]]
-
-    results = [_lbfgsb(s, log_n, log_d, log_l, delta) for s in seeds]
-    good = [r for r in results if r.success]
-    if not good:
-        msgs = sorted({str(r.message) for r in results})
-        raise FitError(f"fit: L-BFGS-B did not converge from any of {len(results)} starts ({'; '.join(msgs)})")
-    best = min(good, key=lambda r: r.fun)
-    hits = _at_bound(best.x)
-    if hits:
-        raise FitError("fit: the best fit lies on a bound (" + ", ".join(hits) + "): the points do not pin the "
-                       "Chinchilla form down (no loss floor, or no dependence on N or D); add points over a wider "
-                       "range of N and D")
-    law = _law_from_theta(best.x, name, source, n, d)
-    r = np.log(law.loss(n, d)) - log_l
-    c_ref = float(np.max(TRAIN_FLOPS_PER_PARAM_TOKEN * n * d))
-    tpp_ref = float(compute_optimal(c_ref, law, warn=False).tokens_per_param)
-
-    rng = np.random.default_rng(seed)
-    boot, failed = [], 0
-    for _ in range(int(bootstrap)):
-        idx = rng.integers(0, n.size, n.size)
-        ln, ld, ll = log_n[idx], log_d[idx], log_l[idx]
-        # From the full-data optimum; a resample that fails there gets one more try from the best grid start.
-        cands = [_lbfgsb(best.x, ln, ld, ll, delta)]
-        if not (cands[0].success and not _at_bound(cands[0].x)):
-            gv = _objective(seeds, ln, ld, ll, delta, grad=False)
-            cands.append(_lbfgsb(seeds[int(np.argmin(gv))], ln, ld, ll, delta))
-        ok = [c for c in cands if c.success and not _at_bound(c.x)]
-        if not ok:
-            failed += 1
-            continue
-        boot.append(min(ok, key=lambda c: c.fun).x)
-    ci: dict[str, tuple[float, float]] = {}
-    tpp_ci = (math.nan, math.nan)
-    if boot:
-        th = np.array(boot)
-        vals = {"E": np.exp(th[:, 2]), "A": np.exp(th[:, 0]), "B": np.exp(th[:, 1]), "alpha": th[:, 3],
-                "beta": th[:, 4]}
-        vals["a_params_exponent"] = th[:, 4] / (th[:, 3] + th[:, 4])
-        vals["b_tokens_exponent"] = th[:, 3] / (th[:, 3] + th[:, 4])
-        for k, v in vals.items():
-            ci[k] = (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))
-        G = (th[:, 3] * np.exp(th[:, 0]) / (th[:, 4] * np.exp(th[:, 1]))) ** (1 / (th[:, 3] + th[:, 4]))
-        cc = c_ref / TRAIN_FLOPS_PER_PARAM_TOKEN
-        tpp = cc ** (vals["b_tokens_exponent"] - vals["a_params_exponent"]) / G ** 2
-        tpp_ci = (float(np.percentile(tpp, 2.5)), float(np.percentile(tpp, 97.5)))
-    return FitResult(law=law, n_points=int(n.size), objective=float(best.fun),
-                     rms_log_residual=float(np.sqrt(np.mean(r * r))), starts=len(results),
-                     converged_starts=len(good), ci=ci, bootstrap=int(bootstrap), bootstrap_failed=failed,
-                     flops_ref=c_ref, tokens_per_param_ref=tpp_ref, tokens_per_param_ci=tpp_ci)
-
-
-#: Column names accepted for each quantity in a points CSV (case-insensitive).
-POINT_COLUMNS = {"params": ("params", "n", "parameters", "n_params"), "tokens": ("tokens", "d", "n_tokens", "data"),
-                 "loss": ("loss", "l", "final_loss", "eval_loss")}
-
-
-def read_points_csv(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(params, tokens, loss) from a CSV with a header naming the three columns (see :data:`POINT_COLUMNS`);
-    lines starting with '#' are comments. SpecError naming the line of a bad value."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise SpecError(f"{path}: empty")
-    rows = list(csv.reader([ln for _, ln in lines]))
-    header = [h.strip().lower() for h in rows[0]]
-    cols = {}
-    for key, names in POINT_COLUMNS.items():
-        hit = [i for i, h in enumerate(header) if h in names]
-        if not hit:
-            raise SpecError(f"{path}:{lines[0][0]}: no '{key}' column (accepted: {', '.join(names)}; "
-                            f"got {', '.join(header)})")
-        cols[key] = hit[0]
-    out = {k: [] for k in cols}
-    for (lineno, _), row in zip(lines[1:], rows[1:]):
-        for key, i in cols.items():
-            try:
-                v = float(row[i])
-            except (IndexError, ValueError):
-                raise SpecError(f"{path}:{lineno}: {key} is not a number "
-                                f"(got {row[i] if i < len(row) else 'nothing'!r})") from None
-            if not math.isfinite(v) or v <= 0:
-                raise SpecError(f"{path}:{lineno}: {key} must be positive (got {v})")
-            out[key].append(v)
-    return np.array(out["params"]), np.array(out["tokens"]), np.array(out["loss"])
-
-
 __all__ = [
     "ChinchillaLaw", "KaplanLaw", "DataConstrainedLaw", "Law", "LAWS", "DEFAULT_LAW", "BESIROGLU_2024",
     "HOFFMANN_2022", "KAPLAN_2020", "MUENNIGHOFF_2023", "ExtrapolationWarning", "get_law", "with_repetition",
     "perplexity", "predict_loss", "ComputeOptimal", "compute_optimal", "flops_for_loss", "isoflop", "isoflop_curve",
     "compute_efficiency", "InferenceOptimal", "inference_optimal", "tokens_per_param_by_law", "ArchitectureRule",
-    "architecture_for_params", "ComputePlan", "plan_for_compute", "plan_for_loss", "FitResult", "fit_chinchilla",
-    "read_points_csv", "HUBER_DELTA", "FIT_GRID", "FIT_BOUNDS",
+    "architecture_for_params", "ComputePlan", "plan_for_compute", "plan_for_loss",
 ]

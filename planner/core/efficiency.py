@@ -1,0 +1,70 @@
+"""The efficiency parameters of the time model (``eff``): what fraction of a datasheet peak each kind of work gets.
+
+Measured numbers (the maximum achievable matmul rate, MAMF, and the NVLink all-reduce bus bandwidth) come from the
+hardware profile; the others are fitted once per GPU generation on published runs
+(``hardware_profiles/calibration/*.yaml``, ``planner fit-time``) and merged into the profile by the registry. The
+defaults below are priors used only when a profile has neither. See docs/DESIGN.md, "The time model".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..specs.hardware import HardwareSpec
+
+
+@dataclass(frozen=True)
+class TimeParams:
+    """Efficiency parameters of the time model (dimensionless unless the name says otherwise)."""
+
+    matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs in the run's dtype (MAMF, measured)
+    matmul_fraction_bf16: float = 0.80  #: the same for bf16 (fp8 runs keep attention and logits in bf16)
+    gemm_half_dim: float = 256.0  #: GEMM dimension at which that dimension alone halves efficiency (fitted)
+    attention_fraction: float = 0.45  #: FlashAttention-2 achieved / peak, forward and backward (fitted)
+    attention_fraction_flash3: float = 0.60  #: FlashAttention-3/cuDNN on Hopper (fitted; prior: Shah et al. 2024
+    #: report 75% of peak forward in bf16 and a slower backward)
+    hbm_fraction: float = 0.80  #: achievable / peak HBM bandwidth for streaming kernels (fitted)
+    nvlink_busbw_fraction: float = 0.78  #: all-reduce busbw / unidirectional NVLink bandwidth (measured)
+    network_busbw_fraction: float = 0.80  #: busbw / per-GPU NIC bandwidth across nodes (fitted)
+    dp_overlap_fraction: float = 0.8  #: share of the last backward that hides the DP gradient reduce (fitted)
+    fsdp_overlap_fraction: float = 0.8  #: share of compute that hides ZeRO-3/FSDP gathers (fitted)
+
+    #: which fields a calibration fits (the others are measured or datasheet numbers)
+    FITTED = ("gemm_half_dim", "attention_fraction", "attention_fraction_flash3", "hbm_fraction", "network_busbw_fraction",
+              "dp_overlap_fraction", "fsdp_overlap_fraction")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def replace(self, **kw) -> "TimeParams":
+        return TimeParams(**{**{n: getattr(self, n) for n in self.names()}, **kw})
+
+
+def time_params(hw: HardwareSpec, precision: str) -> TimeParams:
+    """The profile's efficiency parameters (calibration merged in by the registry), defaults for missing ones."""
+    eff = {k: q.value for k, q in hw.efficiency.items()}
+    kw = {n: eff[n] for n in TimeParams.names() if n in eff}
+    dtype = "fp8" if precision == "fp8" else ("bf16" if precision in ("bf16", "fp16") else precision)
+    mm_key = f"matmul_max_achievable_fraction_{dtype}"
+    bf16_key = "matmul_max_achievable_fraction_bf16"
+    if bf16_key in eff:
+        kw["matmul_fraction_bf16"] = eff[bf16_key]
+    if mm_key in eff:
+        kw["matmul_fraction"] = eff[mm_key]
+    elif bf16_key in eff:
+        kw["matmul_fraction"] = eff[bf16_key]
+    return TimeParams(**kw)
+
+
+def peak_flop_per_s(hw: HardwareSpec, dtype: str) -> float:
+    """Dense peak for ``dtype``; bf16 falls back to fp16 on chips without bf16 (V100), which run such jobs in fp16."""
+    table = hw.accelerator.peak_flop_per_s
+    if dtype not in table and dtype == "bf16" and "fp16" in table:
+        dtype = "fp16"
+    return hw.accelerator.peak(dtype)
+
+
+def mfu_dtype(precision: str) -> str:
+    """The peak MFU is quoted against: bf16 for mixed precision, fp8 runs included (NeMo, Megatron convention)."""
+    return {"fp32": "fp32", "tf32": "tf32"}.get(precision, "bf16")

@@ -1,0 +1,97 @@
+"""Time of one kernel on one GPU: GEMMs, the attention core and memory-bound (elementwise) traffic.
+
+The one GEMM model of planner (the layer time of ``core/time.py`` and the benchmark calibration of
+``calibrate/curves.py`` both call it). Sources, per kernel:
+
+* **GEMM**: the measured *maximum achievable matmul FLOPs* (MAMF: ~87% of peak on A100, ~80% on H100;
+  ``planner/data/microbench.yaml``) times x/(x + ``gemm_half_dim``) for each of its three dimensions (small and
+  skinny GEMMs lose tile, wave-quantisation and pipeline-fill efficiency; ``gemm_half_dim`` fitted), or HBM speed
+  when too skinny to be compute-bound (roofline on the bytes of its three operands). FP8 adds the casts of its
+  inputs (Transformer Engine; Micikevicius et al. 2022 §4).
+* **Attention core**: a fused kernel (FlashAttention-2, Dao 2023; FlashAttention-3/cuDNN on Hopper, Shah et al. 2024)
+  at ``attention_fraction`` x the bf16 peak on its executed FLOPs, backward 2.5 x forward (Dao 2023 §4.1); unfused,
+  QK^T and AV are batched GEMMs at MAMF and softmax/mask/dropout stream the s x s scores through HBM.
+* **Elementwise**: bytes / (HBM bandwidth x ``hbm_fraction``).
+
+Left out: kernel launch gaps beyond the per-GEMM shape efficiency, L2 reuse between kernels (fused epilogues).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..specs.hardware import HardwareSpec
+from ..specs.run import RunSpec
+from .efficiency import TimeParams, peak_flop_per_s, time_params
+from .layout import Num
+
+#: FP8 GEMMs (Transformer Engine; Micikevicius et al. 2022 §4) need fp8 copies of their inputs. Activations are
+#: cast inside the kernel that produces them (TE's fused LayerNorm/activation + cast): one extra byte written per
+#: element. Weights are cast (read 2 bytes, write 1) each time a micro-batch uses them.
+FP8_CAST_BYTES_PER_ACTIVATION = 1.0
+FP8_CAST_BYTES_PER_WEIGHT = 3.0
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The roofline inputs of every kernel of one run on one GPU: peaks, HBM bandwidth, efficiencies."""
+
+    eff: TimeParams  #: efficiency parameters for the run's GEMM dtype
+    eff16: TimeParams  #: the same for the bf16 parts of an fp8 run (attention core, logits); ``eff`` otherwise
+    peak_flop_per_s: float  #: dense peak of the run's precision
+    peak16_flop_per_s: float  #: dense bf16 peak (fp8 runs keep attention and the output layer in bf16)
+    hbm_bytes_per_s: float  #: datasheet HBM bandwidth
+    elem_bytes: float  #: bytes per activation element
+    fp8: bool  #: GEMMs run in fp8 (with casts)
+
+    def stream_s(self, nbytes: Num) -> Num:
+        """Seconds to stream ``nbytes`` through HBM at the achievable bandwidth."""
+        return nbytes / (self.eff.hbm_fraction * self.hbm_bytes_per_s)
+
+
+def rates_of(hw: HardwareSpec, run: RunSpec, elem_bytes: float, eff: TimeParams | None = None) -> Rates:
+    """:class:`Rates` of ``run`` on ``hw``; ``eff`` overrides the profile's calibrated parameters (fits do)."""
+    eff = eff or time_params(hw, run.precision)
+    fp8 = run.precision == "fp8"
+    # fp8 recipes (Transformer Engine, NeMo) run the attention core and the output layer in bf16
+    peak = peak_flop_per_s(hw, run.precision)
+    return Rates(eff=eff, eff16=eff.replace(matmul_fraction=eff.matmul_fraction_bf16) if fp8 else eff,
+                 peak_flop_per_s=peak, peak16_flop_per_s=peak_flop_per_s(hw, "bf16") if fp8 else peak,
+                 hbm_bytes_per_s=hw.accelerator.hbm_bandwidth_bytes_per_s.value, elem_bytes=elem_bytes, fp8=fp8)
+
+
+def gemm_efficiency(a, b, c, eff: TimeParams) -> Num:
+    """Achieved / peak FLOP/s of an (a x c) @ (c x b) GEMM: the measured best (MAMF) times x/(x + x_half) for each
+    dimension, so large GEMMs approach MAMF and small or skinny ones (few rows, narrow TP shards, short K) lose
+    tile, wave-quantisation and pipeline-fill efficiency. x_half is fitted per GPU generation; faster tensor
+    cores need larger tiles to stay busy, so it grows from Ampere to Hopper."""
+    h = eff.gemm_half_dim
+    return eff.matmul_fraction * (a / (a + h)) * (b / (b + h)) * (c / (c + h))
+
+
+def gemm_time_s(a, b, c, peak: float, bw: float, e: float, eff: TimeParams, fp8: bool = False) -> Num:
+    """One (a x c) @ (c x b) GEMM: roofline on FLOPs (at its shape's efficiency) and on operand bytes."""
+    t_c = 2.0 * a * b * c / (gemm_efficiency(a, b, c, eff) * peak)
+    t_m = e * (a * c + c * b + a * b) / (eff.hbm_fraction * bw)
+    t = np.maximum(t_c, t_m)
+    if fp8:  # operand (a x c) is the activation side, (c x b) the weight side for the forward GEMM
+        t = t + (FP8_CAST_BYTES_PER_ACTIVATION * a * c + FP8_CAST_BYTES_PER_WEIGHT * c * b) / (eff.hbm_fraction * bw)
+    return t
+
+
+def gemm_achieved_fraction(m, n, k, peak: float, bw: float, e: float, eff: TimeParams) -> Num:
+    """Achieved / peak FLOP/s of one (m x k)·(k x n) GEMM as :func:`gemm_time_s` times it (what a GEMM benchmark
+    measures; ``calibrate/curves.py`` fits ``gemm_half_dim`` to it)."""
+    m, n, k = (np.asarray(x, dtype=float) for x in (m, n, k))
+    return 2.0 * m * n * k / (gemm_time_s(m, n, k, peak, bw, e, eff) * peak)
+
+
+def gemm_pass_s(m, n, k, r: Rates, bf16: bool = False) -> tuple[Num, Num]:
+    """(forward, forward + backward) seconds of an (m x k) @ (k x n) product: Y = XW forward, dX = dY W^T and
+    dW = X^T dY backward. ``bf16``: a GEMM an fp8 recipe keeps in bf16 (the output layer)."""
+    peak, eff, fp8 = (r.peak16_flop_per_s, r.eff16, False) if bf16 else (r.peak_flop_per_s, r.eff, r.fp8)
+    bw, e = r.hbm_bytes_per_s, r.elem_bytes
+    fwd = gemm_time_s(m, n, k, peak, bw, e, eff, fp8)
+    return fwd, fwd + gemm_time_s(m, k, n, peak, bw, e, eff, fp8) + gemm_time_s(k, n, m, peak, bw, e, eff, fp8)
