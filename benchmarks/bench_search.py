@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from planner.cli import build_plan  # noqa: E402
+from planner.cli.common import build_plan  # noqa: E402
 from planner.core.checks import valid_mask  # noqa: E402
 from planner.core.estimate import estimate, evaluate  # noqa: E402
 from planner.search import Constraints, search  # noqa: E402

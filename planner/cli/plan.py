@@ -1,6 +1,7 @@
 """`planner plan`, `planner plot`, `planner schema` and `planner models import`.
 
-Registered in ``planner/cli.py`` by :func:`register` (a few lines before ``main``). Data on stdout (a rich table,
+Registered by ``planner/cli/__init__.py``; ``models import`` rides on ``planner models`` through
+:class:`ModelsCommand`. Data on stdout (a rich table,
 or JSON/CSV), messages on stderr; ``--out`` and ``--plot`` write files and never overwrite a file that is not a
 previous planner export unless ``--force``.
 
@@ -18,10 +19,11 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand
 
-from . import report
-from .cli import FORMAT_OPT, Fmt, _note
-from .errors import EXIT_INFEASIBLE, SpecError
+from .. import report
+from ..errors import EXIT_INFEASIBLE, SpecError
+from .common import FORMAT_OPT, Fmt, note
 
 
 class PlotKind(str, Enum):
@@ -42,7 +44,7 @@ TABLE_COLUMNS = (
 
 
 def _results(plan_file: Path):
-    from .api import evaluate
+    from ..api import evaluate
 
     return evaluate(plan_file)
 
@@ -90,7 +92,7 @@ def plan_command(
 ):
     """Evaluate every scenario and sweep point of a plan file into one comparison table. Points that do not fit
     are rows with fits=no and the reason. Exit 1 when none fits."""
-    from .io.export import EXPORT_SUFFIXES, check_writable, csv_text, json_text, write_export
+    from ..io.export import EXPORT_SUFFIXES, check_writable, csv_text, json_text, write_export
 
     if out is not None:
         if out.suffix.lower() not in EXPORT_SUFFIXES:
@@ -103,7 +105,7 @@ def plan_command(
         check_writable(plot, force, what="--plot")
     results = _results(plan_file)
     if long and fmt == Fmt.table and out is None:
-        _note("--long applies to --format csv/json and to --out .csv/.json")
+        note("--long applies to --format csv/json and to --out .csv/.json")
     if fmt == Fmt.json:
         sys.stdout.write(json_text(results, long, results.title, str(plan_file)) + "\n")
     elif fmt == Fmt.csv:
@@ -116,14 +118,14 @@ def plan_command(
                                           highlight=False, soft_wrap=True)
     if out is not None:
         if long and out.suffix.lower() == ".xlsx":
-            _note("--long applies to CSV and JSON; the spreadsheet is written wide")
+            note("--long applies to CSV and JSON; the spreadsheet is written wide")
         write_export(out, results, long=long, force=force, title=results.title, plan_file=str(plan_file))
-        _note(f"wrote {out}")
+        note(f"wrote {out}")
     if plot is not None:
-        from .plots import plot as write_plot
+        from ..plots import plot as write_plot
 
         write_plot(results, plot, kind=plot_kind.value, title=results.title, force=force)
-        _note(f"wrote {plot}")
+        note(f"wrote {plot}")
     code = _exit_code(results)
     if code:
         report.stderr_console().print("[yellow]no scenario fits[/yellow]", highlight=False)
@@ -138,21 +140,21 @@ def plot_command(
 ):
     """Plot a plan file's scenarios: memory per GPU (stacked by part), step-time breakdown, a side-by-side
     comparison, or the time-vs-cost Pareto front."""
-    from .plots import plot as write_plot
+    from ..plots import plot as write_plot
 
     if out.suffix.lower() not in (".png", ".svg"):
         raise SpecError(f"--out {out}: unknown extension {out.suffix or '(none)'!r} (expected .png or .svg)")
-    from .io.export import check_writable
+    from ..io.export import check_writable
 
     check_writable(out, force)
     results = _results(plan_file)
     write_plot(results, out, kind=kind.value, title=results.title, force=force)
-    _note(f"wrote {out}")
+    note(f"wrote {out}")
 
 
 def schema_command():
     """Print the JSON Schema of plan files (for editor completion: `planner schema > plan.schema.json`)."""
-    from .io.plan import plan_json_schema
+    from ..io.plan import plan_json_schema
 
     sys.stdout.write(report.to_json(plan_json_schema()) + "\n")
 
@@ -170,8 +172,8 @@ def models_import_command(
     (YAML). Use it in a plan as `model: {hf_config: config.json}` or save it with --out."""
     import yaml
 
-    from .core.params import param_breakdown
-    from .io.hf_config import load_hf_config, model_from_hf_config
+    from ..core.params import param_breakdown
+    from ..io.hf_config import load_hf_config, model_from_hf_config
 
     model = model_from_hf_config(config, name)  # validates; the YAML keeps the importer's explicit fields
     data = load_hf_config(config, name)
@@ -188,48 +190,36 @@ def models_import_command(
             raise SpecError(f"--out {out}: exists and was not written by planner models import; not overwriting it "
                             "(use --force)")
     out.write_text(text)
-    _note(f"wrote {out} ({pb.total:,} parameters)")
+    note(f"wrote {out} ({pb.total:,} parameters)")
 
 
-def _install_models_import(app: typer.Typer) -> None:
-    """Make `planner models import CONFIG.json` reach :func:`models_import_command` while `planner models [NAME]`
-    keeps working: the `models` command gets a click class that routes a leading ``import`` to the import
-    command."""
-    from typer.core import TyperCommand
-    from typer.main import get_command
+#: A typer app with the one command `import`, reached through `planner models import ...` (see ModelsCommand).
+models_import_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+models_import_app.command("import")(models_import_command)
 
-    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    sub.command("import")(models_import_command)
-
-    class ModelsCommand(TyperCommand):
-        def parse_args(self, ctx, args):
-            if args and args[0] == "import":
-                ctx.meta["planner.models_import"] = list(args[1:])
-                return []
-            return super().parse_args(ctx, args)
-
-        def invoke(self, ctx):
-            rest = ctx.meta.get("planner.models_import")
-            if rest is None:
-                return super().invoke(ctx)
-            cmd = get_command(sub)
-            return cmd.main(args=rest, prog_name="planner models import", standalone_mode=False)
-
-    for info in app.registered_commands:
-        name = info.name or (info.callback.__name__ if info.callback else None)
-        if name == "models":
-            info.cls = ModelsCommand
-            info.epilog = ((info.epilog + "\n\n") if info.epilog else "") + (
-                "Import a Hugging Face config: planner models import CONFIG.json [--name NAME] [--out FILE.yaml]")
-            return
+MODELS_EPILOG = "Import a Hugging Face config: planner models import CONFIG.json [--name NAME] [--out FILE.yaml]"
 
 
-def register(app: typer.Typer) -> None:
-    """Add plan, plot, schema and `models import` to the planner app."""
-    app.command("plan")(plan_command)
-    app.command("plot")(plot_command)
-    app.command("schema")(schema_command)
-    _install_models_import(app)
+class ModelsCommand(TyperCommand):
+    """The click class of `planner models`: a leading ``import`` routes the rest of the arguments to
+    :func:`models_import_command`, so `planner models import CONFIG.json` works while `planner models [NAME]` keeps
+    working. Register with ``app.command("models", cls=ModelsCommand, epilog=MODELS_EPILOG)``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] == "import":
+            ctx.meta["planner.models_import"] = list(args[1:])
+            return []
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        rest = ctx.meta.get("planner.models_import")
+        if rest is None:
+            return super().invoke(ctx)
+        from typer.main import get_command
+
+        cmd = get_command(models_import_app)
+        return cmd.main(args=rest, prog_name="planner models import", standalone_mode=False)
 
 
-__all__ = ["models_import_command", "plan_command", "plot_command", "register", "schema_command"]
+__all__ = ["MODELS_EPILOG", "ModelsCommand", "models_import_command", "plan_command", "plot_command",
+           "schema_command"]

@@ -1,33 +1,29 @@
 """`planner search`: the best way to split a model across a cluster (see :mod:`planner.search`).
 
-Registered in ``planner/cli.py`` with ``app.command("search")(search_command)``. Data on stdout (a ranked table,
-or JSON/CSV rows), messages and the progress bar on stderr. Exit 0 when a layout fits, 1 when none does, 2 for
-bad input.
+Data on stdout (a ranked table, or JSON/CSV rows), messages and the progress bar on stderr. Exit 0 when a layout
+fits, 1 when none does, 2 for bad input.
+
+The run and hardware flags (``--model``, ``--gpu``, ``--seq``, ``--tokens``, ...) are those of the flag table in
+:mod:`planner.cli.common` and set the plan as in ``planner estimate``; the layout flags take lists
+(``--tp 4,8``) and constrain the search instead.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
+import inspect
 import shlex
 import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
+import typer
 
-def search_command(*args, **kwargs):
-    """Stands for :func:`_search_command` (made its wrapper at the end of this module, so typer sees the real
-    signature). Defined before importing from planner.cli: cli.py imports this module at its bottom to register the
-    command, so whichever of the two modules is imported first, ``search_command`` exists when cli.py asks for it."""
-    return _search_command(*args, **kwargs)
-
-
-import numpy as np  # noqa: E402
-import typer  # noqa: E402
-
-from . import report  # noqa: E402
-from .cli import FORMAT_OPT, Fmt, Optim, Precision, _emit, _note, build_plan  # noqa: E402
-from .errors import EXIT_INFEASIBLE, SpecError  # noqa: E402
+from .. import report
+from ..errors import EXIT_INFEASIBLE, SpecError
+from .common import FLAGS, FORMAT_OPT, Fmt, build_plan, emit, flag_args, note, param, with_params
 
 GIB = 2**30
 
@@ -269,32 +265,28 @@ def estimate_command_line(plan_file: Optional[Path], model: Optional[str], gpu: 
     parts = ["planner", "estimate"]
     if plan_file is not None:
         parts.append(str(plan_file))
-    if model:
-        parts += ["--model", model]
-    if gpu:
-        parts += ["--gpu", gpu]
-    parts += ["--seq", str(seq_len)]
-    parts += ["--gpus", str(row["gpus"]), "--tp", str(row["tp"]), "--pp", str(row["pp"]), "--cp", str(row["cp"]),
-              "--ep", str(row["ep"]), "--vpp", str(row["vpp"]), "--micro-batch", str(row["micro_batch_seqs"]),
-              "--global-batch", str(row["global_batch_seqs"]), "--recompute", row["recompute"],
-              "--sp" if row["sequence_parallel"] else "--no-sp"]
-    parts += ["--fsdp", row["fsdp"]] if row["fsdp"] != "none" else ["--zero", str(row["zero_stage"]), "--fsdp", "none"]
-    parts += list(extra)
+    layout = {"model": model or None, "gpu": gpu or None, "seq": seq_len}
+    layout.update({k: row[k] for k in ("gpus", "tp", "pp", "cp", "ep", "vpp")})
+    layout.update(micro_batch=row["micro_batch_seqs"], global_batch=row["global_batch_seqs"],
+                  recompute=row["recompute"], sp=bool(row["sequence_parallel"]))
+    if row["fsdp"] != "none":
+        layout["fsdp"] = row["fsdp"]
+    else:
+        layout.update(zero=row["zero_stage"], fsdp="none")
+    parts += flag_args(layout) + list(extra)
     return " ".join(shlex.quote(p) for p in parts)
+
+
+#: Table flags that set the plan a search starts from, and (after the first three) that its best layout's
+#: `planner estimate` command repeats.
+RUN_FLAGS = ("model", "gpu", "seq", "global_batch_tokens", "tokens", "precision", "optimizer", "flash", "offload",
+             "price")
+_REPEATED = ("tokens", "precision", "optimizer", "price", "flash", "offload")
 
 
 def _run_flags(flags: dict) -> list[str]:
     """The run/hardware flags of a search, as `planner estimate` takes them."""
-    out: list[str] = []
-    for key in ("tokens", "precision", "optimizer", "price"):
-        v = flags.get(key)
-        if v is not None:
-            out += [f"--{key}", v.value if isinstance(v, Enum) else (f"{v:g}" if isinstance(v, float) else str(v))]
-    for key in ("flash", "offload"):
-        v = flags.get(key)
-        if v is not None:
-            out.append(f"--{key}" if v else f"--no-{key}")
-    return out
+    return flag_args({k: flags.get(k) for k in _REPEATED})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -304,79 +296,79 @@ def _run_flags(flags: dict) -> list[str]:
 LIST_HELP = "One value, or a comma-separated list (e.g. 4,8)."
 
 
-def _search_command(
-    plan_file: Optional[Path] = typer.Argument(None, help="Plan YAML (model, run, hardware; its layout is ignored "
-                                               "except for kernels and offload).", metavar="[PLAN.yaml]"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model preset name."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", "-g", help="Hardware profile name."),
-    gpus: Optional[str] = typer.Option(None, help="GPU count(s) to search. " + LIST_HELP),
-    max_gpus: Optional[int] = typer.Option(None, help="Search every whole node up to this many GPUs (and 1..node "
-                                           "below one node)."),
-    min_gpus: int = typer.Option(1, help="Smallest GPU count of a --max-gpus range."),
-    tp: Optional[str] = typer.Option(None, help="Fix the tensor-parallel degree. " + LIST_HELP),
-    pp: Optional[str] = typer.Option(None, help="Fix the pipeline-parallel degree. " + LIST_HELP),
-    cp: Optional[str] = typer.Option(None, help="Fix the context-parallel degree. " + LIST_HELP),
-    ep: Optional[str] = typer.Option(None, help="Fix the expert-parallel degree. " + LIST_HELP),
-    vpp: Optional[str] = typer.Option(None, help="Fix the virtual pipeline stages per GPU. " + LIST_HELP),
-    dp: Optional[str] = typer.Option(None, help="Fix the data-parallel degree. " + LIST_HELP),
-    max_tp: Optional[int] = typer.Option(None, help="Largest tensor-parallel degree."),
-    max_pp: Optional[int] = typer.Option(None, help="Largest pipeline-parallel degree."),
-    max_cp: Optional[int] = typer.Option(None, help="Largest context-parallel degree (default: keep >= 1024 tokens "
-                                         "per rank)."),
-    max_ep: Optional[int] = typer.Option(None, help="Largest expert-parallel degree."),
-    max_vpp: Optional[int] = typer.Option(None, help="Most virtual pipeline stages per GPU."),
-    micro_batch: Optional[str] = typer.Option(None, help="Fix the micro-batch, sequences. " + LIST_HELP),
-    max_micro_batch: Optional[int] = typer.Option(None, help="Largest micro-batch, sequences."),
-    global_batch: Optional[str] = typer.Option(None, help="Global batch, sequences: N, a list N,M, or a range LO:HI "
-                                               "(LO, 2·LO, 4·LO, ... up to HI)."),
-    global_batch_tokens: Optional[int] = typer.Option(None, help="Global batch, tokens."),
-    recompute: Optional[str] = typer.Option(None, help="Recomputation options: none, selective, full. " + LIST_HELP),
-    zero: Optional[str] = typer.Option(None, help="ZeRO stages 0-3. " + LIST_HELP),
-    fsdp: Optional[str] = typer.Option(None, help="FSDP options: none, full, hybrid. " + LIST_HELP),
-    sp: Optional[bool] = typer.Option(None, "--sp/--no-sp", help="Sequence parallelism on (tp > 1 only) or off "
-                                      "(default: both)."),
-    flash: Optional[bool] = typer.Option(None, "--flash/--no-flash", help="FlashAttention."),
-    offload: Optional[bool] = typer.Option(None, "--offload/--no-offload", help="Optimizer state in CPU memory."),
-    seq: Optional[int] = typer.Option(None, help="Sequence length, tokens."),
-    tokens: Optional[float] = typer.Option(None, help="Training tokens in total (for time-to-train, cost, Pareto)."),
-    precision: Optional[Precision] = typer.Option(None, help="Training precision."),
-    optimizer: Optional[Optim] = typer.Option(None, help="Optimizer."),
-    rank: Rank = typer.Option(Rank.step_time, "--rank", help="Rank by step time, cost (of the whole run with "
-                              "--tokens, else per step: step time x GPUs x price) or wall-clock time to train."),
-    price: Optional[float] = typer.Option(None, help="Price per GPU-hour, USD (overrides the profile)."),
-    top: int = typer.Option(10, help="Rows of the ranked table (0 = every candidate)."),
-    rejected: int = typer.Option(5, help="Rejected layouts ranked ahead of the winner to show, with the reason."),
-    include_rejected: bool = typer.Option(False, "--include-rejected", help="Rank rejected layouts too (JSON/CSV; "
-                                          "their 'reason' says why)."),
-    pareto: bool = typer.Option(True, "--pareto/--no-pareto", help="Pareto front of time to train vs dollars across "
-                                "GPU counts."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the time-to-train vs cost plot of the best "
-                                        "layout per GPU count, Pareto front marked (PNG or SVG; needs --tokens)."),
-    force: bool = typer.Option(False, "--force", help="Let --plot overwrite a file planner did not write."),
-    fmt: Fmt = FORMAT_OPT,
-):
+def _opt(name: str, annotation, default, *decls: str, help: str) -> inspect.Parameter:
+    return param(name, annotation, typer.Option(default, *decls, help=help))
+
+
+def _fix(name: str, what: str) -> inspect.Parameter:
+    """A layout flag of the search: one value or a list, fixing a degree (``--tp 4,8``)."""
+    return _opt(name, Optional[str], None, help=f"Fix the {what}. " + LIST_HELP)
+
+
+@with_params(
+    param("plan_file", Optional[Path], typer.Argument(None, help="Plan YAML (model, run, hardware; its layout is "
+                                                      "ignored except for kernels and offload).",
+                                                      metavar="[PLAN.yaml]")),
+    FLAGS["model"].param(),
+    FLAGS["gpu"].param(),
+    _opt("gpus", Optional[str], None, help="GPU count(s) to search. " + LIST_HELP),
+    _opt("max_gpus", Optional[int], None, help="Search every whole node up to this many GPUs (and 1..node below "
+         "one node)."),
+    _opt("min_gpus", int, 1, help="Smallest GPU count of a --max-gpus range."),
+    _fix("tp", "tensor-parallel degree"),
+    _fix("pp", "pipeline-parallel degree"),
+    _fix("cp", "context-parallel degree"),
+    _fix("ep", "expert-parallel degree"),
+    _fix("vpp", "virtual pipeline stages per GPU"),
+    _fix("dp", "data-parallel degree"),
+    _opt("max_tp", Optional[int], None, help="Largest tensor-parallel degree."),
+    _opt("max_pp", Optional[int], None, help="Largest pipeline-parallel degree."),
+    _opt("max_cp", Optional[int], None, help="Largest context-parallel degree (default: keep >= 1024 tokens per "
+         "rank)."),
+    _opt("max_ep", Optional[int], None, help="Largest expert-parallel degree."),
+    _opt("max_vpp", Optional[int], None, help="Most virtual pipeline stages per GPU."),
+    _fix("micro_batch", "micro-batch, sequences"),
+    _opt("max_micro_batch", Optional[int], None, help="Largest micro-batch, sequences."),
+    _opt("global_batch", Optional[str], None, help="Global batch, sequences: N, a list N,M, or a range LO:HI (LO, "
+         "2·LO, 4·LO, ... up to HI)."),
+    FLAGS["global_batch_tokens"].param(),
+    _opt("recompute", Optional[str], None, help="Recomputation options: none, selective, full. " + LIST_HELP),
+    _opt("zero", Optional[str], None, help="ZeRO stages 0-3. " + LIST_HELP),
+    _opt("fsdp", Optional[str], None, help="FSDP options: none, full, hybrid. " + LIST_HELP),
+    _opt("sp", Optional[bool], None, "--sp/--no-sp", help="Sequence parallelism on (tp > 1 only) or off (default: "
+         "both)."),
+    FLAGS["flash"].param(),
+    FLAGS["offload"].param(),
+    FLAGS["seq"].param(),
+    FLAGS["tokens"].but(help="Training tokens in total (for time-to-train, cost, Pareto).").param(),
+    FLAGS["precision"].param(),
+    FLAGS["optimizer"].param(),
+    _opt("rank", Rank, Rank.step_time, "--rank", help="Rank by step time, cost (of the whole run with --tokens, else "
+         "per step: step time x GPUs x price) or wall-clock time to train."),
+    FLAGS["price"].param(),
+    _opt("top", int, 10, help="Rows of the ranked table (0 = every candidate)."),
+    _opt("rejected", int, 5, help="Rejected layouts ranked ahead of the winner to show, with the reason."),
+    _opt("include_rejected", bool, False, "--include-rejected", help="Rank rejected layouts too (JSON/CSV; their "
+         "'reason' says why)."),
+    _opt("pareto", bool, True, "--pareto/--no-pareto", help="Pareto front of time to train vs dollars across GPU "
+         "counts."),
+    _opt("plot", Optional[Path], None, "--plot", help="Write the time-to-train vs cost plot of the best layout per "
+         "GPU count, Pareto front marked (PNG or SVG; needs --tokens)."),
+    _opt("force", bool, False, "--force", help="Let --plot overwrite a file planner did not write."),
+    param("fmt", Fmt, FORMAT_OPT),
+)
+def search_command(plan_file: Optional[Path], rank: Rank, top: int, rejected: int, include_rejected: bool,
+                   pareto: bool, plot: Optional[Path], force: bool, fmt: Fmt, **opts):
     """Search every layout (tp/pp/vpp/cp/ep/dp, micro-batch, recomputation, ZeRO/FSDP, sequence parallel) for the
     fastest, cheapest or quickest-to-train one that fits. Exit 1 if none fits."""
-    from .search import Constraints, search
+    from ..search import search
 
-    single_batch = None
-    batches = _batch_list(global_batch)
+    flags = {k: opts.pop(k) for k in RUN_FLAGS}
+    batches = _batch_list(opts.pop("global_batch"))
     if batches is not None and len(batches) == 1:
-        single_batch, batches = batches[0], None
-    flags = dict(model=model, gpu=gpu, seq=seq, global_batch=single_batch, global_batch_tokens=global_batch_tokens,
-                 tokens=tokens, precision=precision, optimizer=optimizer, flash=flash, offload=offload, price=price)
+        flags["global_batch"], batches = batches[0], None
     plan = build_plan(plan_file, flags)
-    c = Constraints(
-        gpus=_int_list("gpus", gpus), min_gpus=min_gpus, max_gpus=max_gpus,
-        tp=_int_list("tp", tp), pp=_int_list("pp", pp), cp=_int_list("cp", cp), ep=_int_list("ep", ep),
-        vpp=_int_list("vpp", vpp), dp=_int_list("dp", dp),
-        max_tp=max_tp, max_pp=max_pp, max_cp=max_cp, max_ep=max_ep, max_vpp=max_vpp,
-        micro_batch=_int_list("micro-batch", micro_batch), max_micro_batch=max_micro_batch, global_batch=batches,
-        recompute=_choice_list("recompute", recompute, ("none", "selective", "full")),
-        zero=tuple(int(z) for z in _choice_list("zero", zero, ("0", "1", "2", "3"))) if zero is not None else None,
-        fsdp=_choice_list("fsdp", fsdp, ("none", "full", "hybrid")),
-        sp=None if sp is None else (sp,),
-    )
+    c = _constraints(opts, batches)
     bar = _Progress()
     t0 = time.perf_counter()
     try:
@@ -384,55 +376,114 @@ def _search_command(
         res.metric  # raises a SpecError if the ranking needs what the run lacks
     finally:
         bar.close()
-
-    k = top if top > 0 else None
-    ranked_idx = res.ranked(k, include_rejected=include_rejected)
-    ranked = [{"rank": n, **r} for n, r in enumerate(res.rows(ranked_idx), start=1)]
-    rej_idx, by_reason = res.rejected_better(rejected)
-    # place in the ranking of every candidate, rejected ones included
-    rej_rows = [{"rank": res.position(int(i)), **r} for i, r in zip(rej_idx, res.rows(rej_idx))]
-    best = res.best()
-    pareto_rows: list[dict] = []
-    if pareto and len(res.space.gpu_counts) > 1:
-        pareto_rows = res.rows(res.pareto())
-    summary = res.summary()
-    summary["wall_s"] = time.perf_counter() - t0
-    sentences = pareto_sentences(pareto_rows)
+    out = _Outcome.of(res, top, rejected, include_rejected, pareto, wall_s=time.perf_counter() - t0)
     if plot is not None:
-        from .plots import plot as write_plot
-
-        per_count = res.rows(res.best_per_gpu_count())
-        points = [{**r, "scenario": f"{r['gpus']:,} GPUs"} for r in per_count]
-        _note(f"wrote {write_plot(points, plot, kind='pareto', title=plan.model.name, force=force)}")
-
+        _plot(res, plot, plan.model.name, force)
     if fmt == Fmt.json:
-        payload = {"summary": summary, "rows": ranked,
-                   "rejected_ahead_of_best": {"count_by_reason": by_reason, "rows": rej_rows},
-                   "pareto": pareto_rows, "pareto_summary": sentences}
-        _emit(fmt, payload)
+        emit(fmt, out.payload())
     elif fmt == Fmt.csv:
-        _emit(fmt, None, rows=ranked)
+        emit(fmt, None, rows=out.ranked)
     else:
-        _print_tables(res, summary, ranked, rej_rows, by_reason, pareto_rows, sentences, plan_file, model, gpu,
-                      _run_flags(flags))
-    if best is None and res.n == 0:
+        _print_tables(out, estimate_command_line(plan_file, flags["model"], flags["gpu"], out.ranked[0],
+                                                 plan.run.seq_len, _run_flags(flags))
+                      if out.ranked and out.ranked[0]["feasible"] else None)
+    _exit_unless_one_fits(out)
+
+
+def _constraints(opts: dict, batches: Optional[tuple[int, ...]]):
+    """The search constraints from the layout flags (lists parsed, each checked)."""
+    from ..search import Constraints
+
+    zero = opts["zero"]
+    return Constraints(
+        gpus=_int_list("gpus", opts["gpus"]), min_gpus=opts["min_gpus"], max_gpus=opts["max_gpus"],
+        tp=_int_list("tp", opts["tp"]), pp=_int_list("pp", opts["pp"]), cp=_int_list("cp", opts["cp"]),
+        ep=_int_list("ep", opts["ep"]), vpp=_int_list("vpp", opts["vpp"]), dp=_int_list("dp", opts["dp"]),
+        max_tp=opts["max_tp"], max_pp=opts["max_pp"], max_cp=opts["max_cp"], max_ep=opts["max_ep"],
+        max_vpp=opts["max_vpp"],
+        micro_batch=_int_list("micro-batch", opts["micro_batch"]), max_micro_batch=opts["max_micro_batch"],
+        global_batch=batches,
+        recompute=_choice_list("recompute", opts["recompute"], ("none", "selective", "full")),
+        zero=tuple(int(z) for z in _choice_list("zero", zero, ("0", "1", "2", "3"))) if zero is not None else None,
+        fsdp=_choice_list("fsdp", opts["fsdp"], ("none", "full", "hybrid")),
+        sp=None if opts["sp"] is None else (opts["sp"],),
+    )
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What a search shows: the ranked rows, the rejected layouts ranked ahead of the best, the Pareto front."""
+
+    res: object
+    summary: dict
+    ranked: list[dict]
+    rej_rows: list[dict]
+    by_reason: dict
+    pareto_rows: list[dict]
+    sentences: list[str]
+
+    @classmethod
+    def of(cls, res, top: int, rejected: int, include_rejected: bool, pareto: bool, wall_s: float) -> "_Outcome":
+        ranked_idx = res.ranked(top if top > 0 else None, include_rejected=include_rejected)
+        ranked = [{"rank": n, **r} for n, r in enumerate(res.rows(ranked_idx), start=1)]
+        rej_idx, by_reason = res.rejected_better(rejected)
+        # place in the ranking of every candidate, rejected ones included
+        rej_rows = [{"rank": res.position(int(i)), **r} for i, r in zip(rej_idx, res.rows(rej_idx))]
+        pareto_rows = res.rows(res.pareto()) if pareto and len(res.space.gpu_counts) > 1 else []
+        summary = res.summary()
+        summary["wall_s"] = wall_s
+        return cls(res, summary, ranked, rej_rows, by_reason, pareto_rows, pareto_sentences(pareto_rows))
+
+    def payload(self) -> dict:
+        return {"summary": self.summary, "rows": self.ranked,
+                "rejected_ahead_of_best": {"count_by_reason": self.by_reason, "rows": self.rej_rows},
+                "pareto": self.pareto_rows, "pareto_summary": self.sentences}
+
+
+def _plot(res, plot: Path, title: str, force: bool) -> None:
+    """The time-to-train vs cost plot of the best layout per GPU count."""
+    from ..plots import plot as write_plot
+
+    per_count = res.rows(res.best_per_gpu_count())
+    points = [{**r, "scenario": f"{r['gpus']:,} GPUs"} for r in per_count]
+    note(f"wrote {write_plot(points, plot, kind='pareto', title=title, force=force)}")
+
+
+def _exit_unless_one_fits(out: _Outcome) -> None:
+    """Exit 1, saying why on stderr, when no candidate layout fits (or the constraints leave none)."""
+    if out.res.best() is not None:
+        return
+    if out.res.n == 0:
         report.stderr_console().print("[yellow]no candidate layout:[/yellow] the constraints leave none (sequence "
                                       "parallelism needs tp > 1; a fixed dp must be what the GPU count leaves)",
                                       highlight=False)
         raise typer.Exit(EXIT_INFEASIBLE)
-    if best is None:
-        why = ", ".join(f"{k} {v:,}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1])) or "no candidates"
-        report.stderr_console().print(f"[yellow]no layout fits:[/yellow] {summary['candidates']:,} candidates "
-                                      f"rejected ({why})", highlight=False)
-        raise typer.Exit(EXIT_INFEASIBLE)
+    why = ", ".join(f"{k} {v:,}" for k, v in sorted(out.by_reason.items(), key=lambda kv: -kv[1])) or "no candidates"
+    report.stderr_console().print(f"[yellow]no layout fits:[/yellow] {out.summary['candidates']:,} candidates "
+                                  f"rejected ({why})", highlight=False)
+    raise typer.Exit(EXIT_INFEASIBLE)
 
 
-def _print_tables(res, summary, ranked, rej_rows, by_reason, pareto_rows, sentences, plan_file, model, gpu,
-                  extra) -> None:
+def _print_tables(out: _Outcome, best_command: Optional[str]) -> None:
+    """The search for people: a header line, the ranked and breakdown tables, the rejected layouts ranked ahead of
+    the best, the Pareto front, and the best layout as a `planner estimate` command."""
     con = report.stdout_console()
     if not con.is_terminal:  # a file or a pipe: room for every column
         con.width = max(con.width, 160)
-    bv = len(summary["global_batch_seqs"]) > 1
+    bv = len(out.summary["global_batch_seqs"]) > 1
+    _print_header(con, out.res, out.summary, bv)
+    if out.ranked:
+        con.print(_ranked_table(f"top {len(out.ranked)} layouts", out.ranked, bv,
+                                with_reason=any(r["reason"] for r in out.ranked)))
+        con.print(_breakdown_table(out.ranked))
+    if out.rej_rows:
+        con.print(_rejected_table(out, bv))
+    _print_pareto(con, out, bv)
+    if best_command is not None:
+        con.print("[dim]the best layout, as an estimate:[/dim] " + best_command, highlight=False, soft_wrap=True)
+
+
+def _print_header(con, res, summary: dict, bv: bool) -> None:
     counts = summary["gpu_counts"]
     with_cand = len(np.unique(res.column("gpus"))) if res.n else 0
     span = (f"{counts[0]:,} GPUs" if len(counts) == 1 else f"{len(counts):,} GPU counts from {counts[0]:,} to "
@@ -446,27 +497,24 @@ def _print_tables(res, summary, ranked, rej_rows, by_reason, pareto_rows, senten
               highlight=False)
     for n in summary["notes"]:
         con.print(f"[dim]note: {n}[/dim]", highlight=False)
-    if ranked:
-        con.print(_ranked_table(f"top {len(ranked)} layouts", ranked, bv, with_reason=any(r["reason"] for r in ranked)))
-        con.print(_breakdown_table(ranked))
-    if rej_rows:
-        total = sum(by_reason.values())
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]))
-        title = (f"rejected layouts ranked ahead of the best ({total:,}: {reasons}); the {len(rej_rows)} nearest"
-                 if res.best() is not None else f"no layout fits ({total:,} rejected: {reasons}); the best rejected")
-        con.print(_ranked_table(title, rej_rows, bv, with_reason=True))
-    if pareto_rows:
-        con.print(_pareto_table(thin(pareto_rows), bv))
-        for s in sentences:
+
+
+def _rejected_table(out: _Outcome, bv: bool):
+    total = sum(out.by_reason.values())
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(out.by_reason.items(), key=lambda kv: -kv[1]))
+    title = (f"rejected layouts ranked ahead of the best ({total:,}: {reasons}); the {len(out.rej_rows)} nearest"
+             if out.res.best() is not None else f"no layout fits ({total:,} rejected: {reasons}); the best rejected")
+    return _ranked_table(title, out.rej_rows, bv, with_reason=True)
+
+
+def _print_pareto(con, out: _Outcome, bv: bool) -> None:
+    """The Pareto front and its reading, or a note on what it needs."""
+    res, several = out.res, len(out.summary["gpu_counts"]) > 1
+    if out.pareto_rows:
+        con.print(_pareto_table(thin(out.pareto_rows), bv))
+        for s in out.sentences:
             con.print(f"  {s}", highlight=False)
-    elif res.plan.run.training_tokens is None and len(summary["gpu_counts"]) > 1:
-        _note("no Pareto front: it needs the training tokens (--tokens)")
-    elif res.price_usd_per_gpu_hour is None and len(summary["gpu_counts"]) > 1:
-        _note("no Pareto front: it needs a price (--price)")
-    if ranked and ranked[0]["feasible"]:
-        con.print("[dim]the best layout, as an estimate:[/dim] "
-                  + estimate_command_line(plan_file, model, gpu, ranked[0], res.plan.run.seq_len, extra),
-                  highlight=False, soft_wrap=True)
-
-
-functools.update_wrapper(search_command, _search_command)  # name, docstring, annotations; __wrapped__ for typer
+    elif res.plan.run.training_tokens is None and several:
+        note("no Pareto front: it needs the training tokens (--tokens)")
+    elif res.price_usd_per_gpu_hour is None and several:
+        note("no Pareto front: it needs a price (--price)")

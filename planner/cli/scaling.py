@@ -1,6 +1,6 @@
 """`planner scaling ...`: predicted loss, compute-optimal size, isoFLOP curves and fits of your own law.
 
-Thin like the rest of the CLI: parse, call :mod:`planner.core.scaling`, render through ``planner.cli._emit``
+Thin like the rest of the CLI: parse, call :mod:`planner.core.scaling`, render through ``planner.cli.common.emit``
 (table for people, json/csv for programs). Warnings (a query far outside a law's fitted range) go to stderr and
 into the JSON under ``warnings``. Plots (``--plot FILE.png|FILE.svg``) need matplotlib and use its Agg/SVG
 canvases through ``matplotlib.figure.Figure`` (no pyplot, no display).
@@ -17,16 +17,14 @@ from typing import List, Optional
 
 import typer
 
-#: Defined before importing from planner.cli: cli.py imports this module at its bottom to register the sub-app,
-#: so whichever of the two modules is imported first, ``scaling_app`` exists when cli.py asks for it.
+from .. import report
+from ..errors import SpecError
+from .common import FORMAT_OPT, Fmt, emit
+
 scaling_app = typer.Typer(
     no_args_is_help=True,
     help="Scaling laws: predicted loss, compute-optimal model size, isoFLOP curves, and fits to your own runs.",
 )
-
-from . import report  # noqa: E402
-from .cli import FORMAT_OPT, Fmt, _emit  # noqa: E402
-from .errors import SpecError  # noqa: E402
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 
@@ -54,7 +52,7 @@ def parse_count(text: Optional[str], what: str) -> Optional[float]:
 
 
 def _law(name: str):
-    from .core.scaling import get_law
+    from ..core.scaling import get_law
 
     return get_law(name)
 
@@ -63,7 +61,7 @@ class _Warnings:
     """Collect ExtrapolationWarnings raised inside the block; :meth:`flush` prints them to stderr."""
 
     def __enter__(self):
-        from .core.scaling import ExtrapolationWarning
+        from ..core.scaling import ExtrapolationWarning
 
         self._cm = warnings.catch_warnings(record=True)
         self.caught = self._cm.__enter__()
@@ -141,7 +139,7 @@ def laws_cmd(fmt: Fmt = FORMAT_OPT):
     """List the preset laws: constants, fitted ranges, sources, and the tokens/parameter each implies."""
     from dataclasses import asdict
 
-    from .core.scaling import LAWS, compute_optimal
+    from ..core.scaling import LAWS, compute_optimal
 
     rows = []
     for name, law in LAWS.items():
@@ -160,7 +158,7 @@ def laws_cmd(fmt: Fmt = FORMAT_OPT):
         })
     cols = ["law", "default", "n_kind", "params_min", "params_max", "tokens_min", "tokens_max",
             "tokens_per_param_at_5.76e23", "constants"]
-    _emit(fmt, rows, rows=rows, table=report.rows_table("scaling laws (loss in nats/token of each law's data)",
+    emit(fmt, rows, rows=rows, table=report.rows_table("scaling laws (loss in nats/token of each law's data)",
                                                           rows, cols))
 
 
@@ -177,7 +175,7 @@ def loss_cmd(
 ):
     """Predicted loss and perplexity of N parameters trained on D tokens, and how far that is from the optimum
     of the same budget C = 6ND."""
-    from .core.scaling import ChinchillaLaw, compute_efficiency, predict_loss, with_repetition
+    from ..core.scaling import ChinchillaLaw, compute_efficiency, predict_loss, with_repetition
 
     lw = _law(law)
     if (params is None) == (model is None):
@@ -187,8 +185,8 @@ def loss_cmd(
     if u is not None and isinstance(lw, ChinchillaLaw):
         lw = with_repetition(lw)  # Muennighoff et al. 2023's repeated-data terms on this base (named in source)
     if model is not None:
-        from .core.params import param_breakdown
-        from .registry import load_model
+        from ..core.params import param_breakdown
+        from ..registry import load_model
 
         pb = param_breakdown(load_model(model))
         n = float(pb.non_embedding if lw.n_kind == "non_embedding" else pb.total)
@@ -210,7 +208,7 @@ def loss_cmd(
     out["warnings"] = msgs
     out["source"] = lw.source
     _print_warnings(msgs)
-    _emit(fmt, out, rows=[_csv_row(out)],
+    emit(fmt, out, rows=[_csv_row(out)],
           table=report.kv_table(f"predicted loss — {lw.name}", [("", _table_view(out))]))
 
 
@@ -234,7 +232,7 @@ def optimal_cmd(
     """Compute-optimal N and D for a FLOP budget (Hoffmann et al. 2022 Eq. 4), the loss there, a concrete model
     from the shape rule, and the tokens/parameter every preset law implies at that budget. --plot draws the
     frontier (N_opt, D_opt and loss against C)."""
-    from .core.scaling import (ChinchillaLaw, flops_for_loss, inference_optimal, plan_for_compute,
+    from ..core.scaling import (ChinchillaLaw, flops_for_loss, inference_optimal, plan_for_compute,
                                tokens_per_param_by_law)
 
     lw = _law(law)
@@ -277,6 +275,15 @@ def optimal_cmd(
     out["warnings"] = msgs
     out["source"] = lw.source
     _print_warnings(msgs)
+    emit(fmt, out, rows=[_csv_row(out)], table=report.kv_table(f"compute-optimal — {lw.name}",
+                                          [(n, _table_view(s)) for n, s in _optimal_sections(out, inf)]))
+    if plot is not None:
+        _frontier_plot(lw, c, plot, u)
+
+
+def _optimal_sections(out: dict, inf) -> list[tuple[str, dict]]:
+    """The sections of the `scaling optimal` table: the law's optimum, the concrete model, tokens/parameter by law
+    and (with --inference-tokens) the inference-aware size."""
     sections = [("compute-optimal (law)", {k: out[k] for k in ("flops", "params_opt", "tokens_opt", "loss_opt")}),
                 ("concrete model (shape rule)", {k: out[k] for k in (
                     "params_model", "layers", "hidden_size", "heads", "kv_heads", "head_dim", "ffn_hidden",
@@ -285,16 +292,13 @@ def optimal_cmd(
     if inf is not None:
         sections.append(("inference-aware (Sardana & Frankle 2023)",
                          {k: v for k, v in out.items() if k.startswith("inference_")}))
-    _emit(fmt, out, rows=[_csv_row(out)], table=report.kv_table(f"compute-optimal — {lw.name}",
-                                          [(n, _table_view(s)) for n, s in sections]))
-    if plot is not None:
-        _frontier_plot(lw, c, plot, u)
+    return sections
 
 
 def _frontier_plot(lw, c: float, plot: Path, unique_tokens) -> None:
     import numpy as np
 
-    from .core.scaling import LAWS, ChinchillaLaw, compute_optimal
+    from ..core.scaling import LAWS, ChinchillaLaw, compute_optimal
 
     lo, hi = min(1e18, c / 100), max(1e27, c * 100)
     cs = np.logspace(math.log10(lo), math.log10(hi), 60)
@@ -337,7 +341,7 @@ def isoflop_cmd(
 ):
     """Loss against model size at fixed compute (isoFLOP curves, Hoffmann et al. 2022 Approach 2), with the
     optimum of each curve marked."""
-    from .core.scaling import compute_optimal, isoflop_curve
+    from ..core.scaling import compute_optimal, isoflop_curve
 
     lw = _law(law)
     _check_plot_path(plot)
@@ -350,7 +354,7 @@ def isoflop_cmd(
     _print_warnings(msgs)
     payload = {"law": lw.name, "optima": optima, "rows": rows, "warnings": msgs, "source": lw.source}
     table_rows = [{**r, "loss": _fmt_loss(r["loss"])} for r in rows]
-    _emit(fmt, payload, rows=rows,
+    emit(fmt, payload, rows=rows,
           table=report.rows_table(f"isoFLOP curves — {lw.name}", table_rows,
                                   ["flops", "params", "tokens", "tokens_per_param", "loss", "optimum"]))
     if plot is not None:
@@ -378,7 +382,8 @@ def fit_cmd(
 ):
     """Fit L = E + A/N^alpha + B/D^beta to your own runs as Hoffmann et al. 2022 did (Huber loss on log loss,
     L-BFGS-B from a grid of starts), with bootstrap intervals. Exit 1 when the fit fails or lands on a bound."""
-    from .core.scaling import fit_chinchilla, read_points_csv
+    from ..calibrate.scaling_fit import fit_chinchilla
+    from ..io.points_csv import read_points_csv
 
     _check_plot_path(plot)
     if bootstrap < 0:
@@ -400,7 +405,7 @@ def fit_cmd(
              "bootstrap_failed": res.bootstrap_failed, "flops_ref": res.flops_ref,
              "tokens_per_param_ref": f"{res.tokens_per_param_ref:.3g}"
              + (f"  [{tpp[0]:.3g} .. {tpp[1]:.3g}]" if res.ci else "")}
-    _emit(fmt, out, table=report.kv_table(f"fit of {points_csv.name} (95% bootstrap intervals)",
+    emit(fmt, out, table=report.kv_table(f"fit of {points_csv.name} (95% bootstrap intervals)",
                                           [("constants", consts), ("fit", other)]))
     if plot is not None:
         import numpy as np

@@ -1,6 +1,6 @@
 """`planner bench` and `planner calibrate`: measure the local accelerator, fit the time model's curves from it.
 
-Registered in ``planner/cli.py`` (``app.command("bench")(bench_command)``, ``app.command("calibrate")(...)``).
+Registered by ``planner/cli/__init__.py`` as ``bench`` and ``calibrate``.
 Files are written where ``--out`` says; messages and the progress bar go to stderr; the summary table (or JSON
 with ``--format json``) to stdout. Exit codes: 0 done; 1 a fit that failed or found nothing to fit; 2 bad input,
 including a missing PyTorch for ``bench`` (one line saying ``pip install 'planner[bench]'``).
@@ -14,9 +14,9 @@ from typing import Optional
 
 import typer
 
-from . import report
-from .cli import FORMAT_OPT, Fmt, _emit, _note
-from .errors import SpecError
+from .. import report
+from ..errors import SpecError
+from .common import FORMAT_OPT, Fmt, emit, note
 
 SECTIONS = ("gemm", "attention", "memory", "collectives")
 
@@ -85,14 +85,14 @@ def bench_command(
     """Measure GEMM, attention, memory and collective throughput on the local accelerator and write a BENCH YAML
     with its provenance; then `planner calibrate BENCH.yaml --into PROFILE`. Needs PyTorch
     (pip install 'planner\\[bench]')."""
-    from .calibrate.bench import BenchOptions, default_out_name, dump_bench, run_bench
+    from ..calibrate.bench import BenchOptions, default_out_name, dump_bench, run_bench
 
     if published is not None:
-        from .calibrate.published import PROFILE_OF, published_bench, published_keys
+        from ..calibrate.published import PROFILE_OF, published_bench, published_keys
 
         if published == "list":
             rows = [{"accelerator": k, "profile": PROFILE_OF.get(k, "")} for k in published_keys()]
-            _emit(fmt, rows, rows=rows, table=report.rows_table("published microbenchmarks", rows,
+            emit(fmt, rows, rows=rows, table=report.rows_table("published microbenchmarks", rows,
                                                                 ["accelerator", "profile"]))
             return
         bench = published_bench(published)
@@ -103,7 +103,7 @@ def bench_command(
                             micro_batch=micro_batch, dtypes=_split("--dtypes", dtypes, ("fp32", "bf16", "fp16", "fp8")),
                             sections=_split("--only", only, SECTIONS) or SECTIONS, cpu_ranks=cpu_ranks)
         if model:
-            from .registry import load_model
+            from ..registry import load_model
 
             load_model(model)  # an unknown preset is bad input before anything is measured
         bench = run_bench(opts, show_progress=sys.stderr.isatty())
@@ -117,9 +117,9 @@ def bench_command(
     rows = _summary(bench)
     payload = {"out": str(path), "device": bench.provenance.device_name, "elapsed_s": bench.provenance.elapsed_s,
                "summary": rows}
-    _emit(fmt, payload, rows=rows, table=report.rows_table(f"{bench.provenance.device_name} -> {path}", rows,
+    emit(fmt, payload, rows=rows, table=report.rows_table(f"{bench.provenance.device_name} -> {path}", rows,
                                                            ["measurement", "value", "at", "count"]))
-    _note(f"wrote {path}; next: planner calibrate {path} --into PROFILE")
+    note(f"wrote {path}; next: planner calibrate {path} --into PROFILE")
 
 
 def calibrate_command(
@@ -136,18 +136,18 @@ def calibrate_command(
 ):
     """Fit the time model's efficiency curves from a BENCH file and write a profile that
     `planner estimate --gpu PROFILE.yaml` uses."""
-    from .calibrate.curves import calibrate, compare
-    from .registry import load_hardware
+    from ..calibrate.curves import calibrate, compare
+    from ..registry import load_hardware
 
     path, fit, data = calibrate(bench_file, into, out=out, name=name, only=only or None)
     for w in fit.warnings:
-        _note(w)
+        note(w)
     rows = compare(fit, load_hardware(into))
     payload = {"out": str(path), "profile": data["name"], "fitted": rows, "not_fitted": fit.not_fitted,
                "warnings": list(fit.warnings)}
     shown = [{"key": r["key"] + (" (AT BOUND)" if r["at_bound"] else ""), "fitted": f"{r['fitted']:.4g}",
               "profile": "-" if r["profile"] is None else f"{r['profile']:.4g}",
               "change": "-" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"} for r in rows]
-    _emit(fmt, payload, rows=rows, table=report.rows_table(f"{data['name']} -> {path}", shown,
+    emit(fmt, payload, rows=rows, table=report.rows_table(f"{data['name']} -> {path}", shown,
                                                            ["key", "fitted", "profile", "change"]))
-    _note(f"wrote {path}; use it with: planner estimate --gpu {path} ...")
+    note(f"wrote {path}; use it with: planner estimate --gpu {path} ...")

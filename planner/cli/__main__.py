@@ -1,0 +1,5 @@
+"""`python -m planner.cli ...` runs the `planner` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,81 @@
+"""`planner validate` and `planner fit-time`: predictions against the published measured runs, and the fit of the
+time model's efficiency parameters on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import report
+from .common import FORMAT_OPT, Fmt, emit, note
+
+
+def validate(
+    runs: Optional[Path] = typer.Option(None, "--runs", help="Measured-runs YAML (default: the project's public set)."),
+    fmt: Fmt = FORMAT_OPT,
+):
+    """Predict published measured runs and compare throughput (tokens/s per GPU) like with like."""
+    from ..calibrate.validate import validate as run_validate
+
+    rep = run_validate(runs)
+    if fmt == Fmt.table:
+        _print_validation(rep)
+    else:
+        emit(fmt, rep, rows=rep["runs"])
+
+
+def _print_validation(rep: dict) -> None:
+    """The validation report for people: runs, error summaries by source and hardware, skipped runs, memory."""
+    cols = ["id", "source", "hardware", "gpus", "measured_tokens_per_s_per_gpu", "predicted_tokens_per_s_per_gpu",
+            "error_pct", "predicted_mfu"]
+    con = report.stdout_console()
+    con.print(report.rows_table("measured vs predicted", rep["runs"], cols))
+    srows = [{"group": "all", **rep["summary"]}] + [{"group": k, **v} for k, v in rep["by_source"].items()] + [
+        {"group": k, **v} for k, v in rep["by_hardware"].items()]
+    con.print(report.rows_table("absolute % error of tokens/s per GPU", srows,
+                                ["group", "n", "median_abs_pct_error", "p90_abs_pct_error", "max_abs_pct_error"]))
+    if rep["skipped"]:
+        con.print(report.rows_table("not modelled", rep["skipped"], ["id", "source", "reason"]))
+    mc = rep["memory_check"]
+    if mc.get("measured_n"):
+        con.print(f"memory: {mc['measured_n']} runs measured it; median abs. error "
+                  f"{mc['measured_median_abs_pct_error']:.1f}%, p90 {mc['measured_p90_abs_pct_error']:.1f}%",
+                  highlight=False)
+    oom = mc["ran_but_predicted_oom"]
+    con.print(f"memory: {len(oom)} of {rep['memory_check']['runs']} published runs are predicted not to fit "
+              f"although they ran" + (f": {', '.join(oom)}" if oom else ""), highlight=False)
+
+
+def fit_time(
+    runs: Optional[Path] = typer.Option(None, "--runs", help="Measured-runs YAML (default: the public set)."),
+    write: bool = typer.Option(False, "--write", help="Store the fit in hardware_profiles/calibration/."),
+    exclude_source: list[str] = typer.Option([], "--exclude-source", help="Leave a source out (hold-out checks)."),
+    fmt: Fmt = FORMAT_OPT,
+):
+    """Fit the time model's efficiency parameters per GPU generation on measured runs (prints residuals)."""
+    from ..calibrate.fit import BORROWED, fit_generation, generations, write_borrowed, write_calibration
+    from ..calibrate.measured import load_runs
+    from ..calibrate.validate import modelable
+
+    loaded, _ = load_runs(runs)
+    usable, _ = modelable(loaded)
+    out = {}
+    for gen in generations(usable):
+        with report.progress(f"fitting {gen}") as _:
+            res = fit_generation(usable, gen, exclude_sources=exclude_source)
+        errs = [abs(v) * 100 for v in res.residuals.values()]
+        out[gen] = {"params": res.params, "at_bound": list(res.at_bound), "n_runs": res.n_runs,
+                    "sources": res.sources, "median_abs_pct_error": float(sorted(errs)[len(errs) // 2]),
+                    "residuals_pct": {k: 100 * v for k, v in res.residuals.items()}}
+        if write:
+            path = write_calibration(res, str(runs or "planner/data/measured_runs.yaml"))
+            note(f"wrote {path}")
+            for other, (src_gen, _) in BORROWED.items():
+                if src_gen == gen and other not in out:
+                    note(f"wrote {write_borrowed(other, path)} (borrowed from {gen})")
+    rows = [{"generation": g, "parameter": k, "value": v, "at_bound": k in d["at_bound"]}
+            for g, d in out.items() for k, v in d["params"].items()]
+    emit(fmt, out, rows=rows, table=report.rows_table("fitted time-model parameters", rows,
+                                                       ["generation", "parameter", "value", "at_bound"]))
