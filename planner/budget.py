@@ -33,6 +33,7 @@ from .search import Constraints, search
 from .specs.hardware import HardwareSpec
 from .specs.layout import LayoutSpec
 from .specs.plan import Plan
+from .units import SECONDS_PER_HOUR
 from .specs.run import RunSpec
 from .specs.schedule import ScheduleSpec
 
@@ -175,7 +176,7 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
             sc = plan_for_loss(target_loss, law, vocab_size=vocab_size)
         else:
             # usable hours lose the goodput of failures/checkpoints; the estimate below accounts for them exactly
-            flops_model = hours * 3600.0 * peak * mfu * (iterations[-1]["goodput"] if iterations else 1.0)
+            flops_model = hours * SECONDS_PER_HOUR * peak * mfu * (iterations[-1]["goodput"] if iterations else 1.0)
             sc = plan_for_compute(flops_model / flop_ratio, law, vocab_size=vocab_size,
                                   unique_tokens=tokens_available)
         tokens = sc.tokens

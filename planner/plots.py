@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import SpecError
+from .units import GIB
 from .io.export import PLOT_MARKER, TIME_STEP_PARTS, _atomic_write, check_writable
 
-GIB = 2**30
 KINDS = ("memory", "time", "compare", "pareto")
 PLOT_SUFFIXES = (".png", ".svg")
 

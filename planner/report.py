@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from rich.table import Table
 
+from .units import GIB
 from .console import stderr_console, stdout_console  # noqa: F401  (the CLI renders through report)
 
 def _plain(v):
@@ -72,7 +73,7 @@ def human(v, key: str = "") -> str:
     if isinstance(v, str):
         return v
     if key.endswith("_bytes"):
-        return f"{v / 2**30:,.2f} GiB"
+        return f"{v / GIB:,.2f} GiB"
     if key.endswith("_s") and not key.endswith("per_s"):
         return f"{v:,.3f} s" if v < 100 else f"{v:,.0f} s"
     if key in ("mfu", "hfu", "goodput") or key.endswith("_fraction"):

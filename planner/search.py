@@ -60,8 +60,9 @@ from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_cos
 from .core.estimate import GIB, evaluate
 from .core.layout import Exec, exec_from_spec
 from .errors import SpecError
-from .specs.layout import FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
+from .specs.layout import FSDP_CODE, RECOMPUTE_CODE, LayoutSpec, data_parallel_of, model_parallel_size
 from .specs.plan import Plan
+from .units import SECONDS_PER_HOUR
 
 #: Context parallelism is enumerated only while every rank keeps at least this many tokens of a sequence
 #: (cp is for long sequences; shorter chunks leave the attention kernel too little work). ``max_cp`` overrides it.
@@ -287,9 +288,8 @@ def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
     pps = np.asarray(sorted(set(c.pp)), dtype=np.int64) if c.pp is not None else _bounded(divisors(layers), c.max_pp)
     rows = _cross(rows, "pp", pps)
     rows = _cross(rows, "cp", _cp_options(plan, c))
-    model_par = rows["tp"] * rows["pp"] * rows["cp"]
-    rows = _keep(rows, rows["gpus"] % model_par == 0)
-    rows["dp"] = rows["gpus"] // (rows["tp"] * rows["pp"] * rows["cp"])
+    rows = _keep(rows, rows["gpus"] % model_parallel_size(rows["tp"], rows["pp"], rows["cp"]) == 0)
+    rows["dp"] = data_parallel_of(rows["gpus"], rows["tp"], rows["pp"], rows["cp"])
     if c.dp is not None:
         rows = _keep(rows, np.isin(rows["dp"], np.asarray(c.dp)))
 
@@ -464,7 +464,7 @@ class SearchResult:
         if self.price_usd_per_gpu_hour is None:
             return None
         st = self.step_time_s if idx is None else self.step_time_s[idx]
-        return st * self.column("gpus", idx) * self.price_usd_per_gpu_hour / 3600.0
+        return st * self.column("gpus", idx) * self.price_usd_per_gpu_hour / SECONDS_PER_HOUR
 
     @property
     def metric(self) -> np.ndarray:

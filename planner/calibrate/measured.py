@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from ..core.params import param_breakdown
 from ..errors import SpecError, format_validation_error
 from ..registry import read_yaml
-from ..specs.layout import LayoutSpec
+from ..specs.layout import LayoutSpec, data_parallel_of, model_parallel_size
 from ..specs.model import ModelSpec
 from ..specs.run import RunSpec
 from ..units import GB
@@ -396,9 +396,9 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
         notes.append(f"parallelism.{'/'.join(defaulted)} not given: 1 (not used)")
     tp, pp, cp, vpp = tp or 1, pp or 1, cp or 1, vpp or 1
     if dp is None:
-        if gpus % (tp * pp * cp):
+        if gpus % model_parallel_size(tp, pp, cp):
             raise _Skip(f"parallelism.dp: not given and gpus({gpus}) not divisible by tp({tp})·pp({pp})·cp({cp})")
-        dp = gpus // (tp * pp * cp)
+        dp = data_parallel_of(gpus, tp, pp, cp)
         notes.append(f"parallelism.dp not given: gpus/(tp·pp·cp) = {dp}")
     sharding = _choice(p, "parallelism", "sharding", ("none", "zero2", "zero3"))
     as_published = str(p.get("zero_fsdp_as_published") or "")

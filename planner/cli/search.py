@@ -24,8 +24,8 @@ import typer
 from .. import report
 from ..errors import EXIT_INFEASIBLE, SpecError
 from .common import FLAGS, FORMAT_OPT, Fmt, build_plan, emit, flag_args, note, param, with_params
+from ..units import GIB
 
-GIB = 2**30
 
 
 class Rank(str, Enum):

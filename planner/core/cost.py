@@ -55,12 +55,11 @@ from ..specs.hardware import HardwareSpec
 from ..specs.model import ModelSpec
 from ..specs.run import RunSpec
 from ..specs.schedule import ScheduleSpec
+from ..units import GB, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from .layout import Num
 from .memory import bytes_per_weight, optimizer_bytes_per_param
 from .params import param_breakdown
 
-SECONDS_PER_HOUR = 3600.0
-SECONDS_PER_DAY = 86400.0
 
 #: Keys of ``Estimate.to_dict()`` (``time_`` + TimeBreakdown part) whose sum is the part of a step that does not
 #: shrink with the global batch: pipeline fill/drain, exposed DP gradient reduce / ZeRO gathers, optimizer step.
@@ -249,7 +248,7 @@ class CostResult:
 
     @property
     def cost_per_billion_tokens_usd(self) -> Num:
-        return self.cost_usd / (np.asarray(self.training_tokens, dtype=float) / 1e9)
+        return self.cost_usd / (np.asarray(self.training_tokens, dtype=float) / GB)
 
     def time_parts(self) -> dict[str, Num]:
         return {p: getattr(self, p) for p in self.TIME_PARTS}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from ..errors import SpecError
+from ..units import GIB
 
 EXPORT_VERSION = 1
 XLSX_KEYWORD = "planner-export"
@@ -81,7 +82,6 @@ UNITS: dict[str, str] = {
     "memory_stage": "pipeline stage", "memory_per_gpu_gib": "GiB",
 }
 
-GIB = 2**30
 
 
 def _plain(v: Any) -> Any:

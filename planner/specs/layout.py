@@ -16,6 +16,17 @@ RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 FSDP_CODE = {"none": 0, "full": 1, "hybrid": 2}
 
 
+def model_parallel_size(tp, pp, cp):
+    """GPUs one model replica spans: tp·pp·cp (ints or numpy arrays)."""
+    return tp * pp * cp
+
+
+def data_parallel_of(gpus, tp, pp, cp):
+    """Data-parallel replicas of ``gpus`` GPUs: gpus / (tp·pp·cp), whole when it divides (ints or numpy arrays;
+    the one pairing rule of gpus and dp, used by LayoutSpec, the layout search and the measured-runs loader)."""
+    return gpus // model_parallel_size(tp, pp, cp)
+
+
 class LayoutSpec(Spec):
     """A parallel layout as Megatron-LM, DeepSpeed and PyTorch FSDP run it.
 
@@ -57,7 +68,7 @@ class LayoutSpec(Spec):
 
     @model_validator(mode="after")
     def _check(self):
-        model_par = self.tp * self.pp * self.cp
+        model_par = model_parallel_size(self.tp, self.pp, self.cp)
         if self.gpus is not None and self.dp is not None and model_par * self.dp != self.gpus:
             raise ValueError(
                 f"tp({self.tp})·pp({self.pp})·cp({self.cp})·dp({self.dp})={model_par * self.dp} ≠ gpus({self.gpus})"
@@ -83,13 +94,13 @@ class LayoutSpec(Spec):
         if self.dp is not None:
             return self.dp
         if self.gpus is not None:
-            return self.gpus // (self.tp * self.pp * self.cp)
+            return data_parallel_of(self.gpus, self.tp, self.pp, self.cp)
         return 1
 
     @property
     def num_gpus(self) -> int:
         """GPUs in the job."""
-        return self.gpus if self.gpus is not None else self.data_parallel * self.tp * self.pp * self.cp
+        return self.gpus if self.gpus is not None else self.data_parallel * model_parallel_size(self.tp, self.pp, self.cp)
 
     @property
     def effective_zero_stage(self) -> int:
