@@ -213,3 +213,50 @@ def test_extending_a_modern_preset_is_validated(tmp_path):
     with pytest.raises(SpecError) as exc:
         read_plan(plan)
     assert "head_dim(64) with mla" in str(exc.value) and "\n" not in str(exc.value)
+
+
+# ---------------------------------------------------------------- the time model's GEMM list
+def test_time_model_runs_mla_projections_not_mha_shapes():
+    """core.time.layer_gemms lists MLA's five projections: their FLOPs are the params' 2·weights per token; with
+    TP the down projections are replicated (Megatron-Core MLA) and the up/output projections split by t."""
+    from planner.core.params import attention_matmul_params
+    from planner.core.time import layer_gemms
+
+    try:
+        from conftest import make_exec
+    except ImportError:
+        from tests.conftest import make_exec
+    m = load_model("deepseek-v3")
+    s = 4096
+    attn = ("q_down", "q_up", "q_proj", "kv_down", "kv_up", "attn_out")
+
+    def attn_flops(ex):
+        gemms, _ = layer_gemms(m, ex, False, True, s, 0)
+        assert "qkv" not in [g[0] for g in gemms]
+        return sum(2 * gm * gn * gk * cnt for label, gm, gn, gk, cnt in gemms if label in attn)
+
+    one = attn_flops(make_exec(tp=1, micro_batch=1))
+    assert one == 2 * s * attention_matmul_params(m)
+    d, a = 7168, 128
+    down = 2 * s * (d * 1536 + d * 576)
+    assert attn_flops(make_exec(tp=8, micro_batch=1)) == pytest.approx(down + (one - down) / 8)
+
+
+def test_mla_activation_bytes_per_layer():
+    """Korthikanti et al. 2022's tensor-by-tensor count with MLA's tensors: Q, K (a·192), V, output (a·128) and
+    the latents c_q (1536), c_kv + k_rope (576) with their normed copies; bf16, fused attention, no dropout."""
+    from planner.core.memory import layer_activation_bytes
+
+    try:
+        from conftest import make_exec
+    except ImportError:
+        from tests.conftest import make_exec
+    m = load_model("deepseek-v3")
+    run = RunSpec(seq_len=4096, global_batch_seqs=1)
+    ex = make_exec(tp=1, micro_batch=1, flash=1, sp=0, recompute=0)
+    got = layer_activation_bytes(m, run, ex, decoder_side=True, cross=False, is_moe=False, s_other=0)
+    s, d, a, e = 4096, 7168, 128, 2
+    replicated = s * d * e * 4 + s * e * 2 * (1536 + 512 + 64)
+    sharded = s * e * (2 * a * 192 + 2 * a * 128) + s * e * 3 * 18432
+    lse = a * s * 4
+    assert float(got) == replicated + sharded + lse

@@ -103,6 +103,10 @@ def layer_activation_bytes(
     n_norms = (1 if model.parallel_block else 2) + (1 if cross else 0)
     replicated = sb * d * (e * n_norms + e * 2 + drop * 2)  # norm inputs, QKV and FFN inputs, 2 dropout masks
     sharded = sb * e * (q_w + 2 * kv_w + q_w)  # Q, K, V and the attention output (input of the O projection)
+    if model.mla is not None:  # MLA (DeepSeek-V2 §2.1): Q and K of a·(nope+rope), V and the output of a·v; the
+        mla = model.mla        # query and KV latents (+ rotary key) and their normed copies feed the up projections
+        sharded = sb * e * (2 * a * mla.qk_head_dim + 2 * a * mla.v_head_dim)
+        replicated = replicated + sb * e * 2 * ((mla.q_lora_rank or 0) + mla.kv_lora_rank + mla.qk_rope_head_dim)
 
     attn = model.attention if (model.arch != "encoder_decoder" or decoder_side) else AttentionSpec(pattern="full")
     _, hw_pairs = attention_pairs(attn, s, causal=(model.arch == "decoder" or decoder_side), fused=0)

@@ -111,7 +111,20 @@ def layer_gemms(model: ModelSpec, ex: Exec, is_dec: bool, is_moe: bool, s: int, 
     t, c, b = ex.tp, ex.cp, ex.micro_batch
     mats = model.ffn_matrices
     m_tok = b * s / c  # tokens per GPU in GEMMs (sequence-parallel all-gathers restore s/c before them)
-    gemms: list[tuple] = [("qkv", m_tok, (q_w + 2 * kv_w) / t, d, 1), ("attn_out", m_tok, d, q_w / t, 1)]
+    if model.mla is not None:
+        # Multi-head latent attention (DeepSeek-V2 §2.1; planner.core.params.mla_matmul_shapes): the down
+        # projections to the latents are replicated on every TP rank (Megatron-Core MLA), the up projections split
+        # their heads over TP, and the output projection is row-parallel.
+        from .params import mla_matmul_shapes
+
+        shapes = mla_matmul_shapes(model)
+        *qs, (kv_in, kv_out), (kvu_in, kvu_out), (o_in, _) = shapes
+        gemms: list[tuple] = [("q_down", m_tok, qs[0][1], d, 1), ("q_up", m_tok, qs[1][1] / t, qs[1][0], 1)] \
+            if len(qs) == 2 else [("q_proj", m_tok, qs[0][1] / t, d, 1)]
+        gemms += [("kv_down", m_tok, kv_out, kv_in, 1), ("kv_up", m_tok, kvu_out / t, kvu_in, 1),
+                  ("attn_out", m_tok, d, o_in / t, 1)]
+    else:
+        gemms = [("qkv", m_tok, (q_w + 2 * kv_w) / t, d, 1), ("attn_out", m_tok, d, q_w / t, 1)]
     if is_moe:
         moe = model.moe
         fe = expert_width(model)
