@@ -20,7 +20,8 @@ from typing import Sequence
 
 from .errors import SpecError
 from .units import GIB
-from .io.export import PLOT_MARKER, TIME_STEP_PARTS, _atomic_write, check_writable
+from .io.export import TIME_STEP_PARTS
+from .io.files import PLOT_MARKER, _atomic_write, check_writable
 
 KINDS = ("memory", "time", "compare", "pareto")
 PLOT_SUFFIXES = (".png", ".svg")

@@ -7,26 +7,21 @@ spells each one out for the long format.
 
 Every file written here carries a marker so that a later export may replace it and nothing else is clobbered:
 JSON has a top-level ``planner_export`` key, CSV starts with the planner header row, XLSX has the document keyword
-``planner-export``; plots (``planner.plots``) carry ``planner`` in their metadata. :func:`check_writable` refuses
-to overwrite any other existing file unless forced.
+``planner-export``; plots (``planner.plots``) carry ``planner`` in their metadata. :func:`check_writable` (in
+:mod:`planner.io.files`, the one output boundary) refuses to overwrite any other existing file unless forced.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from ..errors import SpecError
 from ..units import GIB
+from .files import PLOT_MARKER, XLSX_KEYWORD, _atomic_write, check_writable, is_planner_file  # noqa: F401
 
 EXPORT_VERSION = 1
-XLSX_KEYWORD = "planner-export"
-PLOT_MARKER = "planner plot"
 
 #: Wide export columns, in order. ``scenario`` is the plan's name; the rest are ``Estimate.to_dict()`` keys.
 EXPORT_COLUMNS = (
@@ -154,64 +149,8 @@ def json_text(results, long: bool = False, title: str = "", plan_file: Optional[
 # ---------------------------------------------------------------------------------------------------------------
 
 def is_planner_export(path) -> bool:
-    """True when ``path`` is a file a planner export or plot wrote (by its marker)."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(p.read_text())
-            return isinstance(data, dict) and "planner_export" in data
-        if suffix == ".csv":
-            with p.open(newline="") as f:
-                header = f.readline().strip()
-            # this version's headers, or a wide header of a later version (columns are only ever appended)
-            return header in (",".join(EXPORT_COLUMNS), ",".join(LONG_COLUMNS)) or header.startswith(
-                ",".join(EXPORT_COLUMNS[:12]) + ",")
-        if suffix == ".xlsx":
-            with zipfile.ZipFile(p) as z:
-                core = z.read("docProps/core.xml").decode("utf-8", "replace")
-            return XLSX_KEYWORD in core
-        if suffix == ".png":
-            head = p.read_bytes()[:4096]
-            return PLOT_MARKER.encode() in head
-        if suffix == ".svg":
-            return PLOT_MARKER in p.read_text(errors="replace")[:8192]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return False
-    return False
-
-
-def check_writable(path, force: bool = False, what: str = "--out") -> Path:
-    """``path`` if planner may write it: absent, a previous planner export, or ``force``. Otherwise a SpecError
-    (exit 2) that says how to proceed."""
-    p = Path(path)
-    if p.is_dir():
-        raise SpecError(f"{what} {p}: is a folder; give a file name")
-    if p.exists() and not force and not is_planner_export(p):
-        raise SpecError(f"{what} {p}: exists and is not a planner export; not overwriting it (use --force to "
-                        "replace it, or another name)")
-    if not p.parent.exists():
-        raise SpecError(f"{what} {p}: folder {p.parent} does not exist")
-    return p
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=str(path.parent))
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        if path.exists():
-            mode = path.stat().st_mode & 0o777
-        else:  # what open() would have created: 0666 less the umask (mkstemp makes 0600)
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """True when ``path`` is a file a planner export or plot wrote (by its marker; see :mod:`planner.io.files`)."""
+    return is_planner_file(path)
 
 
 EXPORT_SUFFIXES = (".csv", ".json", ".xlsx")
