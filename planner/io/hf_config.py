@@ -43,11 +43,12 @@ models (no weights); dropout probabilities other than the hidden dropout; vision
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import SpecError
+from .files import read_json_file
 
 #: model_type -> family handled by one mapping function below.
 FAMILIES = {
@@ -80,27 +81,81 @@ LAYER_TYPES = {"sliding_attention": "local", "full_attention": "global"}
 
 
 def read_hf_config(path) -> dict:
-    """The mapping in a local ``config.json``; SpecError naming the file when it is missing or not JSON."""
+    """The mapping in a local ``config.json``; SpecError naming the file when it is missing, a folder, too large,
+    not UTF-8, not JSON or nested too deeply (through :func:`planner.io.files.read_json_file`)."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise SpecError(f"{p}: no such file (a local Hugging Face config.json)") from None
-    except IsADirectoryError:
-        raise SpecError(f"{p}: is a folder; give the config.json inside it") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{p}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if p.is_dir():
+        raise SpecError(f"{p}: is a folder; give the config.json inside it")
+    if not p.exists():
+        raise SpecError(f"{p}: no such file (a local Hugging Face config.json)")
+    data = read_json_file(p)
     if not isinstance(data, dict):
         raise SpecError(f"{p}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+#: Fields read as integers (counts and sizes), as numbers, as booleans and as names: each is checked for its type
+#: before it is used, so ``"hidden_size": "4096"`` or ``4096.5`` is an error naming the field, not a traceback or
+#: a silently truncated value.
+INT_FIELDS = frozenset((
+    "d_ff", "d_kv", "d_model", "decoder_sparse_step", "experts_per_token", "ffn_hidden_size", "first_k_dense_replace",
+    "hidden_size", "intermediate_size", "kv_lora_rank", "kv_n_heads", "max_position_embeddings",
+    "max_window_layers", "moe_intermediate_size", "moe_layer_freq", "moe_num_experts", "moe_top_k", "n_ctx",
+    "n_embd", "n_head", "n_heads", "n_inner", "n_layer", "n_layers", "n_positions", "n_routed_experts",
+    "n_shared_experts", "num_attention_heads", "num_decoder_layers", "num_experts_per_tok", "num_heads",
+    "num_hidden_layers", "num_key_value_heads", "num_layers", "num_nextn_predict_layers", "q_lora_rank",
+    "qk_nope_head_dim", "qk_rope_head_dim", "relative_attention_num_buckets", "sliding_window",
+    "sliding_window_pattern", "type_vocab_size", "v_head_dim", "vocab_size", "num_local_experts", "num_experts",
+    "head_dim"))
+FLOAT_FIELDS = frozenset(("attention_dropout", "dropout_rate", "hidden_dropout_prob", "resid_pdrop",
+                          "attn_logit_softcapping", "final_logit_softcapping"))
+BOOL_FIELDS = frozenset(("attention_bias", "mlp_bias", "tie_word_embeddings", "use_sliding_window"))
+STR_FIELDS = frozenset(("model_type", "hidden_act", "hidden_activation", "activation_function",
+                        "feed_forward_proj"))
+#: Largest integer a config field may hold (larger is no model planner can plan; the spec bounds each field).
+MAX_CONFIG_INT = 2**40
+
+
+def _check_types(data: dict, where: str) -> dict:
+    """``data`` with integral floats of integer fields made ints; SpecError naming the first field of the wrong
+    type."""
+    out = dict(data)
+    for k, v in data.items():
+        if v is None:
+            continue
+        if k in INT_FIELDS:
+            if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+                v = out[k] = int(v)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise SpecError(f"{where}: {k}: expected an integer (got {v!r})")
+            if not 0 <= v <= MAX_CONFIG_INT:
+                raise SpecError(f"{where}: {k}: {v} out of range (0 to {MAX_CONFIG_INT:,})")
+        elif k in FLOAT_FIELDS:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise SpecError(f"{where}: {k}: expected a finite number (got {v!r})")
+        elif k in BOOL_FIELDS:
+            if not isinstance(v, bool):
+                raise SpecError(f"{where}: {k}: expected true or false (got {v!r})")
+        elif k in STR_FIELDS:
+            if not isinstance(v, str):
+                raise SpecError(f"{where}: {k}: expected a name (got {v!r})")
+        elif k in ("attn_config", "ffn_config", "text_config"):
+            if not isinstance(v, dict):
+                raise SpecError(f"{where}: {k}: expected an object (got {type(v).__name__})")
+        elif k in ("layer_types", "mlp_only_layers", "architectures"):
+            if not isinstance(v, list) or (k != "mlp_only_layers" and not all(isinstance(t, str) for t in v)):
+                raise SpecError(f"{where}: {k}: expected a list of {'layer indices' if k == 'mlp_only_layers' else 'names'}"
+                                f" (got {v!r:.80})")
+    return out
 
 
 class _Cfg:
     """Field access that names the file and the field when a required one is missing."""
 
     def __init__(self, data: dict, where: str, defaults: Optional[dict] = None):
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: expected an object (got {type(data).__name__})")
+        data = _check_types(data, where)
         self.data, self.where = {**(defaults or {}), **{k: v for k, v in data.items() if v is not None}}, where
 
     def need(self, *keys: str) -> Any:
@@ -403,9 +458,16 @@ def model_data_from_hf_config(cfg: dict, name: Optional[str] = None, where: str 
     if family is None:
         raise SpecError(f"{where}: model_type: {mt!r} not supported (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
     mt = str(mt).lower()
-    data = _MAPPERS[family](_Cfg(cfg, where, FIELD_DEFAULTS.get(mt)), mt)
+    try:
+        data = _MAPPERS[family](_Cfg(cfg, where, FIELD_DEFAULTS.get(mt)), mt)
+    except (TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(f"{where}: a field has a value planner cannot read ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:120]})") from None
     cfg = outer
-    arch = ", ".join(cfg.get("architectures") or []) or "-"
+    arch = ", ".join(map(str, cfg.get("architectures") or [])) if isinstance(cfg.get("architectures"), list) else "-"
+    arch = arch or "-"
     label = name or cfg.get("_name_or_path") or Path(where).stem
     source = f"Hugging Face config.json ({where}): model_type {mt}, architectures {arch}; imported by planner"
     return {"name": str(label), "source": source, **data}

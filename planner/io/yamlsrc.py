@@ -7,28 +7,24 @@ from pathlib import Path
 import yaml
 
 from ..errors import SpecError
+from .files import compose_and_load, read_text
 
 
-def load_with_lines(path: Path) -> tuple[dict, dict[tuple, int]]:
-    """(data, lines): the mapping in ``path`` and the 1-based line of every key path in it."""
-    text = Path(path).read_text() if Path(path).exists() else None
-    if text is None:
-        raise SpecError(f"{path}: no such file")
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+def load_with_lines(path: Path, what: str = "") -> tuple[dict, dict[tuple, int]]:
+    """(data, lines): the mapping in ``path`` and the 1-based line of every key path in it. The file comes in
+    through :func:`planner.io.files.read_text` and :func:`~planner.io.files.compose_and_load` (size, UTF-8, safe
+    YAML with alias and depth limits): any problem is a one-line SpecError naming the path."""
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    node, data = compose_and_load(read_text(path, what), label)
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise SpecError(f"{label}: expected a mapping at the top level, got {type(data).__name__}")
     lines: dict[tuple, int] = {}
 
     def walk(n, prefix: tuple):
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
-                key = prefix + (k.value,)
+                key = prefix + (k.value if isinstance(k, yaml.ScalarNode) else repr(k.value),)
                 lines[key] = k.start_mark.line + 1
                 walk(v, key)
         elif isinstance(n, yaml.SequenceNode):
