@@ -25,8 +25,8 @@ import sys
 from typing import Optional
 
 import typer
-from pydantic import ValidationError
 
+from .. import __version__, report
 from ..errors import EXIT_BAD_INPUT, PlannerError, format_validation_error
 from .bench import bench_command, calibrate_command
 from .budget import budget_command
@@ -38,46 +38,91 @@ from .search import search_command
 from .validate import fit_time, validate
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Plan language-model training: parameters, FLOPs, memory per GPU, and whether it fits.",
     pretty_exceptions_enable=False,
 )
 
-app.command("estimate")(estimate)
-app.command("models", cls=ModelsCommand, epilog=MODELS_EPILOG)(models)
-app.command("hardware")(hardware)
-app.add_typer(scaling_app, name="scaling")
-app.command("search")(search_command)
-app.command("validate")(validate)
-app.command("fit-time")(fit_time)
-app.command("bench")(bench_command)
-app.command("calibrate")(calibrate_command)
-app.command("plan")(plan_command)
-app.command("plot")(plot_command)
-app.command("schema")(schema_command)
-app.command("budget")(budget_command)
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"planner {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    wide: bool = typer.Option(False, "--wide", help="Print tables at full width, however narrow the terminal "
+                              "(also after the command: planner plan P.yaml --wide)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notes on stderr (errors still "
+                               "print; also after the command)."),
+):
+    """Plan language-model training: parameters, FLOPs, memory per GPU, and whether it fits."""
+    report.WIDE = report.WIDE or wide
+    report.QUIET = report.QUIET or quiet
+
+
+app.command("estimate", rich_help_panel="One plan")(estimate)
+app.command("plan", rich_help_panel="One plan")(plan_command)
+app.command("search", rich_help_panel="Find a plan")(search_command)
+app.command("budget", rich_help_panel="Find a plan")(budget_command)
+app.add_typer(scaling_app, name="scaling", rich_help_panel="Find a plan")
+app.command("models", cls=ModelsCommand, epilog=MODELS_EPILOG, rich_help_panel="Data")(models)
+app.command("hardware", rich_help_panel="Data")(hardware)
+app.command("schema", rich_help_panel="Data")(schema_command)
+app.command("plot", rich_help_panel="Output")(plot_command)
+app.command("validate", rich_help_panel="Accuracy and calibration")(validate)
+app.command("fit-time", rich_help_panel="Accuracy and calibration")(fit_time)
+app.command("bench", rich_help_panel="Accuracy and calibration")(bench_command)
+app.command("calibrate", rich_help_panel="Accuracy and calibration")(calibrate_command)
+
+#: Options of the whole app that may also follow the command (`planner plan P.yaml --wide`).
+_GLOBAL = {"--wide": "WIDE", "--quiet": "QUIET", "-q": "QUIET"}
+
+
+def _lift_global_options(args: list[str]) -> list[str]:
+    """``args`` without the app-wide switches given after the command name (they are set here instead)."""
+    if not args or args[0].startswith("-"):
+        return args
+    out = [args[0]]
+    for i, a in enumerate(args[1:], start=1):
+        if a == "--":
+            return out + args[i:]
+        if a in _GLOBAL:
+            setattr(report, _GLOBAL[a], True)
+        else:
+            out.append(a)
+    return out
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: known errors become one line on stderr with their exit code (always via SystemExit)."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    report.WIDE = report.QUIET = False
     try:
-        rc = app(args=argv, prog_name="planner", standalone_mode=False)
+        rc = app(args=_lift_global_options(args), prog_name="planner", standalone_mode=False)
     except PlannerError as exc:
         error(str(exc))
         sys.exit(exc.exit_code)
-    except ValidationError as exc:
-        error(format_validation_error(exc))
-        sys.exit(EXIT_BAD_INPUT)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
     except USAGE_ERRORS as exc:  # usage errors (unknown option, bad value)
-        cmd = (argv if argv is not None else sys.argv[1:])[:1]
+        cmd = args[:1]
         hint = f" (see `planner {cmd[0]} --help`)" if cmd and not cmd[0].startswith("-") else ""
         error(exc.format_message() + hint)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        from pydantic import ValidationError  # imported only here: pydantic is slow to import
+
+        if not isinstance(exc, ValidationError):
+            raise
+        error(format_validation_error(exc))
+        sys.exit(EXIT_BAD_INPUT)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

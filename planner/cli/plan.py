@@ -39,7 +39,7 @@ TABLE_COLUMNS = (
     ("tp", "tp"), ("pp", "pp"), ("cp", "cp"), ("ep", "ep"), ("seq_len_tokens", "seq"),
     ("memory_per_gpu_bytes", "memory/GPU"), ("fits", "fits"), ("step_time_s", "step"), ("mfu", "MFU"),
     ("tokens_per_s_per_gpu", "tokens/s/GPU"), ("wall_clock_days", "days"), ("gpu_hours", "GPU-hours"),
-    ("cost_usd", "cost USD"),
+    ("cost_usd", "cost"),
 )
 
 
@@ -50,17 +50,23 @@ def _results(plan_file: Path):
 
 
 def _plan_table(results):
-    from rich.table import Table
-
+    """The comparison table; the scenario column is never cut (narrow terminals stack the rows instead)."""
     rows = [r.row for r in results]
     cols = [(k, h) for k, h in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
     for k in ("cp", "ep"):
         if all(r.get(k) in (1, None) for r in rows):
             cols = [c for c in cols if c[0] != k]
-    title = results.title + (f" ({len(rows)} plans)" if len(rows) > 1 else "")
-    t = Table(title=title, show_header=True, header_style="bold")
+    for k in ("model", "hardware"):  # a column that says the same on every row goes into the title
+        if len({r.get(k) for r in rows}) == 1 and len(rows) > 1:
+            cols = [c for c in cols if c[0] != k]
+    same = [str(rows[0].get(k)) for k in ("model", "hardware") if rows and len({r.get(k) for r in rows}) == 1
+            and len(rows) > 1]
+    title = results.title + (f" ({len(rows)} plans" + (": " + " on ".join(same) if same else "") + ")"
+                             if len(rows) > 1 else "")
+    t = report.FitTable(title)
     for k, h in cols:
-        t.add_column(h, justify="left" if k in ("scenario", "model", "hardware") else "right")
+        t.add_column(h, justify="left" if k in ("scenario", "model", "hardware") else "right",
+                     ident=k == "scenario")
     for r in rows:
         cells = []
         for k, _ in cols:

@@ -18,7 +18,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 import typer
 
 from .. import report
@@ -141,15 +140,15 @@ def layout_text(r: dict) -> str:
 
 
 def _table(title: str):
+    """A table that stacks its rows on a narrow terminal instead of cutting the layouts (``report.FitTable``)."""
     from rich import box
-    from rich.table import Table
 
-    return Table(title=title, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    return report.FitTable(title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
 
 
 def _layout_columns(t, batch_varies: bool) -> None:
     for c, just in (("gpus", "right"), ("layout", "left"), ("mb×acc", "right")):
-        t.add_column(c, justify=just)
+        t.add_column(c, justify=just, ident=c != "mb×acc")
     if batch_varies:
         t.add_column("batch", justify="right")
     for c in ("shard", "sp", "recomp"):
@@ -165,7 +164,7 @@ def _layout_cells(r: dict, batch_varies: bool) -> list[str]:
 
 def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason: bool = False):
     t = _table(title)
-    t.add_column("#", justify="right")
+    t.add_column("#", justify="right", ident=True)
     _layout_columns(t, batch_varies)
     per_step = bool(rows) and rows[0]["cost_usd"] is None
     for c in ("step", "tok/s/GPU", "MFU", "mem/GPU", "train", "cost/step" if per_step else "cost"):
@@ -194,7 +193,7 @@ def _breakdown_table(rows: list[dict]):
     tparts = [p for p in TIME_PARTS if any(r["time_" + p] for r in rows)]
     mparts = [p for p in MEM_PARTS if any(r["memory_" + p] for r in rows)]
     t = _table("breakdowns: step time (s) | memory on the most loaded GPU (GiB)")
-    t.add_column("#", justify="right")
+    t.add_column("#", justify="right", ident=True)
     for p in tparts:
         t.add_column(p.removesuffix("_s").replace("_comm", "-comm"), justify="right")
     t.add_column("|", justify="center")
@@ -216,7 +215,7 @@ def _pareto_table(rows: list[dict], batch_varies: bool):
     for r in rows:
         gh = r["wall_clock_days"] * 24 * r["gpus"]
         t.add_row(*_layout_cells(r, batch_varies), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
-                  _days(r["wall_clock_days"]), f"{gh:,.3g}", _usd(r["cost_usd"]),
+                  _days(r["wall_clock_days"]), report.count(gh), _usd(r["cost_usd"]),
                   f"{100 * (r['cost_usd'] / cheapest - 1):+.1f}%")
     return t
 
@@ -252,6 +251,8 @@ def thin(rows: list[dict], most: int = 16) -> list[dict]:
     """At most ``most`` rows, spread evenly in log(GPUs), ends kept."""
     if len(rows) <= most:
         return rows
+    import numpy as np
+
     g = np.log([r["gpus"] for r in rows])
     targets = np.linspace(g.min(), g.max(), most)
     keep = sorted({int(np.argmin(np.abs(g - x))) for x in targets})
@@ -468,8 +469,6 @@ def _print_tables(out: _Outcome, best_command: Optional[str]) -> None:
     """The search for people: a header line, the ranked and breakdown tables, the rejected layouts ranked ahead of
     the best, the Pareto front, and the best layout as a `planner estimate` command."""
     con = report.stdout_console()
-    if not con.is_terminal:  # a file or a pipe: room for every column
-        con.width = max(con.width, 160)
     bv = len(out.summary["global_batch_seqs"]) > 1
     _print_header(con, out.res, out.summary, bv)
     if out.ranked:
@@ -485,7 +484,7 @@ def _print_tables(out: _Outcome, best_command: Optional[str]) -> None:
 
 def _print_header(con, res, summary: dict, bv: bool) -> None:
     counts = summary["gpu_counts"]
-    with_cand = len(np.unique(res.column("gpus"))) if res.n else 0
+    with_cand = len(set(res.column("gpus").tolist())) if res.n else 0
     span = (f"{counts[0]:,} GPUs" if len(counts) == 1 else f"{len(counts):,} GPU counts from {counts[0]:,} to "
             f"{counts[-1]:,} ({with_cand:,} with candidates)") if counts else "no GPU count"
     con.print(f"[bold]{summary['model']}[/bold] on [bold]{summary['hardware']}[/bold], "
