@@ -262,16 +262,8 @@ def _shard_options(c: Constraints) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return z, f, [f"zero{a}" if b == 0 else f"fsdp-{FSDP_NAMES[b]}" for a, b in opts]
 
 
-def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
-    """Every candidate layout for ``plan``'s model, run and hardware under ``c`` (vectorised: no loop per row)."""
-    model, run, hw = plan.model, plan.run, plan.hardware
-    gpn = hw.gpus_per_node
-    layers = model.total_layers
-    notes: list[str] = []
-    fixed = frozenset(k for k in ("tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "global_batch", "recompute",
-                                  "zero", "fsdp", "sp") if getattr(c, k) is not None)
-
-    # GPU counts
+def _gpu_counts_of(plan: Plan, c: Constraints) -> np.ndarray:
+    """The GPU counts to search: the given ones, every whole node up to ``max_gpus``, or the plan's own."""
     if c.gpus is not None:
         counts = np.asarray(sorted(set(int(g) for g in c.gpus)), dtype=np.int64)
     else:
@@ -279,10 +271,16 @@ def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
                                                           else None)
         if top is None:
             raise SpecError("search: give the GPU count (--gpus N, or --max-gpus N for every whole node up to N)")
-        counts = gpu_counts(top, gpn, c.min_gpus) if c.max_gpus is not None else np.array([top], dtype=np.int64)
+        counts = (gpu_counts(top, plan.hardware.gpus_per_node, c.min_gpus) if c.max_gpus is not None
+                  else np.array([top], dtype=np.int64))
     if counts.size == 0 or counts.min() < 1:
         raise SpecError(f"search: no GPU count to search (min_gpus {c.min_gpus}, max_gpus {c.max_gpus})")
+    return counts
 
+
+def _model_split(plan: Plan, c: Constraints, counts: np.ndarray) -> dict:
+    """Rows of (gpus, tp, pp, cp, dp, ep) whose model-parallel degrees divide the GPU count and ep divides dp."""
+    model, layers = plan.model, plan.model.total_layers
     rows = {"gpus": counts}
     rows = _cross(rows, "tp", _tp_options(plan, c))
     pps = np.asarray(sorted(set(c.pp)), dtype=np.int64) if c.pp is not None else _bounded(divisors(layers), c.max_pp)
@@ -292,7 +290,6 @@ def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
     rows["dp"] = data_parallel_of(rows["gpus"], rows["tp"], rows["pp"], rows["cp"])
     if c.dp is not None:
         rows = _keep(rows, np.isin(rows["dp"], np.asarray(c.dp)))
-
     # expert parallelism: divisors of the experts that divide dp (fixed values are taken as given)
     if c.ep is not None:
         eps = np.asarray(sorted(set(c.ep)), dtype=np.int64)
@@ -303,8 +300,13 @@ def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
     rows = _cross(rows, "ep", eps)
     if c.ep is None:
         rows = _keep(rows, rows["dp"] % rows["ep"] == 0)
+    return rows
 
-    # global batch, then micro-batch
+
+def _batch_and_schedule(plan: Plan, c: Constraints, rows: dict, notes: list[str]) -> dict:
+    """Cross ``rows`` with global batch, virtual stages and micro-batch, keeping what divides and what the pipeline
+    schedule can run (a fixed constraint is kept, so the rule it breaks is reported, as in :func:`core.checks`)."""
+    run, layers = plan.run, plan.model.total_layers
     batch = c.global_batch if c.global_batch is not None else ((run.batch_seqs,) if run.batch_seqs else None)
     if batch is not None:
         rows = _cross(rows, "global_batch", np.asarray(sorted(set(batch)), dtype=np.int64))
@@ -315,20 +317,15 @@ def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
                          f"fits them, so they are not candidates")
             rows = _keep(rows, divides)
     # virtual pipeline stages
-    if c.vpp is not None:
-        vpps = np.asarray(sorted(set(c.vpp)), dtype=np.int64)
-    else:
-        vpps = _bounded(divisors(layers), c.max_vpp)
+    vpps = (np.asarray(sorted(set(c.vpp)), dtype=np.int64) if c.vpp is not None
+            else _bounded(divisors(layers), c.max_vpp))
     rows = _cross(rows, "vpp", vpps)
     v, p = rows["vpp"], rows["pp"]
-    ok_v = (v == 1) | ((p > 1) & ((c.vpp is not None) | (layers % (p * v) == 0)))
-    rows = _keep(rows, ok_v)
+    rows = _keep(rows, (v == 1) | ((p > 1) & ((c.vpp is not None) | (layers % (p * v) == 0))))
 
     if batch is not None:
-        if c.micro_batch is not None:
-            mbs = np.asarray(sorted(set(c.micro_batch)), dtype=np.int64)
-        else:
-            mbs = _bounded(divisors(int(max(batch))), c.max_micro_batch)
+        mbs = (np.asarray(sorted(set(c.micro_batch)), dtype=np.int64) if c.micro_batch is not None
+               else _bounded(divisors(int(max(batch))), c.max_micro_batch))
         rows = _cross(rows, "micro_batch", mbs)
         if c.micro_batch is None:
             rows = _keep(rows, rows["global_batch"] % (rows["dp"] * rows["micro_batch"]) == 0)
@@ -343,6 +340,20 @@ def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
         rows["global_batch"] = rows["micro_batch"] * rows["dp"]
         notes.append("the run gives no global batch: each candidate takes one micro-batch per replica per step "
                      "(global batch = micro-batch x dp); give --global-batch to fix it")
+    # the interleaved schedule runs whole groups of pp micro-batches (core.checks rule "interleaved:m%pp")
+    if c.vpp is None:
+        m = rows["global_batch"] // (rows["dp"] * rows["micro_batch"])
+        rows = _keep(rows, (rows["vpp"] == 1) | (m % rows["pp"] == 0))
+    return rows
+
+
+def enumerate_space(plan: Plan, c: Constraints = Constraints()) -> Space:
+    """Every candidate layout for ``plan``'s model, run and hardware under ``c`` (vectorised: no loop per row)."""
+    notes: list[str] = []
+    fixed = frozenset(k for k in ("tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "global_batch", "recompute",
+                                  "zero", "fsdp", "sp") if getattr(c, k) is not None)
+    counts = _gpu_counts_of(plan, c)
+    rows = _batch_and_schedule(plan, c, _model_split(plan, c, counts), notes)
 
     # switches
     sp = (np.array(sorted(set(int(bool(x)) for x in c.sp)), dtype=np.int64) if c.sp is not None

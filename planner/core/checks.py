@@ -5,7 +5,10 @@ every factor) and the layout search (each rule is a mask over all candidates; th
 The rules are Megatron-LM's (``megatron/core/parallel_state.py`` and its argument checks): heads and KV heads
 split over tp, at least one layer per virtual pipeline stage (uneven stages are allowed, as Megatron-LM's
 ``decoder_first/last_pipeline_num_layers``; the fullest stage is costed), experts over ep, ep inside dp, sequence over 2·cp for load-balanced causal
-ring attention, batch over micro-batch·dp.
+ring attention, batch over micro-batch·dp, and the interleaved 1F1B schedule only with a micro-batch count that is a
+multiple of pp (Megatron-LM ``schedules.forward_backward_pipelining_with_interleaving``: "number of microbatches
+must be divisible by pipeline-model-parallel-size when using interleaved schedule"; Narayanan et al. 2021 §2.2.2:
+with m < p micro-batches nothing fills the pipeline and the interleaved bubble (p-1)/v holds only for m ≥ p).
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ def layout_rules(model: ModelSpec, run: RunSpec, ex: Exec) -> list[Rule]:
         Rule("batch%(mb·dp)", ex.global_batch % (ex.micro_batch * ex.dp) == 0,
              lambda e: f"global_batch({e.global_batch}) ≠ micro_batch({e.micro_batch})·dp({e.dp})·accumulation "
              f"(not divisible: {e.global_batch}/{e.micro_batch * e.dp} = {e.global_batch / (e.micro_batch * e.dp):g})"),
+        Rule("interleaved:m%pp", (ex.vpp == 1) | (np.floor(ex.grad_accum) % ex.pp == 0),
+             lambda e: f"interleaved schedule (vpp {e.vpp}) needs micro-batches per step ({e.grad_accum:g} = "
+             f"global_batch/(micro_batch·dp)) to be a multiple of pp({e.pp})"),
         Rule("ep%dp", ex.dp % ex.ep == 0,
              lambda e: f"ep({e.ep}) must divide dp({e.dp}) (experts are split across data-parallel ranks)"),
     ]

@@ -362,7 +362,12 @@ class Throughput:
 
 
 def throughput(flops: StepFlops, tb: TimeBreakdown, ex: Exec, hw: HardwareSpec, precision: str) -> Throughput:
-    """Tokens/s per GPU, model TFLOP/s per GPU, MFU and HFU from a step time."""
+    """Tokens/s per GPU, model TFLOP/s per GPU, MFU and HFU from a step time.
+
+    MFU: model FLOPs (PaLM App. B) / (step time x GPUs x peak). HFU: the same plus the FLOPs recomputation repeats
+    (PaLM App. B: hardware FLOPs utilization counts rematerialisation), so HFU ≥ MFU always; what the kernels
+    execute (causal blocks skipped by a fused kernel) is ``hardware_flops_per_step``, which the time model uses
+    and which can be below the model count for long causal sequences without recomputation."""
     st = tb.step_time_s
     gpus = ex.gpus
     peak = peak_flop_per_s(hw, mfu_dtype(precision))
@@ -371,5 +376,5 @@ def throughput(flops: StepFlops, tb: TimeBreakdown, ex: Exec, hw: HardwareSpec, 
         tokens_per_s_per_gpu=flops.tokens_per_step / st / gpus,
         model_tflop_per_s_per_gpu=flops.model_flops_per_step / st / gpus / 1e12,
         mfu=flops.model_flops_per_step / st / gpus / peak,
-        hfu=flops.hardware_flops_per_step / st / gpus / peak,
+        hfu=(flops.model_flops_per_step + flops.recompute_flops_per_step) / st / gpus / peak,
     )

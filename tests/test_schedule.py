@@ -1,0 +1,68 @@
+"""Pipeline schedules as frameworks run them, and HFU ≥ MFU (issue 15).
+
+Megatron-LM runs the interleaved 1F1B schedule only when the micro-batches per step are a multiple of pp; with
+fewer micro-batches than stages nothing hides the bubble. A layout the model accepts is one the search may rank
+first, so the rule is enforced in one place (core.checks) for estimates and searches alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import planner
+from planner.core.estimate import estimate
+from planner.errors import SpecError
+from planner.search import Constraints, search
+
+
+def _plan(layout, model="llama-3.1-405b", seq=8192, batch=2048, **run):
+    return planner.make_plan(model=model, hardware="h100-sxm",
+                             run={"seq_len": seq, "global_batch_seqs": batch, **run}, layout=layout)
+
+
+def test_interleaved_schedule_needs_micro_batches_in_multiples_of_pp():
+    # 2048 GPUs = tp 4 · pp 2 · cp 2 · dp 128; micro-batch 16 -> one micro-batch per step: interleaving cannot run
+    with pytest.raises(SpecError) as exc:
+        estimate(_plan({"gpus": 2048, "tp": 4, "pp": 2, "cp": 2, "vpp": 9}, micro_batch=16))
+    msg = str(exc.value)
+    assert "interleaved" in msg and "pp(2)" in msg and "\n" not in msg
+    # the same layout with 2 micro-batches (a multiple of pp) runs
+    assert estimate(_plan({"gpus": 2048, "tp": 4, "pp": 2, "cp": 2, "vpp": 9}, micro_batch=8)).to_dict()["vpp"] == 9
+
+
+def test_one_f_one_b_bubble_does_not_shrink_below_pp_minus_one_stages():
+    """With vpp 1 and m micro-batches on p stages the bubble is (p-1) stage-micro-batch times whatever m is."""
+    one = estimate(_plan({"gpus": 2048, "tp": 8, "pp": 16}, batch=256, micro_batch=16)).to_dict()
+    many = estimate(_plan({"gpus": 2048, "tp": 8, "pp": 16}, batch=256, micro_batch=1)).to_dict()
+    assert one["grad_accum_steps"] == 1 and many["grad_accum_steps"] == 16
+    # one micro-batch: the step is the bubble plus one pass, so the bubble is (p-1)/p of the pipelined work
+    work = sum(one[f"time_{k}_s"] for k in ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm"))
+    assert one["time_bubble_s"] == pytest.approx(15 * work, rel=1e-9)
+    # sixteen micro-batches of a sixteenth the size: the bubble is (p-1) of the (sixteen times smaller) stage time
+    work_many = sum(many[f"time_{k}_s"] for k in ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm"))
+    assert many["time_bubble_s"] == pytest.approx(15 * work_many / 16, rel=1e-9)
+
+
+def test_search_never_ranks_a_schedule_megatron_refuses():
+    """The issue's case: 405B on up to 16,384 H100 at 8K with a 2,048-sequence batch."""
+    res = search(_plan({"gpus": 8}), Constraints(max_gpus=16384))
+    rows = res.rows([int(i) for i in res.ranked(50)])
+    assert rows, "no feasible layout"
+    for r in rows:
+        assert r["vpp"] == 1 or r["grad_accum_steps"] % r["pp"] == 0, r
+    cols = res.space.cols  # every candidate, not only the ranked ones
+    grad_accum = cols["global_batch"] // (cols["dp"] * cols["micro_batch"])
+    assert not ((cols["vpp"] > 1) & (grad_accum % cols["pp"] != 0)).any()
+
+
+@pytest.mark.parametrize("recompute", ["none", "selective", "full"])
+def test_hfu_is_never_below_mfu(recompute):
+    """Long causal sequences with a fused kernel execute fewer attention FLOPs than the model count; HFU still
+    counts model FLOPs plus what recomputation repeats, so it never drops below MFU."""
+    d = estimate(_plan({"gpus": 64, "tp": 8}, model="llama-3-8b", seq=32768, batch=64) if recompute == "none"
+                 else _plan({"gpus": 64, "tp": 8, "recompute": recompute}, model="llama-3-8b", seq=32768,
+                            batch=64)).to_dict()
+    assert d["hfu"] >= d["mfu"]
+    if recompute == "full":
+        assert d["hfu"] > d["mfu"] * 1.2
