@@ -10,6 +10,10 @@ Every expected number below is worked by hand from the source's shapes, independ
 * QK-norm: Qwen3 (per head, d_head each for q and k), OLMo 2 (arXiv:2501.00656 §3.1, over the full widths).
 * Sandwich norms and local/global layers: Gemma 2 (arXiv:2408.00118 §2), Gemma 3 (arXiv:2503.19786 §2.1).
 * Attention sinks: gpt-oss model card (arXiv:2508.10925) §2.1, one learned logit per head.
+* LSH attention: Reformer (Kitaev et al. 2020) §2: bucket-sorted queries in chunks of c attend within their chunk
+  and one chunk back, n_rounds times; shared-QK drops the K projection; hashing is a d_head x b/2 rotation.
+* Linear attention: Katharopoulos et al. 2020 §3.2, Eq. 4-6: S = sum phi(K)^T V and phi(Q) S, O(s·m·d) instead of
+  O(s²·d).
 """
 
 from __future__ import annotations
@@ -166,6 +170,40 @@ def test_cycle_mean_when_no_layer_kind_is_given():
     assert mean_m == (lm + gm) / 2
 
 
+# ---------------------------------------------------------------- Reformer LSH and linear attention
+def test_lsh_attention_pairs_and_hashing_flops():
+    s, c, rounds, a, dh = 4096, 64, 8, 8, 64
+    attn = AttentionSpec(pattern="lsh", lsh_chunk_tokens=c, lsh_hashes=rounds)
+    assert attention_pairs(attn, s, causal=True, fused=1) == (rounds * s * 2 * c, rounds * s * 2 * c)
+    assert attention_pairs(attn.model_copy(update={"lsh_chunks_before": 0}), s, True, 0)[0] == rounds * s * c
+    assert attention_pairs(attn, 100, True, 1)[0] == rounds * 100 * 100  # a chunk pair longer than the sequence
+    m = _small(num_layers=2, hidden_size=512, num_heads=a, attention={"pattern": "lsh", "lsh_chunk_tokens": c,
+                                                                     "lsh_hashes": rounds, "shared_qk": True})
+    run = RunSpec(seq_len=s, global_batch_seqs=1)
+    fwd = forward_flops_per_seq(m, run)
+    assert fwd.attention_model == 2 * 4 * a * dh * rounds * s * 2 * c
+    hashed = forward_flops_per_seq(m.replace(attention={**m.attention.model_dump(), "lsh_buckets": 64}), run)
+    assert hashed.dense_matmul - fwd.dense_matmul == 2 * s * rounds * a * dh * 64  # 2·d_head·(b/2) per head
+
+
+def test_shared_qk_drops_the_key_projection():
+    base = _small()
+    shared = base.replace(attention={"pattern": "causal", "shared_qk": True})
+    assert attention_params(base) - attention_params(shared) == 256 * 256
+    run = RunSpec(seq_len=128, global_batch_seqs=1)
+    diff = forward_flops_per_seq(base, run).dense_matmul - forward_flops_per_seq(shared, run).dense_matmul
+    assert diff == 4 * 128 * 2 * 256 * 256
+
+
+def test_linear_attention_is_linear_in_the_sequence():
+    a, dh, m_feat = 8, 32, 32
+    model = _small(attention={"pattern": "linear", "feature_dim": m_feat})
+    for s in (1024, 4096):
+        fwd = forward_flops_per_seq(model, RunSpec(seq_len=s, global_batch_seqs=1))
+        # per token and head: phi(k) v^T into S (2·m·d_v) and phi(q)·S (2·m·d_v), 4 layers
+        assert fwd.attention_model == fwd.attention_hw == 4 * s * a * 4 * m_feat * dh
+
+
 # ---------------------------------------------------------------- fine-grained MoE layout
 def test_first_dense_layers_and_layer_frequency():
     m = load_model("deepseek-v3")
@@ -193,6 +231,12 @@ def test_first_dense_layers_and_layer_frequency():
     ({"moe": {"num_experts": 8, "top_k": 9}}, "moe.top_k(9) > moe.num_experts(8)"),
     ({"moe": {"num_experts": 8, "top_k": 2, "first_dense_layers": 4}}, "moe.first_dense_layers(4) >= layers(4)"),
     ({"parallel_block": True, "norm_placement": "sandwich"}, "parallel_block with norm_placement sandwich"),
+    ({"attention": {"pattern": "linear"}}, "attention.feature_dim is required for pattern linear"),
+    ({"attention": {"pattern": "causal", "feature_dim": 64}}, "attention.feature_dim(64) applies to pattern linear"),
+    ({"attention": {"pattern": "lsh", "lsh_buckets": 33}}, "attention.lsh_buckets(33) must be even"),
+    ({"attention": {"pattern": "lsh", "lsh_hashes": 0}}, "attention.lsh_hashes"),
+    ({"attention": {"pattern": "lsh", "shared_qk": True}, "num_kv_heads": 2},
+     "attention.shared_qk needs num_kv_heads = num_heads(8) (got 2)"),
 ])
 def test_invalid_fields_give_one_line_naming_them(changes, message):
     data = dict(name="t", arch="decoder", num_layers=4, hidden_size=256, num_heads=8, ffn_hidden=512,

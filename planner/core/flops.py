@@ -25,7 +25,8 @@ Sources and conventions (DESIGN.md §2):
 
 Left out: norms, activations, softmax, residuals and the optimizer (O(d) per token, < 1% of the FLOPs for
 d >= 1024; they are memory-bound and timed by bytes in the time model), embedding lookups (no FLOPs), and the
-router's top-k selection; attention sinks (one extra logit per query row) and logit soft-capping (a tanh per
+router's top-k selection; LSH attention's bucket sort and linear attention's feature maps (elu+1 is
+elementwise; Performer's random projection, 4·a·d_head·m per token, is left out); attention sinks (one extra logit per query row) and logit soft-capping (a tanh per
 score or logit), elementwise work that adds no matmul FLOPs.
 """
 
@@ -88,7 +89,11 @@ def attention_pairs(attn: AttentionSpec, s: int, causal: bool, fused: Num, kind:
     sparse patterns. Hardware count: causal and sliding-window attention skip masked blocks only with a fused
     kernel (``fused`` = 1); otherwise they compute s² and mask. Strided (Child et al. 2019: a local block of c plus
     s/c strided positions per query) and global+local (Beltagy et al. 2020: (s-g) local queries see w + g + r keys,
-    g global queries see all s) run on their own sparse kernels, so both counts are the pattern's pairs.
+    g global queries see all s) run on their own sparse kernels, so both counts are the pattern's pairs. So do
+    LSH attention (Reformer: ``lsh_hashes`` rounds of chunked attention over bucket-sorted queries, Kitaev et al.
+    2020 §2) and linear attention (Katharopoulos et al. 2020 §3.2: no (query, key) pairs; its two state products
+    cost 4·m·d_v per token and head, which this returns as s·m equivalent pairs at the 2·(d_qk + d_v) = 4·d_head
+    FLOPs a pair costs).
     """
     full = float(s) * s
     if attn.layer_pattern is not None:
@@ -113,6 +118,14 @@ def attention_pairs(attn: AttentionSpec, s: int, causal: bool, fused: Num, kind:
     if pattern == "strided":
         c = attn.stride_tokens
         pairs = float(s) * (min(c, s) + s // c)
+        return pairs, pairs
+    if pattern == "lsh":  # Kitaev et al. 2020 §2: per round, each chunk of c sorted queries sees its own chunk
+        c = attn.lsh_chunk_tokens  # and lsh_chunks_before (+ after) others, so s x (1 + before + after)·c pairs
+        keys = min(s, (1 + attn.lsh_chunks_before + attn.lsh_chunks_after) * c)
+        pairs = float(attn.lsh_hashes) * s * keys
+        return pairs, pairs
+    if pattern == "linear":  # Katharopoulos et al. 2020 Eq. 4-6: S = sum phi(k) v^T and phi(q) S cost 2·m·d_v each
+        pairs = float(s) * attn.feature_dim  # per token and head, what s x m (query, key) pairs would cost
         return pairs, pairs
     # global_local
     w, g, r = min(attn.window_tokens, s), min(attn.global_tokens, s), attn.random_tokens
@@ -153,6 +166,8 @@ def forward_flops_per_seq(model: ModelSpec, run: RunSpec, fused_attention: Num =
         s = s_dec if decoder_side else s_enc
         dense += n * (s * proj_per_token + global_tokens * 2 * (d * q_w + 2 * d * kv_w))
         stack_attn = model.attention if (model.arch != "encoder_decoder" or is_dec) else AttentionSpec(pattern="full")
+        if stack_attn.pattern == "lsh" and stack_attn.lsh_buckets:  # random rotation d_head x buckets/2 per round
+            dense += n * s * stack_attn.lsh_hashes * a * dh * stack_attn.lsh_buckets  # (Reformer §2 hashing)
         for kind, n_kind in _attention_kinds(model, stack_attn, (is_dec, is_moe), n):
             m_pairs, h_pairs = attention_pairs(stack_attn, s, causal=decoder_side, fused=fused_attention, kind=kind)
             attn_m += n_kind * per_pair * m_pairs

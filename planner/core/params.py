@@ -77,20 +77,22 @@ def attention_matmul_params(model: ModelSpec) -> int:
     if model.mla is not None:
         return sum(i * o for i, o in mla_matmul_shapes(model))
     d, q_width, kv_width = model.hidden_size, model.num_heads * model.head_size, model.kv_heads * model.head_size
-    return 2 * d * q_width + 2 * d * kv_width
+    k_mats = 1 if model.attention.shared_qk else 2  # Reformer's shared QK: no K projection
+    return 2 * d * q_width + k_mats * d * kv_width
 
 
 def attention_params(model: ModelSpec) -> int:
-    """Q, K, V and O projections of one self-attention block (no layer norm), with its own extras: Q/K/V biases
-    (Qwen2), QK-norm weights (Qwen3/Gemma 3: 2·d_head; OLMo 2: (a + kv)·d_head, all RMSNorm scales), and the
+    """Q, K, V and O projections of one self-attention block (no layer norm; Reformer's shared QK drops K), with
+    its own extras: Q/K/V biases (Qwen2), QK-norm weights (Qwen3/Gemma 3: 2·d_head; OLMo 2: (a + kv)·d_head, all RMSNorm scales), and the
     per-head sink logits of gpt-oss (a per layer: HF ``GptOssAttention.sinks``)."""
     if model.mla is not None:
         p = mla_params(model)
         return p + (model.num_heads if model.attention_sinks else 0)
     d, q_width, kv_width = model.hidden_size, model.num_heads * model.head_size, model.kv_heads * model.head_size
-    p = _linear(model, d, q_width) + 2 * _linear(model, d, kv_width) + _linear(model, q_width, d)
+    k_mats = 1 if model.attention.shared_qk else 2  # Reformer (Kitaev et al. 2020 §2): K = normalised Q
+    p = _linear(model, d, q_width) + k_mats * _linear(model, d, kv_width) + _linear(model, q_width, d)
     if model.qkv_bias and not model.bias:
-        p += q_width + 2 * kv_width
+        p += q_width + k_mats * kv_width
     if model.qk_norm == "head":
         p += 2 * norm_params(model, model.head_size)
     elif model.qk_norm == "full":

@@ -16,7 +16,7 @@ Architecture = Literal["decoder", "encoder", "encoder_decoder"]
 FFNKind = Literal["gelu", "relu", "swiglu", "geglu"]
 PositionKind = Literal["learned", "sinusoidal", "rotary", "alibi", "t5_relative", "relative_xl", "none"]
 NormKind = Literal["layernorm", "rmsnorm", "layernorm_nobias"]
-AttentionPatternKind = Literal["full", "causal", "sliding_window", "strided", "global_local"]
+AttentionPatternKind = Literal["full", "causal", "sliding_window", "strided", "global_local", "lsh", "linear"]
 LayerAttentionKind = Literal["local", "global"]
 QKNormKind = Literal["none", "head", "full"]
 NormPlacement = Literal["pre", "post", "sandwich"]
@@ -32,7 +32,10 @@ class AttentionSpec(Spec):
         "causal",
         description="full (bidirectional), causal, sliding_window (causal band of `window_tokens`), strided "
         "(Child et al. 2019: local block of `stride_tokens` plus every stride-th position), global_local "
-        "(Longformer/BigBird: local window plus `global_tokens` that attend and are attended everywhere).",
+        "(Longformer/BigBird: local window plus `global_tokens` that attend and are attended everywhere), lsh "
+        "(Reformer, Kitaev et al. 2020 §2: queries sorted by hash bucket attend within chunks of "
+        "`lsh_chunk_tokens`, `lsh_hashes` rounds), linear (Katharopoulos et al. 2020: kernel feature maps of "
+        "`feature_dim` features replace the softmax; cost linear in the sequence).",
     )
     window_tokens: Optional[PositiveInt] = Field(
         None, description="Local attention window, tokens (sliding_window, global_local). For global_local it is "
@@ -44,6 +47,31 @@ class AttentionSpec(Spec):
     global_projections: bool = Field(
         False, description="Separate Q/K/V projections for global attention (Longformer adds 3 d x d matrices "
         "and biases per layer; Beltagy et al. 2020 §3.1). Unitless flag."
+    )
+    lsh_chunk_tokens: PositiveInt = Field(
+        64, description="LSH attention (lsh): chunk length of the bucket-sorted sequence, tokens (Reformer; HF "
+        "ReformerConfig lsh_attn_chunk_length default 64)."
+    )
+    lsh_chunks_before: int = Field(
+        1, ge=0, description="LSH attention: earlier chunks each chunk also attends to, count (Reformer §2: 'one "
+        "chunk back'; HF lsh_num_chunks_before default 1)."
+    )
+    lsh_chunks_after: int = Field(0, ge=0, description="LSH attention: later chunks each chunk attends to, count.")
+    lsh_hashes: PositiveInt = Field(
+        1, description="LSH attention: hashing rounds n_rounds, count (Reformer §2, 'Multi-round LSH attention'; "
+        "each round repeats the chunked attention)."
+    )
+    lsh_buckets: Optional[PositiveInt] = Field(
+        None, description="LSH attention: hash buckets per round, count (even; Reformer hashes with a random "
+        "rotation of d_head x buckets/2). Sets the hashing FLOPs; None = leave them out."
+    )
+    feature_dim: Optional[PositiveInt] = Field(
+        None, description="Linear attention (linear): features of the kernel map phi per head, features "
+        "(Katharopoulos et al. 2020's elu+1: d_head; Performer, Choromanski et al. 2021: m random features)."
+    )
+    shared_qk: bool = Field(
+        False, description="Queries and keys share one projection (Reformer §2, 'Shared-QK Transformer'): no "
+        "separate K weights (flag)."
     )
     layer_pattern: Optional[tuple[LayerAttentionKind, ...]] = Field(
         None,
@@ -72,6 +100,15 @@ class AttentionSpec(Spec):
             raise ValueError("attention.window_tokens is required for pattern global_local")
         if self.pattern == "strided" and self.stride_tokens is None:
             raise ValueError("attention.stride_tokens is required for pattern strided")
+        if self.pattern == "linear" and self.feature_dim is None:
+            raise ValueError("attention.feature_dim is required for pattern linear (elu+1 feature maps: the head "
+                             "dimension; Performer: its number of random features)")
+        if self.pattern != "linear" and self.feature_dim is not None:
+            raise ValueError(f"attention.feature_dim({self.feature_dim}) applies to pattern linear only "
+                             f"(got pattern {self.pattern})")
+        if self.lsh_buckets is not None and self.lsh_buckets % 2:
+            raise ValueError(f"attention.lsh_buckets({self.lsh_buckets}) must be even (Reformer hashes with "
+                             f"argmax over [xR; -xR], R of buckets/2 columns)")
         return self
 
     def local_layer_mask(self, n_layers: int) -> list[bool]:
@@ -291,6 +328,11 @@ class ModelSpec(Spec):
                 raise ValueError(f"qk_norm {self.qk_norm} with mla: MLA normalises its latents, not Q and K")
             if self.qkv_bias:
                 raise ValueError("qkv_bias with mla: MLA's biases follow `bias` (HF attention_bias)")
+            if self.attention.shared_qk:
+                raise ValueError("attention.shared_qk with mla: MLA has no separate Q and K projections to share")
+        if self.attention.shared_qk and self.kv_heads != self.num_heads:
+            raise ValueError(f"attention.shared_qk needs num_kv_heads = num_heads({self.num_heads}) "
+                             f"(got {self.kv_heads}): keys are the queries")
         if self.mtp_depth and self.arch != "decoder":
             raise ValueError(f"mtp_depth({self.mtp_depth}) needs arch decoder (got arch {self.arch})")
         if self.parallel_block and self.norm_placement != "pre":
