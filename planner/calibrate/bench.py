@@ -567,6 +567,79 @@ BUSBW_FACTOR = {  # nccl-tests doc/PERFORMANCE.md
 }
 
 
+def _collective_call(torch, dist, op: str, world: int, numel: int, dev):
+    """Allocate the buffers of one collective ``op`` on ``numel`` fp32 elements; return a call that runs it once."""
+    # torch >= 2.10 renames the tensor forms (all_gather_single, reduce_scatter_single); same arguments
+    all_gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+    reduce_scatter = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
+    if op == "all_reduce":
+        buf = torch.ones(numel, device=dev)
+
+        def fn():
+            dist.all_reduce(buf)
+    elif op == "all_gather":
+        out = torch.empty(numel, device=dev)
+        inp = torch.ones(numel // world, device=dev)
+
+        def fn():
+            all_gather(out, inp)
+    elif op == "reduce_scatter":
+        inp = torch.ones(numel, device=dev)
+        out = torch.empty(numel // world, device=dev)
+
+        def fn():
+            reduce_scatter(out, inp)
+    else:
+        inp = torch.ones(numel, device=dev)
+        out = torch.empty(numel, device=dev)
+
+        def fn():
+            dist.all_to_all_single(out, inp)
+    return fn
+
+
+def _time_collective(torch, dist, fn, sync, dev, iters: int, repeats: int) -> float:
+    """Median over ``repeats`` of ``iters`` back-to-back calls between barriers, the slowest rank's time."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        dist.barrier()
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        sync()
+        times.append((time.perf_counter() - t0) / iters)
+    # every rank's time, the slowest counts (a collective ends when its last rank does)
+    tt = torch.tensor([statistics.median(times)], device=dev, dtype=torch.float64)
+    dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+    return float(tt.item())
+
+
+def _collective_row(results: list, torch, dist, dev, sync, backend: str, world: int, op: str, size: int,
+                    iters: int, repeats: int, deadline: float) -> None:
+    """Measure one op at one size; append its row, or a skipped row (time budget spent, op unsupported)."""
+    if time.time() > deadline:
+        results.append({"skipped": f"{op} {size} B", "reason": "time budget"})
+        return
+    numel = max(world, size // 4 // world * world)  # divisible by world, fp32 elements
+    try:
+        fn = _collective_call(torch, dist, op, world, numel, dev)
+        t = _time_collective(torch, dist, fn, sync, dev, iters, repeats)
+        nbytes = numel * 4
+        alg = nbytes / t
+        results.append({"op": op, "world_size": world, "bytes": nbytes, "time_s": t,
+                        "algbw_bytes_per_s": alg, "busbw_bytes_per_s": alg * BUSBW_FACTOR[op](world),
+                        "backend": backend})
+    except Exception as exc:  # an op the backend lacks (gloo has no reduce_scatter in some versions)
+        results.append({"skipped": f"{op} {size} B", "reason": f"{type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''}"})
+        dist.barrier()
+    finally:
+        sync()
+
+
 def _collective_worker(rank: int, world: int, backend: str, init_file: str, out_file: str, sizes: list[int],
                        ops: list[str], iters: int, repeats: int, deadline: float) -> None:
     """One rank: time each op at each size (``iters`` back-to-back calls between barriers, median of
@@ -574,9 +647,6 @@ def _collective_worker(rank: int, world: int, backend: str, init_file: str, out_
     import torch
     import torch.distributed as dist
 
-    # torch >= 2.10 renames the tensor forms (all_gather_single, reduce_scatter_single); same arguments
-    all_gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
-    reduce_scatter = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
     cuda = backend == "nccl"
     if cuda:
         torch.cuda.set_device(rank)
@@ -591,60 +661,7 @@ def _collective_worker(rank: int, world: int, backend: str, init_file: str, out_
     try:
         for op in ops:
             for size in sizes:
-                if time.time() > deadline:
-                    results.append({"skipped": f"{op} {size} B", "reason": "time budget"})
-                    continue
-                numel = max(world, size // 4 // world * world)  # divisible by world, fp32 elements
-                try:
-                    if op == "all_reduce":
-                        buf = torch.ones(numel, device=dev)
-
-                        def fn():
-                            dist.all_reduce(buf)
-                    elif op == "all_gather":
-                        out = torch.empty(numel, device=dev)
-                        inp = torch.ones(numel // world, device=dev)
-
-                        def fn():
-                            all_gather(out, inp)
-                    elif op == "reduce_scatter":
-                        inp = torch.ones(numel, device=dev)
-                        out = torch.empty(numel // world, device=dev)
-
-                        def fn():
-                            reduce_scatter(out, inp)
-                    else:
-                        inp = torch.ones(numel, device=dev)
-                        out = torch.empty(numel, device=dev)
-
-                        def fn():
-                            dist.all_to_all_single(out, inp)
-                    fn()
-                    sync()
-                    times = []
-                    for _ in range(repeats):
-                        dist.barrier()
-                        sync()
-                        t0 = time.perf_counter()
-                        for _ in range(iters):
-                            fn()
-                        sync()
-                        times.append((time.perf_counter() - t0) / iters)
-                    # every rank's time, the slowest counts (a collective ends when its last rank does)
-                    tt = torch.tensor([statistics.median(times)], device=dev, dtype=torch.float64)
-                    dist.all_reduce(tt, op=dist.ReduceOp.MAX)
-                    t = float(tt.item())
-                    nbytes = numel * 4
-                    alg = nbytes / t
-                    results.append({"op": op, "world_size": world, "bytes": nbytes, "time_s": t,
-                                    "algbw_bytes_per_s": alg, "busbw_bytes_per_s": alg * BUSBW_FACTOR[op](world),
-                                    "backend": backend})
-                except Exception as exc:  # an op the backend lacks (gloo has no reduce_scatter in some versions)
-                    results.append({"skipped": f"{op} {size} B", "reason": f"{type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:160] if str(exc) else ''}"})
-                    dist.barrier()
-                finally:
-                    sync()
+                _collective_row(results, torch, dist, dev, sync, backend, world, op, size, iters, repeats, deadline)
     finally:
         if rank == 0:
             Path(out_file).write_text("\n".join(json.dumps(r) for r in results))
@@ -716,7 +733,122 @@ class _Collected:
     skipped: list = field(default_factory=list)
 
 
+def _plan_gemm(torch, dev, opts: BenchOptions, out: _Collected, timer, add) -> None:
+    """Queue the GEMM sweep (and the model's shapes) for each dtype; a dtype the device lacks is skipped."""
+    cuda = dev.type == "cuda"
+    quick = opts.quick
+    if opts.dtypes:
+        dtypes = list(opts.dtypes)
+    else:
+        dtypes = ["bf16", "fp16", "fp8"] if cuda else ["fp32", "bf16"]
+    ok8, why8 = fp8_supported(torch, dev)
+    if "fp8" in dtypes and not ok8:
+        dtypes.remove("fp8")
+        out.skipped.append({"what": "gemm fp8", "reason": why8})
+    sweep = gpu_gemm_sweep(quick) if cuda else cpu_gemm_sweep(quick)
+    shapes = []
+    if opts.model:
+        from ..registry import load_model
+
+        mdl = load_model(opts.model)
+        for label, m, n, k in model_gemm_shapes(mdl, opts.tp, opts.seq, opts.micro_batch, backward=not quick):
+            shapes.append((f"model:{opts.model} tp={opts.tp} seq={opts.seq} mb={opts.micro_batch} {label}",
+                           m, n, k, 0))
+    seen = set()
+    for dt in dtypes:
+        main = dt == dtypes[0] or dt == "fp8"
+        for origin, m, n, k, pri in sweep + (shapes if main else []):
+            if dt == "fp16" and not main and not (origin == "sweep" and m == n == k):  # bf16 tensor cores: squares
+                continue
+            if (dt, m, n, k) in seen:  # a model's backward GEMMs repeat other shapes
+                continue
+            seen.add((dt, m, n, k))
+            add("gemm", f"gemm {dt} {m}x{n}x{k}", pri if main else 1,
+                lambda dt=dt, m=m, n=n, k=k, o=origin: out.gemm.append(
+                    measure_gemm(torch, dev, timer, dt, m, n, k, o)))
+
+
+def _plan_memory(torch, dev, opts: BenchOptions, out: _Collected, timer, add) -> None:
+    """Queue copy and add bandwidth runs on buffers far beyond the last-level cache."""
+    cuda = dev.type == "cuda"
+    quick = opts.quick
+    # memory bandwidth: buffers far beyond the last-level cache (H100 L2 50 MB; CPUs tens of MB)
+    sizes = ([2**30] if quick else [2**26, 2**28, 2**30, 2**31]) if cuda else ([2**26] if quick else [2**26, 2**28])
+    for i, nbytes in enumerate(reversed(sizes)):
+        for op in ("copy", "add"):
+            add("memory", f"{op} {nbytes / 2**20:.0f} MiB", 0 if i == 0 else 1,
+                lambda op=op, nb=nbytes: out.memory.append(measure_memory(torch, dev, timer, op, nb)))
+
+
+def _plan_attention(torch, dev, opts: BenchOptions, out: _Collected, timer, add) -> None:
+    """Queue SDPA runs per backend, sequence length, causal/full mask and fwd/fwd_bwd direction."""
+    cuda = dev.type == "cuda"
+    quick = opts.quick
+    # attention: b·s tokens kept roughly constant so each call has work; head_dim 128 (Llama), 64 on CPU
+    if cuda:
+        seqs = (1024, 4096) if quick else (512, 1024, 2048, 4096, 8192, 16384)
+        heads, hd, tokens, adt = 32, 128, 16384, "bf16"
+    else:
+        seqs = (128, 512) if quick else (128, 256, 512, 1024)
+        heads, hd, tokens, adt = 4, 64, 1024, "fp32"
+    first = seqs[-1] if not cuda else (4096 if 4096 in seqs else seqs[-1])
+    for be in sdpa_backends(torch, dev, quick):
+        for s in seqs:
+            for causal in (True, False):
+                for direction in ("fwd_bwd", "fwd"):
+                    b = max(1, tokens // s)
+                    pri = 0 if (s == first and causal and direction == "fwd_bwd") else 1
+                    add("attention", f"sdpa {be[0]} s={s} {'causal' if causal else 'full'} {direction}", pri,
+                        lambda be=be, s=s, b=b, c=causal, d=direction: out.attention.append(
+                            measure_attention(torch, dev, timer, adt, b, heads, s, hd, c, d, be)))
+
+
+def _plan_collectives(torch, dev, opts: BenchOptions, out: _Collected, add) -> None:
+    """Queue one collectives run over gloo CPU ranks or all visible GPUs, or record why it is skipped."""
+    import torch.distributed as dist
+
+    cuda = dev.type == "cuda"
+    quick = opts.quick
+    world, backend = 0, None
+    if opts.cpu_ranks >= 2:
+        world, backend = opts.cpu_ranks, "gloo"
+    elif cuda and torch.cuda.device_count() >= 2 and dist.is_available() and dist.is_nccl_available():
+        world, backend = torch.cuda.device_count(), "nccl"
+    if world:
+        if backend == "gloo":
+            sizes, iters, reps = [2**12, 2**16, 2**20], 3, 3
+        elif quick:
+            sizes, iters, reps = [2**20, 2**24, 2**28, 2**30], 5, 3
+        else:
+            sizes, iters, reps = [2**p for p in range(20, 33, 2)], 10, 5
+
+        def coll():
+            if cuda:  # the ranks need the memory this process's caching allocator holds on GPU 0
+                torch.cuda.empty_cache()
+            budget = max(20.0, 0.3 * opts.time_budget_s)
+            res, sk = run_collectives(world, backend, sizes, list(COLLECTIVE_OPS), iters, reps, budget)
+            out.collectives.extend(res)
+            out.skipped.extend(sk)
+        add("collectives", f"collectives {backend} x{world}", 0, coll)
+    else:
+        why = ("one GPU visible" if cuda else "no GPUs (CPU run)") if dist.is_available() \
+            else "torch.distributed is not available"
+        out.skipped.append({"what": "collectives", "reason": f"{why}: bus bandwidth needs two or more GPUs"})
+
+
+def _order_items(items: list[_Item]) -> list[_Item]:
+    """Essentials first, taking turns between sections (so a tight budget still gets one of each), then the rest."""
+    rank: dict[tuple[str, int], int] = {}
+    keyed = []
+    for it in items:
+        i = rank.get((it.section, it.priority), 0)
+        rank[(it.section, it.priority)] = i + 1
+        keyed.append(((it.priority, i if it.priority == 0 else 0), it))
+    return [it for _, it in sorted(keyed, key=lambda kv: kv[0])]
+
+
 def _plan(torch, dev, opts: BenchOptions, out: _Collected, deadline: Optional[float] = None) -> list[_Item]:
+    """The measurements of the selected sections, in run order (see ``_order_items``)."""
     cuda = dev.type == "cuda"
     quick = opts.quick
     items: list[_Item] = []
@@ -727,103 +859,15 @@ def _plan(torch, dev, opts: BenchOptions, out: _Collected, deadline: Optional[fl
     def add(section, label, priority, fn):
         items.append(_Item(section, label, priority, fn))
 
-    # GEMMs
     if "gemm" in opts.sections:
-        if opts.dtypes:
-            dtypes = list(opts.dtypes)
-        else:
-            dtypes = ["bf16", "fp16", "fp8"] if cuda else ["fp32", "bf16"]
-        ok8, why8 = fp8_supported(torch, dev)
-        if "fp8" in dtypes and not ok8:
-            dtypes.remove("fp8")
-            out.skipped.append({"what": "gemm fp8", "reason": why8})
-        sweep = gpu_gemm_sweep(quick) if cuda else cpu_gemm_sweep(quick)
-        shapes = []
-        if opts.model:
-            from ..registry import load_model
-
-            mdl = load_model(opts.model)
-            for label, m, n, k in model_gemm_shapes(mdl, opts.tp, opts.seq, opts.micro_batch, backward=not quick):
-                shapes.append((f"model:{opts.model} tp={opts.tp} seq={opts.seq} mb={opts.micro_batch} {label}",
-                               m, n, k, 0))
-        seen = set()
-        for dt in dtypes:
-            main = dt == dtypes[0] or dt == "fp8"
-            for origin, m, n, k, pri in sweep + (shapes if main else []):
-                if dt == "fp16" and not main and not (origin == "sweep" and m == n == k):  # bf16 tensor cores: squares
-                    continue
-                if (dt, m, n, k) in seen:  # a model's backward GEMMs repeat other shapes
-                    continue
-                seen.add((dt, m, n, k))
-                add("gemm", f"gemm {dt} {m}x{n}x{k}", pri if main else 1,
-                    lambda dt=dt, m=m, n=n, k=k, o=origin: out.gemm.append(
-                        measure_gemm(torch, dev, timer, dt, m, n, k, o)))
-
-    # memory bandwidth: buffers far beyond the last-level cache (H100 L2 50 MB; CPUs tens of MB)
+        _plan_gemm(torch, dev, opts, out, timer, add)
     if "memory" in opts.sections:
-        sizes = ([2**30] if quick else [2**26, 2**28, 2**30, 2**31]) if cuda else ([2**26] if quick else [2**26, 2**28])
-        for i, nbytes in enumerate(reversed(sizes)):
-            for op in ("copy", "add"):
-                add("memory", f"{op} {nbytes / 2**20:.0f} MiB", 0 if i == 0 else 1,
-                    lambda op=op, nb=nbytes: out.memory.append(measure_memory(torch, dev, timer, op, nb)))
-
-    # attention: b·s tokens kept roughly constant so each call has work; head_dim 128 (Llama), 64 on CPU
+        _plan_memory(torch, dev, opts, out, timer, add)
     if "attention" in opts.sections:
-        if cuda:
-            seqs = (1024, 4096) if quick else (512, 1024, 2048, 4096, 8192, 16384)
-            heads, hd, tokens, adt = 32, 128, 16384, "bf16"
-        else:
-            seqs = (128, 512) if quick else (128, 256, 512, 1024)
-            heads, hd, tokens, adt = 4, 64, 1024, "fp32"
-        first = seqs[-1] if not cuda else (4096 if 4096 in seqs else seqs[-1])
-        for be in sdpa_backends(torch, dev, quick):
-            for s in seqs:
-                for causal in (True, False):
-                    for direction in ("fwd_bwd", "fwd"):
-                        b = max(1, tokens // s)
-                        pri = 0 if (s == first and causal and direction == "fwd_bwd") else 1
-                        add("attention", f"sdpa {be[0]} s={s} {'causal' if causal else 'full'} {direction}", pri,
-                            lambda be=be, s=s, b=b, c=causal, d=direction: out.attention.append(
-                                measure_attention(torch, dev, timer, adt, b, heads, s, hd, c, d, be)))
-
-    # collectives
+        _plan_attention(torch, dev, opts, out, timer, add)
     if "collectives" in opts.sections:
-        import torch.distributed as dist
-
-        world, backend = 0, None
-        if opts.cpu_ranks >= 2:
-            world, backend = opts.cpu_ranks, "gloo"
-        elif cuda and torch.cuda.device_count() >= 2 and dist.is_available() and dist.is_nccl_available():
-            world, backend = torch.cuda.device_count(), "nccl"
-        if world:
-            if backend == "gloo":
-                sizes, iters, reps = [2**12, 2**16, 2**20], 3, 3
-            elif quick:
-                sizes, iters, reps = [2**20, 2**24, 2**28, 2**30], 5, 3
-            else:
-                sizes, iters, reps = [2**p for p in range(20, 33, 2)], 10, 5
-
-            def coll():
-                if cuda:  # the ranks need the memory this process's caching allocator holds on GPU 0
-                    torch.cuda.empty_cache()
-                budget = max(20.0, 0.3 * opts.time_budget_s)
-                res, sk = run_collectives(world, backend, sizes, list(COLLECTIVE_OPS), iters, reps, budget)
-                out.collectives.extend(res)
-                out.skipped.extend(sk)
-            add("collectives", f"collectives {backend} x{world}", 0, coll)
-        else:
-            why = ("one GPU visible" if cuda else "no GPUs (CPU run)") if dist.is_available() \
-                else "torch.distributed is not available"
-            out.skipped.append({"what": "collectives", "reason": f"{why}: bus bandwidth needs two or more GPUs"})
-
-    # essentials first, taking turns between sections (so a tight budget still gets one of each), then the rest
-    rank: dict[tuple[str, int], int] = {}
-    keyed = []
-    for it in items:
-        i = rank.get((it.section, it.priority), 0)
-        rank[(it.section, it.priority)] = i + 1
-        keyed.append(((it.priority, i if it.priority == 0 else 0), it))
-    return [it for _, it in sorted(keyed, key=lambda kv: kv[0])]
+        _plan_collectives(torch, dev, opts, out, add)
+    return _order_items(items)
 
 
 def _gpu_warmup(torch, dev, seconds: float) -> None:
