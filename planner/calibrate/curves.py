@@ -24,8 +24,8 @@ Exactly the curves the time model reads (:class:`~planner.core.efficiency.TimePa
   bandwidth, at the largest measured group that fits in one node, best message size. Ring results are preferred
   over NVLS (NVLink SHARP): the time model leaves NVLS out (see ``hardware_profiles/h100-sxm.yaml``).
 
-Parameters a bench cannot measure (``network_busbw_fraction`` needs several nodes; ``dp_overlap_fraction`` and
-``fsdp_overlap_fraction`` are properties of training runs) stay with the generation's fit on published runs
+Parameters a bench cannot measure (``network_busbw_fraction`` needs several nodes) stay with the generation's fit
+on published runs
 (``hardware_profiles/calibration/``), which the registry merges under the profile's own values.
 
 Measured fractions are rounded to 4 decimals (4 significant digits below 0.01), rates to 6 significant digits:
@@ -146,15 +146,10 @@ def _names(text: str) -> set[str]:
     return {t.lower() for t in re.findall(r"\b([A-Za-z]{1,3}\d{2,4}[A-Za-z]?)\b", text) if not t.lower().endswith("gb")}
 
 
-def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
-    """The measurable TimeParams of ``bench`` against the peaks of ``hw``."""
+def _device_warnings(bench: Bench, hw: HardwareSpec, warnings: list[str]) -> None:
+    """Warn when the BENCH file was measured on a CPU or on a device unlike the profile's accelerator."""
     prov = bench.provenance
-    fitted: list[Fitted] = []
-    not_fitted: dict[str, str] = {}
-    warnings: list[str] = []
-    base = time_params(hw, "bf16")
     acc = hw.accelerator
-
     if prov.device_type == "cpu":
         warnings.append(f"the BENCH file was measured on a CPU ({prov.device_name}): the fractions against "
                         f"{acc.name}'s peaks test the pipeline, they are not a GPU profile to plan with")
@@ -165,9 +160,13 @@ def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
             warnings.append(f"the BENCH device {prov.device_name!r} does not look like the profile's "
                             f"{acc.name!r}: the fractions use the profile's peaks")
 
-    # --- hbm_fraction first: the GEMM roofline in the half-dim fit uses it
+
+def _fit_hbm(bench: Bench, hw: HardwareSpec, fitted: list[Fitted], not_fitted: dict[str, str],
+             warnings: list[str]) -> float:
+    """Fit hbm_fraction from the best copy bandwidth; return it (the profile's value when nothing was measured)."""
+    acc = hw.accelerator
     copies = [r for r in bench.memory if r.op == "copy"]
-    hbm_frac = base.hbm_fraction
+    hbm_frac = time_params(hw, "bf16").hbm_fraction
     if copies:
         best = max(copies, key=lambda r: r.bytes_per_s)
         bw = acc.hbm_bandwidth_bytes_per_s.value
@@ -187,8 +186,13 @@ def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
             warnings.append(f"hbm_fraction {hbm_frac} > 1: the measured copy is faster than the profile's peak")
     else:
         not_fitted["hbm_fraction"] = "no memory bandwidth measured"
+    return hbm_frac
 
-    # --- matmul fraction per dtype
+
+def _fit_matmul(bench: Bench, hw: HardwareSpec, fitted: list[Fitted], not_fitted: dict[str, str],
+                warnings: list[str]) -> tuple[dict[str, list], dict[str, float]]:
+    """Fit the matmul fraction per dtype from the best GEMM; return (GEMM rows by dtype, fraction by dtype)."""
+    acc = hw.accelerator
     by_dtype: dict[str, list] = {}
     for r in bench.gemm:
         by_dtype.setdefault(r.dtype, []).append(r)
@@ -212,30 +216,37 @@ def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
             warnings.append(f"matmul fraction {dt} {frac_of[dt]} > 1: faster than the profile's peak")
     if not frac_of:
         not_fitted["matmul_fraction"] = "no GEMM measured in a dtype the profile has a peak for"
+    return by_dtype, frac_of
 
-    # --- gemm_half_dim on the shapes of one dtype
+
+def _fit_gemm_half_dim(hw: HardwareSpec, by_dtype: dict[str, list], frac_of: dict[str, float], hbm_frac: float,
+                       fitted: list[Fitted], not_fitted: dict[str, str], warnings: list[str]) -> None:
+    """Fit gemm_half_dim on the GEMM shapes of the first dtype that has enough of them."""
+    acc = hw.accelerator
     dt = next((d for d in HALF_DIM_DTYPES if d in frac_of
                and len({(r.m, r.n, r.k) for r in by_dtype[d] if r.m}) >= MIN_SHAPES_FOR_HALF_DIM), None)
     if dt is None:
         have = max((len({(r.m, r.n, r.k) for r in v if r.m}) for v in by_dtype.values()), default=0)
         not_fitted["gemm_half_dim"] = (f"needs {MIN_SHAPES_FOR_HALF_DIM}+ GEMM shapes with dimensions in one dtype, "
                                        f"the BENCH file has {have}")
-    else:
-        rows = [r for r in by_dtype[dt] if r.m]
-        peak = _peak(hw, dt)
-        bw_eff = hbm_frac * acc.hbm_bandwidth_bytes_per_s.value
-        h, rms = fit_half_dim([r.m for r in rows], [r.n for r in rows], [r.k for r in rows],
-                              [r.flop_per_s / peak for r in rows], frac_of[dt], DTYPE_BYTES.get(dt, 2), bw_eff, peak)
-        lo, hi = BOUNDS["gemm_half_dim"]
-        at_bound = h <= lo + 1e-3 * (hi - lo) or h >= hi - 1e-3 * (hi - lo)
-        fitted.append(Fitted("gemm_half_dim", "gemm_half_dim", round(h, 1),
-                             f"least squares of log(achieved/peak) over {len(rows)} {dt} GEMM shapes against "
-                             f"f·Π x/(x+h) (f = {frac_of[dt]}) with the HBM roofline; rms log residual {rms:.3f}; "
-                             f"bounds {lo}..{hi}" + (" (AT BOUND)" if at_bound else ""), at_bound))
-        if at_bound:
-            warnings.append(f"gemm_half_dim {h:.1f} ended on a bound ({lo}..{hi}): the shapes do not pin it down")
+        return
+    rows = [r for r in by_dtype[dt] if r.m]
+    peak = _peak(hw, dt)
+    bw_eff = hbm_frac * acc.hbm_bandwidth_bytes_per_s.value
+    h, rms = fit_half_dim([r.m for r in rows], [r.n for r in rows], [r.k for r in rows],
+                          [r.flop_per_s / peak for r in rows], frac_of[dt], DTYPE_BYTES.get(dt, 2), bw_eff, peak)
+    lo, hi = BOUNDS["gemm_half_dim"]
+    at_bound = h <= lo + 1e-3 * (hi - lo) or h >= hi - 1e-3 * (hi - lo)
+    fitted.append(Fitted("gemm_half_dim", "gemm_half_dim", round(h, 1),
+                         f"least squares of log(achieved/peak) over {len(rows)} {dt} GEMM shapes against "
+                         f"f·Π x/(x+h) (f = {frac_of[dt]}) with the HBM roofline; rms log residual {rms:.3f}; "
+                         f"bounds {lo}..{hi}" + (" (AT BOUND)" if at_bound else ""), at_bound))
+    if at_bound:
+        warnings.append(f"gemm_half_dim {h:.1f} ended on a bound ({lo}..{hi}): the shapes do not pin it down")
 
-    # --- attention
+
+def _fit_attention(bench: Bench, hw: HardwareSpec, fitted: list[Fitted], not_fitted: dict[str, str]) -> None:
+    """Fit attention_fraction (flash and kin) and attention_fraction_flash3 (cuDNN) from the best SDPA result."""
     for param, backends in (("attention_fraction", ("flash", "default", "efficient", "math")),
                             ("attention_fraction_flash3", ("cudnn",))):
         rows = [r for r in bench.attention if r.backend in backends]
@@ -255,41 +266,57 @@ def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
                              f"{' causal' if best.causal else ''} {best.dtype}, / {_tf(peak)} peak "
                              f"(FLOPs as planner/core/time.py counts them)"))
 
-    # --- intra-node all-reduce bus bandwidth
+
+def _fit_nvlink(bench: Bench, hw: HardwareSpec, fitted: list[Fitted], not_fitted: dict[str, str],
+                warnings: list[str]) -> None:
+    """Fit nvlink_busbw_fraction from the intra-node all-reduce bus bandwidth (ring preferred over NVLS)."""
     gpn = hw.gpus_per_node
     ar = [c for c in bench.collectives if c.op == "all_reduce" and c.scope == "intra_node" and c.world_size <= gpn]
     if not ar:
         not_fitted["nvlink_busbw_fraction"] = "no intra-node all-reduce measured" + (
             f" ({next((s.reason for s in bench.skipped if s.what == 'collectives'), '')})"
             if any(s.what == "collectives" for s in bench.skipped) else "")
-    else:
-        ring = [c for c in ar if c.algo == "ring"]
-        not_nvls = [c for c in ar if c.algo != "nvls"]
-        pool = ring or not_nvls or ar
-        world = max(c.world_size for c in pool)
-        pool = [c for c in pool if c.world_size == world]
-        best = max(pool, key=lambda c: c.busbw_bytes_per_s)
-        link = hw.node.intra_node_bandwidth_bytes_per_s.value
-        kind = "ring" if ring else ("NVLS" if pool[0].algo == "nvls" else "default-algorithm")
-        if not ring and not not_nvls:
-            warnings.append("only NVLS all-reduce results: nvlink_busbw_fraction includes NVLink SHARP, which the "
-                            "time model otherwise leaves out")
-        at_world = max(c.world_size for c in ar)
-        every = [c for c in ar if c.world_size == at_world]
-        top = max(every, key=lambda c: c.busbw_bytes_per_s)
-        fitted.append(Fitted("nvlink_busbw_fraction", "allreduce_busbw_intra_node_bytes_per_s",
-                             _sig(top.busbw_bytes_per_s, 6),
-                             f"best {at_world}-GPU all-reduce bus bandwidth, any algorithm"
-                             + (f" ({top.algo})" if top.algo else "") + (f"; {top.note}" if top.note else "")))
-        if ring:
-            fitted.append(Fitted("nvlink_busbw_fraction", "allreduce_busbw_intra_node_ring_bytes_per_s",
-                                 _sig(best.busbw_bytes_per_s, 6), f"best {world}-GPU ring all-reduce bus bandwidth"))
-        fitted.append(Fitted("nvlink_busbw_fraction", "nvlink_busbw_fraction", _frac(best.busbw_bytes_per_s / link),
-                             f"= {_gb(best.busbw_bytes_per_s)} {kind} all-reduce busbw ({world} GPUs) / {_gb(link)} "
-                             f"unidirectional intra-node link of the profile"))
+        return
+    ring = [c for c in ar if c.algo == "ring"]
+    not_nvls = [c for c in ar if c.algo != "nvls"]
+    pool = ring or not_nvls or ar
+    world = max(c.world_size for c in pool)
+    pool = [c for c in pool if c.world_size == world]
+    best = max(pool, key=lambda c: c.busbw_bytes_per_s)
+    link = hw.node.intra_node_bandwidth_bytes_per_s.value
+    kind = "ring" if ring else ("NVLS" if pool[0].algo == "nvls" else "default-algorithm")
+    if not ring and not not_nvls:
+        warnings.append("only NVLS all-reduce results: nvlink_busbw_fraction includes NVLink SHARP, which the "
+                        "time model otherwise leaves out")
+    at_world = max(c.world_size for c in ar)
+    every = [c for c in ar if c.world_size == at_world]
+    top = max(every, key=lambda c: c.busbw_bytes_per_s)
+    fitted.append(Fitted("nvlink_busbw_fraction", "allreduce_busbw_intra_node_bytes_per_s",
+                         _sig(top.busbw_bytes_per_s, 6),
+                         f"best {at_world}-GPU all-reduce bus bandwidth, any algorithm"
+                         + (f" ({top.algo})" if top.algo else "") + (f"; {top.note}" if top.note else "")))
+    if ring:
+        fitted.append(Fitted("nvlink_busbw_fraction", "allreduce_busbw_intra_node_ring_bytes_per_s",
+                             _sig(best.busbw_bytes_per_s, 6), f"best {world}-GPU ring all-reduce bus bandwidth"))
+    fitted.append(Fitted("nvlink_busbw_fraction", "nvlink_busbw_fraction", _frac(best.busbw_bytes_per_s / link),
+                         f"= {_gb(best.busbw_bytes_per_s)} {kind} all-reduce busbw ({world} GPUs) / {_gb(link)} "
+                         f"unidirectional intra-node link of the profile"))
 
-    for p in ("network_busbw_fraction", "dp_overlap_fraction", "fsdp_overlap_fraction"):
-        not_fitted[p] = "not measurable by a microbenchmark on one node: stays fitted on published runs"
+
+def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
+    """The measurable TimeParams of ``bench`` against the peaks of ``hw``."""
+    fitted: list[Fitted] = []
+    not_fitted: dict[str, str] = {}
+    warnings: list[str] = []
+    _device_warnings(bench, hw, warnings)
+    # hbm_fraction first: the GEMM roofline in the half-dim fit uses it
+    hbm_frac = _fit_hbm(bench, hw, fitted, not_fitted, warnings)
+    by_dtype, frac_of = _fit_matmul(bench, hw, fitted, not_fitted, warnings)
+    _fit_gemm_half_dim(hw, by_dtype, frac_of, hbm_frac, fitted, not_fitted, warnings)
+    _fit_attention(bench, hw, fitted, not_fitted)
+    _fit_nvlink(bench, hw, fitted, not_fitted, warnings)
+    not_fitted["network_busbw_fraction"] = ("not measurable by a microbenchmark on one node: stays fitted on "
+                                            "published runs")
     return CurveFit(tuple(fitted), not_fitted, tuple(warnings))
 
 
@@ -350,7 +377,8 @@ def dump_profile(data: dict, bench: Bench, bench_ref: str, fit: CurveFit) -> str
 
 
 def calibrate(bench_path, profile: str, out: Optional[Path] = None, name: Optional[str] = None,
-              only: Optional[Iterable[str]] = None, raw_profile: Optional[dict] = None) -> tuple[Path, CurveFit, dict]:
+              only: Optional[Iterable[str]] = None, raw_profile: Optional[dict] = None,
+              force: bool = False) -> tuple[Path, CurveFit, dict]:
     """Fit ``bench_path`` against ``profile`` (name, alias or path) and write the calibrated profile to ``out``
     (default ``<profile>-calibrated.yaml`` in the working directory). ``raw_profile`` replaces the profile's
     mapping (tests strip its efficiency entries to show the values come from the BENCH file)."""
@@ -372,8 +400,9 @@ def calibrate(bench_path, profile: str, out: Optional[Path] = None, name: Option
     data = calibrated_profile(raw, bench, fit, str(bench_path), name)
     check_profile(data, f"calibrated {data['name']}")
     out = Path(out) if out else Path(f"{data['name']}.yaml")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dump_profile(data, bench, str(bench_path), fit))
+    from ..io.files import write_text_file  # the output boundary: no clobbering unless force, atomic
+
+    write_text_file(out, dump_profile(data, bench, str(bench_path), fit), force=force)
     return out, fit, data
 
 

@@ -8,6 +8,7 @@ including a missing PyTorch for ``bench`` (one line saying ``pip install 'planne
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -80,13 +81,23 @@ def bench_command(
                                             "them) to a BENCH file. Needs no PyTorch."),
     cpu_ranks: int = typer.Option(0, "--cpu-ranks", hidden=True, help="Run the collectives on N gloo CPU ranks "
                                   "(tests the multi-process path without GPUs)."),
+    force: bool = typer.Option(False, "--force", help="Let --out overwrite a file planner did not write."),
     fmt: Fmt = FORMAT_OPT,
 ):
     """Measure GEMM, attention, memory and collective throughput on the local accelerator and write a BENCH YAML
     with its provenance; then `planner calibrate BENCH.yaml --into PROFILE`. Needs PyTorch
     (pip install 'planner\\[bench]')."""
     from ..calibrate.bench import BenchOptions, default_out_name, dump_bench, run_bench
+    from ..io.files import check_writable, write_text_file
 
+    to_stdout = out is not None and str(out) == "-"
+    if out is not None and not to_stdout:
+        check_writable(out, force)  # before minutes of measuring, not after
+    if not (1 <= tp <= 4096 and 1 <= seq <= 2**24 and 1 <= micro_batch <= 65536 and 0 <= cpu_ranks <= 64):
+        raise SpecError(f"--tp {tp}, --seq {seq}, --micro-batch {micro_batch}: out of range (tp 1-4096, seq "
+                        f"1-{2**24:,}, micro-batch 1-65,536)")
+    if not math.isfinite(time_budget_s) or time_budget_s > 7 * 86400:
+        raise SpecError(f"--time-budget-s: {time_budget_s} (a finite number of seconds, at most a week)")
     if published is not None:
         from ..calibrate.published import PROFILE_OF, published_bench, published_keys
 
@@ -108,12 +119,10 @@ def bench_command(
             load_model(model)  # an unknown preset is bad input before anything is measured
         bench = run_bench(opts, show_progress=sys.stderr.isatty())
     text = dump_bench(bench)
-    if out is not None and str(out) == "-":
+    if to_stdout:
         sys.stdout.write(text)
         return
-    path = out or Path(default_out_name(bench))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path = write_text_file(out or Path(default_out_name(bench)), text, force=force)
     rows = _summary(bench)
     payload = {"out": str(path), "device": bench.provenance.device_name, "elapsed_s": bench.provenance.elapsed_s,
                "summary": rows}
@@ -132,6 +141,7 @@ def calibrate_command(
     only: list[str] = typer.Option([], "--only", help="Write only these parameters (repeatable): matmul_fraction, "
                                    "gemm_half_dim, attention_fraction, attention_fraction_flash3, hbm_fraction, "
                                    "nvlink_busbw_fraction."),
+    force: bool = typer.Option(False, "--force", help="Let --out overwrite a file planner did not write."),
     fmt: Fmt = FORMAT_OPT,
 ):
     """Fit the time model's efficiency curves from a BENCH file and write a profile that
@@ -139,7 +149,11 @@ def calibrate_command(
     from ..calibrate.curves import calibrate, compare
     from ..registry import load_hardware
 
-    path, fit, data = calibrate(bench_file, into, out=out, name=name, only=only or None)
+    from ..io.files import check_writable
+
+    if out is not None:
+        check_writable(out, force)
+    path, fit, data = calibrate(bench_file, into, out=out, name=name, only=only or None, force=force)
     for w in fit.warnings:
         note(w)
     rows = compare(fit, load_hardware(into))

@@ -52,15 +52,21 @@ def _budget_fields(flags: dict) -> dict:
     *(f.param() for f in BUDGET_FLAGS),
     param("save_plan", Optional[Path], typer.Option(None, "--save-plan", help="Write the chosen plan as a plan "
                                                     "YAML.")),
+    param("force", bool, typer.Option(False, "--force", help="Let --save-plan overwrite a file planner did not "
+                                      "write.")),
     param("fmt", Fmt, FORMAT_OPT),
 )
-def budget_command(budget_file: Optional[Path], save_plan: Optional[Path], fmt: Fmt, **flags):
+def budget_command(budget_file: Optional[Path], save_plan: Optional[Path], force: bool, fmt: Fmt, **flags):
     """From a budget (--usd, --days, --gpus) or a --target-loss to the best model size, tokens, predicted loss,
     GPU count, layout, wall-clock days and dollars; the MFU comes from the time model (iterated to agree)."""
     from ..budget import budget
     from ..core.scaling import LAWS
 
     spec, hw_value, hw, sched, schedule = _read_budget(budget_file, flags)
+    if save_plan is not None:  # refuse a path planner may not write before the search, not after it
+        from ..io.files import check_writable
+
+        check_writable(save_plan, force, what="--save-plan")
     with report.progress("budget: sizing the model, searching layouts"):
         ans = budget(hw, usd=spec.usd, days=spec.days, gpus=spec.gpus, max_gpus=spec.max_gpus,
                      target_loss=spec.target_loss, tokens_available=spec.tokens_available, seq_len=spec.seq_len,
@@ -70,7 +76,7 @@ def budget_command(budget_file: Optional[Path], save_plan: Optional[Path], fmt: 
     for n in d["notes"]:
         note(n)
     if save_plan is not None:
-        _save_plan(save_plan, ans.plan, hw_value, hw, sched)
+        _save_plan(save_plan, ans.plan, hw_value, hw, sched, force)
     flat = {k: v for k, v in d.items() if k not in ("model", "iterations", "notes")}
     m = d["model"]
     flat.update({f"model_{k}": m[k] for k in ("num_layers", "hidden_size", "num_heads", "num_kv_heads", "ffn_hidden")
@@ -108,14 +114,22 @@ def _read_budget(budget_file: Optional[Path], flags: dict):
     return spec, hw_value, hw, sched, schedule
 
 
-def _save_plan(path: Path, p, hw_value, hw, sched: dict) -> None:
-    """The chosen plan as a plan YAML (the hardware by name when it was given by name)."""
+#: First line of a plan written by --save-plan (a planner marker: a later --save-plan may replace the file).
+SAVED_PLAN_MARKER = "# written by planner budget --save-plan"
+
+
+def _save_plan(path: Path, p, hw_value, hw, sched: dict, force: bool = False) -> None:
+    """The chosen plan as a plan YAML (the hardware by name when it was given by name), through the output
+    boundary (no overwrite of a file planner did not write unless ``force``; atomic)."""
+    from ..io.files import write_text_file
+
     doc = {"name": p.name, "model": p.model.model_dump(exclude_none=True),
            "hardware": hw_value if isinstance(hw_value, str) else hw.model_dump(exclude_none=True),
            "run": p.run.model_dump(exclude_none=True), "layout": p.layout.model_dump(exclude_none=True)}
     if sched:
         doc["schedule"] = sched
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    write_text_file(path, f"{SAVED_PLAN_MARKER}; re-check with `planner estimate {path.name}`\n"
+                    + yaml.safe_dump(doc, sort_keys=False), force=force, what="--save-plan")
     note(f"wrote {path}; re-check with `planner estimate {path}`")
 
 

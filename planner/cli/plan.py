@@ -190,12 +190,9 @@ def models_import_command(
     if out is None:
         sys.stdout.write(text)
         return
-    if out.exists() and not force:
-        first = out.read_text(errors="replace").splitlines()[:1]
-        if not (first and first[0].startswith(MODEL_IMPORT_MARKER)):
-            raise SpecError(f"--out {out}: exists and was not written by planner models import; not overwriting it "
-                            "(use --force)")
-    out.write_text(text)
+    from ..io.files import write_text_file  # the output boundary: no clobbering unless --force, atomic
+
+    write_text_file(out, text, force=force)
     note(f"wrote {out} ({pb.total:,} parameters)")
 
 

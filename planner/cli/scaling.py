@@ -32,10 +32,34 @@ LAW_OPT = typer.Option("besiroglu2024", "--law", "-l",
                        help="Scaling law: besiroglu2024 (default), hoffmann2022, kaplan2020, muennighoff2023.")
 PLOT_OPT = typer.Option(None, "--plot", help="Write a plot to FILE.png or FILE.svg (needs matplotlib).",
                         metavar="FILE")
+FORCE_OPT = typer.Option(False, "--force", help="Let --plot overwrite a file planner did not write.")
+
+
+#: Largest count a scaling query takes: parameters and tokens (1e30), FLOPs (1e40) — far beyond any run, small
+#: enough that no power or product of them overflows a float.
+MAX_COUNT = {"--flops": 1e40}
+MAX_COUNT_DEFAULT = 1e30
+#: Bounds of the isoFLOP sweep and of the bootstrap (work-size guards).
+MAX_ISOFLOP_POINTS = 10_000
+MAX_CURVES = 100
+MAX_BOOTSTRAP = 10_000
+
+
+def _finite(name: str, v: Optional[float], lo: Optional[float] = None, hi: Optional[float] = None,
+            lo_open: bool = False) -> None:
+    """SpecError naming ``name`` unless ``v`` is None or a finite number within [lo, hi] ((lo, hi] if lo_open)."""
+    if v is None:
+        return
+    if not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+        rng = f"{'>' if lo_open else '>='} {lo:g}" if lo is not None else ""
+        if hi is not None:
+            rng = (rng + " and " if rng else "") + f"<= {hi:g}"
+        raise SpecError(f"{name}: must be a finite number {rng} (got {v})")
 
 
 def parse_count(text: Optional[str], what: str) -> Optional[float]:
-    """'70B' -> 7e10, '1.4T' -> 1.4e12, '5.76e23' -> 5.76e23; SpecError naming ``what`` otherwise."""
+    """'70B' -> 7e10, '1.4T' -> 1.4e12, '5.76e23' -> 5.76e23; SpecError naming ``what`` otherwise (not a number,
+    not positive, not finite, or above :data:`MAX_COUNT`)."""
     if text is None:
         return None
     t = str(text).strip().replace("_", "").replace(",", "")
@@ -48,6 +72,9 @@ def parse_count(text: Optional[str], what: str) -> Optional[float]:
         raise SpecError(f"{what}: not a number (got {text!r}; use e.g. 7e10, 70B, 1.4T)") from None
     if not math.isfinite(v) or v <= 0:
         raise SpecError(f"{what}: must be positive (got {text!r})")
+    hi = MAX_COUNT.get(what, MAX_COUNT_DEFAULT)
+    if v > hi:
+        raise SpecError(f"{what}: {v:.3g} is above {hi:.0e}, the largest planner takes")
     return v
 
 
@@ -108,11 +135,15 @@ def _table_view(d: dict) -> dict:
     return out
 
 
-def _check_plot_path(plot: Optional[Path]) -> None:
+def _check_plot_path(plot: Optional[Path], force: bool = False) -> None:
+    """Before any work: a .png/.svg name that planner may write (see :func:`planner.io.files.check_writable`)."""
     if plot is None:
         return
     if plot.suffix.lower() not in (".png", ".svg"):
         raise SpecError(f"--plot: FILE must end in .png or .svg (got {plot})")
+    from ..io.files import check_writable
+
+    check_writable(plot, force, what="--plot")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -127,9 +158,13 @@ def _new_figure(ncols: int = 1):
     return fig, axes
 
 
-def _save(fig, plot: Path) -> None:
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plot, format=plot.suffix.lower().lstrip("."), dpi=120)
+def _save(fig, plot: Path, force: bool = False) -> None:
+    """Through the output boundary: refuse a file planner did not write, write atomically with the plot marker."""
+    from ..io.files import check_writable
+    from ..plots import save
+
+    check_writable(plot, force, what="--plot")
+    save(fig, plot, "planner scaling")
     report.stderr_console().print(f"[dim]note:[/dim] plot written to {plot}", highlight=False)
 
 
@@ -227,6 +262,7 @@ def optimal_cmd(
     tied: bool = typer.Option(False, "--tied/--untied", help="Tie input and output embeddings."),
     law: str = LAW_OPT,
     plot: Optional[Path] = PLOT_OPT,
+    force: bool = FORCE_OPT,
     fmt: Fmt = FORMAT_OPT,
 ):
     """Compute-optimal N and D for a FLOP budget (Hoffmann et al. 2022 Eq. 4), the loss there, a concrete model
@@ -236,14 +272,15 @@ def optimal_cmd(
                                tokens_per_param_by_law)
 
     lw = _law(law)
-    _check_plot_path(plot)
+    _check_plot_path(plot, force)
     if (flops is None) == (target_loss is None):
         raise SpecError("give exactly one of --flops C or --target-loss L")
     u = parse_count(unique_tokens, "--unique-tokens")
     if inference_tokens is not None and (not isinstance(lw, ChinchillaLaw) or u is not None):
         raise SpecError("--inference-tokens needs a Chinchilla-form law and no --unique-tokens")
-    if vocab <= 0:
-        raise SpecError(f"--vocab must be positive (got {vocab})")
+    if not 0 < vocab <= 2**24:
+        raise SpecError(f"--vocab must be between 1 and {2**24:,} (got {vocab})")
+    _finite("--target-loss", target_loss, 0.0, 100.0, lo_open=True)
     with _Warnings() as w:
         if flops is not None:
             c = parse_count(flops, "--flops")
@@ -278,7 +315,7 @@ def optimal_cmd(
     emit(fmt, out, rows=[_csv_row(out)], table=report.kv_table(f"compute-optimal — {lw.name}",
                                           [(n, _table_view(s)) for n, s in _optimal_sections(out, inf)]))
     if plot is not None:
-        _frontier_plot(lw, c, plot, u)
+        _frontier_plot(lw, c, plot, u, force)
 
 
 def _optimal_sections(out: dict, inf) -> list[tuple[str, dict]]:
@@ -295,7 +332,7 @@ def _optimal_sections(out: dict, inf) -> list[tuple[str, dict]]:
     return sections
 
 
-def _frontier_plot(lw, c: float, plot: Path, unique_tokens) -> None:
+def _frontier_plot(lw, c: float, plot: Path, unique_tokens, force: bool = False) -> None:
     import numpy as np
 
     from ..core.scaling import LAWS, ChinchillaLaw, compute_optimal
@@ -324,7 +361,7 @@ def _frontier_plot(lw, c: float, plot: Path, unique_tokens) -> None:
     ax2.set_ylabel("loss at the optimum (nats/token)")
     x0, x1 = lw.n_range
     ax2.set_title(f"fitted on N {x0:.2g}-{x1:.2g}; beyond is extrapolation", fontsize=9)
-    _save(fig, plot)
+    _save(fig, plot, force)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -337,6 +374,7 @@ def isoflop_cmd(
                                                 help="Unique tokens available (repeated-data law)."),
     law: str = LAW_OPT,
     plot: Optional[Path] = PLOT_OPT,
+    force: bool = FORCE_OPT,
     fmt: Fmt = FORMAT_OPT,
 ):
     """Loss against model size at fixed compute (isoFLOP curves, Hoffmann et al. 2022 Approach 2), with the
@@ -344,7 +382,12 @@ def isoflop_cmd(
     from ..core.scaling import compute_optimal, isoflop_curve
 
     lw = _law(law)
-    _check_plot_path(plot)
+    _check_plot_path(plot, force)
+    if not 2 <= points <= MAX_ISOFLOP_POINTS:
+        raise SpecError(f"--points: {points} (between 2 and {MAX_ISOFLOP_POINTS:,})")
+    _finite("--span", span, 1.0, 1e6, lo_open=True)
+    if len(flops) > MAX_CURVES:
+        raise SpecError(f"--flops: {len(flops)} budgets (at most {MAX_CURVES})")
     cs = [parse_count(f, "--flops") for f in flops]
     u = parse_count(unique_tokens, "--unique-tokens")
     with _Warnings() as w:
@@ -367,7 +410,7 @@ def isoflop_cmd(
         ax.set_ylabel("loss (nats/token)")
         ax.set_title(f"isoFLOP curves — {lw.name} (dots: optimum)")
         ax.legend(fontsize=8)
-        _save(fig, plot)
+        _save(fig, plot, force)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -378,6 +421,7 @@ def fit_cmd(
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the 95% intervals (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
     plot: Optional[Path] = PLOT_OPT,
+    force: bool = FORCE_OPT,
     fmt: Fmt = FORMAT_OPT,
 ):
     """Fit L = E + A/N^alpha + B/D^beta to your own runs as Hoffmann et al. 2022 did (Huber loss on log loss,
@@ -385,10 +429,15 @@ def fit_cmd(
     from ..calibrate.scaling_fit import fit_chinchilla
     from ..io.points_csv import read_points_csv
 
-    _check_plot_path(plot)
-    if bootstrap < 0:
-        raise SpecError(f"--bootstrap must be >= 0 (got {bootstrap})")
+    _check_plot_path(plot, force)
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise SpecError(f"--bootstrap must be between 0 and {MAX_BOOTSTRAP:,} (got {bootstrap})")
     n, d, l = read_points_csv(points_csv)
+    distinct = len(set(zip(n.tolist(), d.tolist())))
+    if distinct < 6 or len(set(n.tolist())) < 2 or len(set(d.tolist())) < 2:
+        raise SpecError(f"{points_csv}: {distinct} distinct (params, tokens) points with {len(set(n.tolist()))} "
+                        f"model sizes and {len(set(d.tolist()))} token counts; a fit of 5 constants needs at least "
+                        "6 distinct points over at least 2 sizes and 2 token counts")
     res = fit_chinchilla(n, d, l, bootstrap=bootstrap, seed=seed, name=f"fit:{points_csv.name}",
                          source=f"fitted to {len(n)} points of {points_csv}")
     out = res.to_dict()
@@ -419,4 +468,4 @@ def fit_cmd(
         ax.set_ylabel("fitted loss")
         ax.set_title(f"fit of {points_csv.name}: rms log residual {res.rms_log_residual:.2e}")
         fig.colorbar(sc, ax=ax, label="log10 tokens")
-        _save(fig, plot)
+        _save(fig, plot, force)

@@ -283,10 +283,10 @@ def is_planner_file(path: PathLike) -> bool:
         if suffix == ".svg":
             with p.open(errors="replace") as f:
                 return PLOT_MARKER in f.read(8192)
-        if suffix in (".yaml", ".yml"):
-            with p.open(errors="replace") as f:
-                first = f.readline(4096)
-            return first.startswith(YAML_MARKERS)
+        # YAML (and any other text planner writes): the first line is a planner comment
+        with p.open(errors="replace") as f:
+            first = f.readline(4096)
+        return first.startswith(YAML_MARKERS)
     except (OSError, ValueError, KeyError, RecursionError, zipfile.BadZipFile):
         return False
     return False
