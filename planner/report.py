@@ -53,6 +53,8 @@ def to_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
 def _fmt_csv(v):
     if v is None:
         return ""
+    if isinstance(v, bool):  # spreadsheets and pandas read true/false as booleans, True/False as text
+        return "true" if v else "false"
     if isinstance(v, float):
         return repr(v)
     return v

@@ -111,7 +111,7 @@ def test_estimate_csv_is_header_plus_one_row(capsys):
         assert k in header, k
     values = dict(zip(header, row))
     assert int(values["params_total"]) == 6_738_415_616
-    assert values["fits"] == "True"
+    assert values["fits"] == "true"
 
 
 def test_estimate_table_goes_to_stdout(capsys):

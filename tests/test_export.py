@@ -105,8 +105,8 @@ def test_csv_wide_one_row_per_scenario(capsys, plan_path, results):
     ref = results["profile-price"].to_dict()
     assert float(by["profile-price"]["step_time_s"]) == ref["step_time_s"]  # full precision
     assert float(by["profile-price"]["cost_usd"]) == pytest.approx(ref["cost_usd"], rel=1e-15)
-    assert by["no-fit"]["fits"] == "False" and "GiB" in by["no-fit"]["reason"]
-    assert by["bad-tp"]["fits"] == "False" and by["bad-tp"]["step_time_s"] == ""
+    assert by["no-fit"]["fits"] == "false" and "GiB" in by["no-fit"]["reason"]
+    assert by["bad-tp"]["fits"] == "false" and by["bad-tp"]["step_time_s"] == ""
 
 
 def test_long_format_is_tidy(capsys, plan_path, results):
@@ -325,3 +325,62 @@ def test_xlsx_recalculates_in_libreoffice_and_follows_a_price_edit(tmp_path, res
     assert s["profile-price"]["cost_usd"] == pytest.approx(ref["profile-price"]["gpu_hours"] * 9.5, rel=1e-9)
     assert s["own-price"]["cost_usd"] == pytest.approx(ref["own-price"]["cost_usd"], rel=1e-9)
     assert not math.isclose(s["profile-price"]["cost_usd"], ref["profile-price"]["cost_usd"], rel_tol=1e-3)
+
+
+def test_xlsx_formulas_carry_their_values_for_readers_that_do_not_recalculate(tmp_path, results):
+    """pandas.read_excel / openpyxl(data_only) read the cached values: GPU-hours and dollars are numbers."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(results.write(tmp_path / "plan.xlsx"), data_only=True)
+    summary = {r["scenario"]: r for r in _sheet(wb["Summary"])}
+    ref = {r.name: r.to_dict() for r in results}
+    for name in ("profile-price", "own-price", "tp2", "a100"):
+        for k in ("gpu_hours", "price_usd_per_gpu_hour", "cost_usd", "cost_per_billion_tokens_usd"):
+            assert summary[name][k] == pytest.approx(ref[name][k], rel=1e-12), (name, k)
+    mem = {r["scenario"]: r for r in _sheet(wb["Memory"])}
+    assert isinstance(mem["tp2"]["memory_headroom_gib"], float)
+    notes = {r[0]: r[1] for r in wb["Assumptions"].iter_rows(values_only=True) if r and r[0]}
+    assert not str(notes["gpu_hours"]).startswith("=") and not str(notes["cost_usd"]).startswith("=")
+
+
+def test_xlsx_layout_widths_alignment_print_setup(tmp_path, results):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(results.write(tmp_path / "plan.xlsx"))
+    ws = wb["Summary"]
+    header = [c.value for c in ws[1]]
+    longest = max(len(n) for n in results.names)
+    assert ws.column_dimensions["A"].width >= longest  # scenario names are not cut
+    assert ws.cell(row=1, column=header.index("step_time_s") + 1).alignment.horizontal == "right"
+    assert ws.cell(row=1, column=1).alignment.horizontal == "left"
+    assert "GiB" in ws.cell(row=2, column=header.index("memory_per_gpu_gib") + 1).number_format
+    assert "$" in ws.cell(row=2, column=header.index("cost_usd") + 1).number_format
+    for sheet in wb.worksheets:
+        assert sheet.page_setup.orientation == "landscape", sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title  # one page wide (1 is the default width)
+        assert sheet.page_setup.fitToWidth in (None, 1) and sheet.page_setup.fitToHeight == 0, sheet.title
+
+
+def test_xlsx_opens_clean_in_libreoffice_pdf(tmp_path, results):
+    """LibreOffice opens and recalculates the file with no error cell, and prints it in a few landscape pages."""
+    import re
+
+    from openpyxl import load_workbook
+
+    exe = _soffice()
+    path = results.write(tmp_path / "plan.xlsx")
+    recalc = _recalc(exe, path, tmp_path)
+    wb = load_workbook(recalc, data_only=True)
+    errors = [(ws.title, c.coordinate, c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row
+              if c.data_type == "e" or (isinstance(c.value, str) and re.match(r"^(#[A-Z/0!?]+|Err:\d+)", c.value))]
+    assert errors == []
+    profile = tmp_path / "lo-profile"
+    outdir = tmp_path / "pdf"
+    proc = subprocess.run(
+        [exe, "--headless", "--norestore", "--nolockcheck", f"-env:UserInstallation={profile.as_uri()}",
+         "--convert-to", "pdf", "--outdir", str(outdir), str(path)],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+    pdf = outdir / "plan.pdf"
+    assert proc.returncode == 0 and pdf.exists(), (proc.stdout, proc.stderr)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+    assert 1 <= pages <= 10, pages  # six sheets, each one page wide (was 44 portrait pages)

@@ -281,7 +281,7 @@ def test_exit_1_when_no_scenario_fits(capsys, tmp_path):
     p = write(tmp_path, BASE.replace("  fsdp: full\n", "") + "scenarios:\n  a: {layout.gpus: 2}\n  b: {}\n")
     code, out, err = run_cli(capsys, "plan", p, "--format", "csv")
     assert code == 1
-    assert out.count("\n") == 3 and "False" in out
+    assert out.count("\n") == 3 and "false" in out
     assert "no scenario fits" in err
 
 

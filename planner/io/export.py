@@ -185,7 +185,7 @@ FMT_SMALL_INT = "0"
 FMT_SCI = "0.00E+00"
 FMT_S = "0.000"
 FMT_DAYS = "#,##0.0"
-FMT_GIB = "0.00"
+FMT_GIB = '0.00" GiB"'
 FMT_PCT = "0.0%"
 FMT_USD = '"$"#,##0'
 FMT_PRICE = '"$"#,##0.00'
@@ -327,210 +327,282 @@ def inputs_of(result) -> dict:
 
 def write_xlsx(path, results, title: str = "", plan_file: Optional[str] = None) -> None:
     """The spreadsheet (see the module docstring). ``results``: objects with ``.row`` (a wide row), ``.plan``
-    (a Plan or None) and optionally ``.partial``."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+    (a Plan or None) and optionally ``.partial``.
+
+    Written with XlsxWriter so that every formula carries its computed value: readers that do not recalculate
+    (pandas, openpyxl ``data_only``, previews) see the numbers planner computed, and a spreadsheet application
+    recomputes the same values from the price cells."""
+    import xlsxwriter
 
     results = list(results)
     rows = [r.row for r in results]
-    wb = Workbook()
-    wb.properties.creator = "planner"
-    wb.properties.keywords = XLSX_KEYWORD
-    wb.properties.title = title or "planner export"
-    wb.properties.subject = "LLM training plan: memory, time and cost per scenario"
-    wb.properties.description = (f"Exported by planner from {plan_file}" if plan_file else "Exported by planner")
-
-    bold = Font(bold=True)
-    header_fill = PatternFill("solid", fgColor="DDE4EE")
-    input_fill = PatternFill("solid", fgColor="FFF2A8")
-    bad_font = Font(color="C00000", bold=True)
-    good_font = Font(color="007A33")
-
-    def header(ws, cols: Sequence[str], row: int = 1) -> dict[str, str]:
-        letters = {}
-        for j, c in enumerate(cols, start=1):
-            cell = ws.cell(row=row, column=j, value=c)
-            cell.font = bold
-            cell.fill = header_fill
-            cell.alignment = Alignment(wrap_text=False)
-            letters[c] = get_column_letter(j)
-            ws.column_dimensions[letters[c]].width = max(10, min(48, len(c) + 2))
-        ws.freeze_panes = ws.cell(row=row + 1, column=2)
-        return letters
-
-    def put(ws, r: int, col: str, letters: dict, value, fmt: Optional[str] = None):
-        cell = ws[f"{letters[col]}{r}"]
-        cell.value = value
-        f = fmt or number_format(col)
-        if f and value is not None:
-            cell.number_format = f
-        return cell
-
-    def fits_cell(ws, r, letters, row):
-        v = row.get("fits")
-        c = put(ws, r, "fits", letters, v)
-        c.font = good_font if v else bad_font
-
-    # ---- Assumptions: the price cells every cost formula reads ----
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False})
+    wb.set_properties({
+        "title": title or "planner export", "subject": "LLM training plan: memory, time and cost per scenario",
+        "author": "planner", "keywords": XLSX_KEYWORD,
+        "comments": f"Exported by planner from {plan_file}" if plan_file else "Exported by planner"})
+    fm = _Formats(wb)
+    sheets = {name: _Sheet(wb.add_worksheet(name), fm, title) for name in
+              ("Summary", "Memory", "Time", "Cost", "Assumptions", "Inputs")}
     prices, price_of = _price_keys(results)
-    wa = wb.active
-    wa.title = "Summary"
-    ws_sum = wa
-    ws_mem = wb.create_sheet("Memory")
-    ws_time = wb.create_sheet("Time")
-    ws_cost = wb.create_sheet("Cost")
-    ws_as = wb.create_sheet("Assumptions")
-    ws_in = wb.create_sheet("Inputs")
+    price_cells = _write_assumptions(sheets["Assumptions"], prices, title, plan_file)
+    price_ref = {name: price_cells[i] for name, i in price_of.items()}
+    cost_cols = _write_cost(sheets["Cost"], rows, price_ref)
+    _write_summary(sheets["Summary"], rows, price_ref, cost_cols)
+    _write_memory(sheets["Memory"], rows)
+    _write_time(sheets["Time"], rows)
+    _write_inputs(sheets["Inputs"], results)
+    for s in sheets.values():
+        s.finish()
+    wb.close()
 
-    ws_as["A1"] = f"planner export: {title}" if title else "planner export"
-    ws_as["A1"].font = Font(bold=True, size=13)
-    ws_as["A2"] = ("Prices per GPU-hour (yellow cells) are inputs: gpu_hours, price and every dollar column on the "
-                   "Summary and Cost sheets are formulas that read them. Edit a price and the costs recompute.")
-    price_header_row = 4
-    pl = header(ws_as, ["price_key", "price_usd_per_gpu_hour", "applies_to", "source"], row=price_header_row)
-    ws_as.freeze_panes = None
-    ws_as.column_dimensions[pl["price_key"]].width = 48
-    ws_as.column_dimensions[pl["applies_to"]].width = 60
-    ws_as.column_dimensions[pl["source"]].width = 80
-    price_cell: dict[int, str] = {}
+
+#: Columns holding text (left-aligned, header too); every other column is a number, right-aligned under a
+#: right-aligned header.
+_TEXT_COLUMNS = ("scenario", "model", "hardware", "reason", "recompute", "precision", "fsdp", "attention_kernel",
+                 "price_key", "applies_to", "source", "field", "fits")
+_MAX_WIDTH = {"reason": 70, "applies_to": 60, "source": 70}
+
+
+class _Formats:
+    """XlsxWriter formats, made once per distinct look."""
+
+    def __init__(self, wb):
+        self.wb = wb
+        self._cache: dict = {}
+
+    def get(self, **props):
+        key = tuple(sorted(props.items()))
+        if key not in self._cache:
+            self._cache[key] = self.wb.add_format(props)
+        return self._cache[key]
+
+    def header(self, numeric: bool):
+        return self.get(bold=True, bg_color="#DDE4EE", align="right" if numeric else "left", valign="bottom",
+                        bottom=1)
+
+
+def _shown_len(value, fmt: Optional[str]) -> int:
+    """About how many characters a cell shows (for column widths)."""
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, (int, float)):
+        if fmt == FMT_SCI:
+            return 9
+        if fmt == FMT_PCT:
+            return 6
+        text = f"{value:,.3f}" if fmt in (FMT_S, FMT_GIB) else f"{value:,.2f}" if fmt == FMT_PRICE else \
+            f"{value:,.0f}"
+        return len(text) + (4 if fmt == FMT_GIB else 1 if fmt in (FMT_USD, FMT_PRICE) else 0)
+    return len(str(value))
+
+
+class _Sheet:
+    """One worksheet: a header row, typed cells (never a text read as a formula), widths that fit the longest
+    entry, frozen header and first column, and a landscape, fit-to-width print setup."""
+
+    def __init__(self, ws, fm: _Formats, title: str):
+        self.ws, self.fm, self.title = ws, fm, title
+        self.widths: dict[int, int] = {}
+        self.col: dict[str, int] = {}
+        self.header_row = 0
+        self.last_row = 0
+        self.filter = False
+
+    def fit(self, c: int, n: int, key: str = "") -> None:
+        self.widths[c] = min(max(self.widths.get(c, 0), n), _MAX_WIDTH.get(key, 60))
+
+    def header(self, cols: Sequence[str], row: int = 0, numeric=None) -> dict[str, int]:
+        self.header_row = row
+        for j, c in enumerate(cols):
+            num = c not in _TEXT_COLUMNS if numeric is None else numeric(c)
+            self.ws.write_string(row, j, c, self.fm.header(num))
+            self.fit(j, len(c) + 1, c)
+            self.col[c] = j
+        return dict(self.col)
+
+    def put(self, r: int, key: str, value, fmt: Optional[str] = None, col: Optional[int] = None, **style) -> None:
+        """``value`` into row ``r`` of column ``key``: a number, bool or text by its type (None stays empty)."""
+        c = self.col[key] if col is None else col
+        value = _plain(value)
+        self.last_row = max(self.last_row, r)
+        f = fmt or number_format(key)
+        if value is None:
+            return
+        if isinstance(value, bool):
+            self.ws.write_boolean(r, c, value, self.fm.get(font_color="#007A33" if value else "#C00000",
+                                                           bold=not value, align="left"))
+        elif isinstance(value, (int, float)):
+            props = {**({"num_format": f} if f else {}), **style}
+            self.ws.write_number(r, c, value, self.fm.get(**props) if props else None)
+        else:
+            wrap = key in _MAX_WIDTH
+            self.ws.write_string(r, c, str(value), self.fm.get(text_wrap=True, valign="top", **style)
+                                 if wrap or style else None)
+        self.fit(c, _shown_len(value, f) + 1, key)
+
+    def formula(self, r: int, key: str, formula: str, cached, fmt: Optional[str] = None) -> None:
+        """A live formula with the value planner computed stored beside it."""
+        cached = _plain(cached)
+        f = fmt or number_format(key)
+        self.ws.write_formula(r, self.col[key], formula, self.fm.get(num_format=f) if f else None,
+                              "" if cached is None else cached)
+        self.last_row = max(self.last_row, r)
+        self.fit(self.col[key], _shown_len(cached if cached is not None else "", f) + 1, key)
+
+    def ref(self, r: int, key: str, absolute: bool = False, sheet: str = "") -> str:
+        from xlsxwriter.utility import xl_rowcol_to_cell
+
+        cell = xl_rowcol_to_cell(r, self.col[key], row_abs=absolute, col_abs=absolute)
+        return f"{sheet}!{cell}" if sheet else cell
+
+    def finish(self, freeze: bool = True) -> None:
+        ws = self.ws
+        for c, w in self.widths.items():
+            ws.set_column(c, c, w + 1)
+        if freeze and self.col:
+            ws.freeze_panes(self.header_row + 1, 1)
+        if self.filter and self.col:
+            ws.autofilter(self.header_row, 0, max(self.last_row, self.header_row), len(self.col) - 1)
+        ws.set_landscape()
+        ws.set_paper(9)  # A4; fit to one page wide, as many tall as it takes
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(self.header_row)
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.set_footer(f"&L{(self.title or 'planner export').replace('&', '&&')} — &A&Rpage &P of &N")
+
+
+def _write_assumptions(s: _Sheet, prices: list[dict], title: str, plan_file: Optional[str]) -> dict[int, str]:
+    """The price cells (inputs, yellow) every cost formula reads, and notes that say how the costs are
+    computed; returns the absolute reference of each price row's cell."""
+    ws, fm = s.ws, s.fm
+    ws.write_string(0, 0, f"planner export: {title}" if title else "planner export", fm.get(bold=True, font_size=13))
+    ws.write_string(1, 0, "Prices per GPU-hour (yellow cells) are inputs: gpu_hours, price and every dollar column "
+                          "on the Summary and Cost sheets are formulas that read them. Edit a price and the costs "
+                          "recompute.")
+    header_row = 3
+    s.header(["price_key", "price_usd_per_gpu_hour", "applies_to", "source"], row=header_row,
+             numeric=lambda c: c == "price_usd_per_gpu_hour")
+    cells = {}
     for i, p in enumerate(prices):
-        r = price_header_row + 1 + i
-        ws_as[f"{pl['price_key']}{r}"] = p["price_key"]
-        c = ws_as[f"{pl['price_usd_per_gpu_hour']}{r}"]
-        c.value = p["price_usd_per_gpu_hour"]
-        c.number_format = FMT_PRICE
-        c.fill = input_fill
-        ws_as[f"{pl['applies_to']}{r}"] = ", ".join(p["applies_to"])
-        ws_as[f"{pl['source']}{r}"] = p["source"]
-        price_cell[i] = f"Assumptions!${pl['price_usd_per_gpu_hour']}${r}"
-    r = price_header_row + len(prices) + 2
+        r = header_row + 1 + i
+        s.put(r, "price_key", p["price_key"])
+        if p["price_usd_per_gpu_hour"] is None:
+            s.ws.write_blank(r, s.col["price_usd_per_gpu_hour"], None, fm.get(bg_color="#FFF2A8"))
+        else:
+            s.put(r, "price_usd_per_gpu_hour", p["price_usd_per_gpu_hour"], FMT_PRICE, bg_color="#FFF2A8")
+        s.put(r, "applies_to", ", ".join(p["applies_to"]))
+        s.put(r, "source", p["source"])
+        cells[i] = s.ref(r, "price_usd_per_gpu_hour", absolute=True, sheet="Assumptions")
+    r = header_row + len(prices) + 2
     notes = [
         ("plan", title),
         ("plan file", plan_file or ""),
         ("exported by", "planner"),
         ("memory", "per GPU of the most loaded pipeline stage; GiB = 2^30 bytes"),
-        ("gpu_hours", "= gpus x wall_clock_days x 24 (every allocated GPU is paid while the job is down)"),
-        ("cost_usd", "= gpu_hours x price + storage + network line items"),
+        ("gpu_hours", "gpus x wall_clock_days x 24 (every allocated GPU is paid while the job is down)"),
+        ("cost_usd", "gpu_hours x price + storage + network line items"),
         ("fits", "FALSE rows do not fit (reason column); their time and cost are what they would be if they did"),
     ]
-    for k, v in notes:
-        ws_as.cell(row=r, column=1, value=k).font = bold
-        ws_as.cell(row=r, column=2, value=v)
+    for k, v in notes:  # text, never formulas (a note that starts with "=" would be an error cell)
+        ws.write_string(r, 0, k, fm.get(bold=True))
+        ws.write_string(r, 1, v)
         r += 1
+    s.last_row = r
+    return cells
 
-    def price_ref(row) -> Optional[str]:
-        i = price_of.get(row["scenario"])
-        return price_cell.get(i) if i is not None else None
 
-    # ---- Cost (first, so Summary can reference its storage and network cells) ----
-    cost_cols = ["scenario", "hardware", "fits", "gpus", "training_tokens", "wall_clock_days", "gpu_hours",
+_COST_COLUMNS = ["scenario", "hardware", "fits", "gpus", "training_tokens", "wall_clock_days", "gpu_hours",
                  "price_usd_per_gpu_hour", "cost_compute_usd", "cost_storage_usd", "cost_network_usd", "cost_usd",
                  "cost_per_billion_tokens_usd", "energy_mwh", "co2_tonnes", "board_power_w"]
-    cl = header(ws_cost, cost_cols)
-    for i, row in enumerate(rows):
-        r = i + 2
-        for c in cost_cols:
-            if c in FORMULA_COLUMNS:
-                continue
-            if c == "fits":
-                fits_cell(ws_cost, r, cl, row)
-            else:
-                put(ws_cost, r, c, cl, _value(row, c))
-        pref = price_ref(row)
-        if row.get("gpu_hours") is None or pref is None:
-            continue
-        g, w, n = (f"{cl[k]}{r}" for k in ("gpu_hours", "wall_clock_days", "gpus"))
-        p, cc, st, nw, tot, tok = (f"{cl[k]}{r}" for k in ("price_usd_per_gpu_hour", "cost_compute_usd",
-                                                           "cost_storage_usd", "cost_network_usd", "cost_usd",
-                                                           "training_tokens"))
-        put(ws_cost, r, "gpu_hours", cl, f"={n}*{w}*24")
-        put(ws_cost, r, "price_usd_per_gpu_hour", cl, f'=IF(ISNUMBER({pref}),{pref},"")')
-        put(ws_cost, r, "cost_compute_usd", cl, f'=IF(ISNUMBER({p}),{g}*{p},"")')
-        put(ws_cost, r, "cost_usd", cl, f'=IF(ISNUMBER({p}),{cc}+{st}+{nw},"")')
-        put(ws_cost, r, "cost_per_billion_tokens_usd", cl, f'=IF(ISNUMBER({p}),{tot}/({tok}/1000000000),"")')
-    ws_cost.auto_filter.ref = f"A1:{get_column_letter(len(cost_cols))}{len(rows) + 1}"
 
-    # ---- Summary ----
-    sl = header(ws_sum, SUMMARY_COLUMNS)
-    ws_sum.column_dimensions[sl["scenario"]].width = 36
-    ws_sum.column_dimensions[sl["reason"]].width = 80
+
+def _write_values(s: _Sheet, rows: list[dict], cols: Sequence[str], skip: Sequence[str] = ()) -> None:
+    """Every plain value of ``rows`` (one sheet row each, under the header) except the columns in ``skip``."""
+    s.header(cols)
+    s.filter = True
     for i, row in enumerate(rows):
-        r = i + 2
-        for c in SUMMARY_COLUMNS:
-            if c in FORMULA_COLUMNS:
-                continue
-            if c == "fits":
-                fits_cell(ws_sum, r, sl, row)
-            else:
-                put(ws_sum, r, c, sl, _value(row, c))
-        pref = price_ref(row)
+        for c in cols:
+            if c not in skip:
+                s.put(i + 1, c, _value(row, c))
+
+
+def _write_cost(s: _Sheet, rows: list[dict], price_ref: dict[str, str]) -> dict[str, int]:
+    """The Cost sheet: GPU-hours and every dollar column as formulas of the Assumptions price."""
+    _write_values(s, rows, _COST_COLUMNS, skip=FORMULA_COLUMNS)
+    for i, row in enumerate(rows):
+        r, pref = i + 1, price_ref.get(row["scenario"])
         if row.get("gpu_hours") is None or pref is None:
             continue
-        n, w, g, p, tot, tok = (f"{sl[k]}{r}" for k in ("gpus", "wall_clock_days", "gpu_hours",
+        g, w, n, p, cc, st, nw, tot, tok = (s.ref(r, k) for k in (
+            "gpu_hours", "wall_clock_days", "gpus", "price_usd_per_gpu_hour", "cost_compute_usd",
+            "cost_storage_usd", "cost_network_usd", "cost_usd", "training_tokens"))
+        price = _plain(row.get("price_usd_per_gpu_hour"))
+        s.formula(r, "gpu_hours", f"={n}*{w}*24", row.get("gpu_hours"))
+        s.formula(r, "price_usd_per_gpu_hour", f'=IF(ISNUMBER({pref}),{pref},"")', price)
+        s.formula(r, "cost_compute_usd", f'=IF(ISNUMBER({p}),{g}*{p},"")', row.get("cost_compute_usd"))
+        s.formula(r, "cost_usd", f'=IF(ISNUMBER({p}),{cc}+{st}+{nw},"")', row.get("cost_usd"))
+        s.formula(r, "cost_per_billion_tokens_usd", f'=IF(ISNUMBER({p}),{tot}/({tok}/1000000000),"")',
+                  row.get("cost_per_billion_tokens_usd"))
+    return dict(s.col)
+
+
+def _write_summary(s: _Sheet, rows: list[dict], price_ref: dict[str, str], cost_col: dict[str, int]) -> None:
+    """The Summary sheet: one row per scenario, costs as formulas (storage and network from the Cost sheet)."""
+    from xlsxwriter.utility import xl_rowcol_to_cell
+
+    _write_values(s, rows, SUMMARY_COLUMNS, skip=FORMULA_COLUMNS)
+    for i, row in enumerate(rows):
+        r, pref = i + 1, price_ref.get(row["scenario"])
+        if row.get("gpu_hours") is None or pref is None:
+            continue
+        n, w, g, p, tot, tok = (s.ref(r, k) for k in ("gpus", "wall_clock_days", "gpu_hours",
                                                         "price_usd_per_gpu_hour", "cost_usd", "training_tokens"))
-        extra = f"Cost!{cl['cost_storage_usd']}{r}+Cost!{cl['cost_network_usd']}{r}"
-        put(ws_sum, r, "gpu_hours", sl, f"={n}*{w}*24")
-        put(ws_sum, r, "price_usd_per_gpu_hour", sl, f'=IF(ISNUMBER({pref}),{pref},"")')
-        put(ws_sum, r, "cost_usd", sl, f'=IF(ISNUMBER({p}),{g}*{p}+{extra},"")')
-        put(ws_sum, r, "cost_per_billion_tokens_usd", sl, f'=IF(ISNUMBER({p}),{tot}/({tok}/1000000000),"")')
-    ws_sum.auto_filter.ref = f"A1:{get_column_letter(len(SUMMARY_COLUMNS))}{len(rows) + 1}"
+        extra = "+".join(f"Cost!{xl_rowcol_to_cell(r, cost_col[k])}" for k in ("cost_storage_usd",
+                                                                              "cost_network_usd"))
+        s.formula(r, "gpu_hours", f"={n}*{w}*24", row.get("gpu_hours"))
+        s.formula(r, "price_usd_per_gpu_hour", f'=IF(ISNUMBER({pref}),{pref},"")', row.get("price_usd_per_gpu_hour"))
+        s.formula(r, "cost_usd", f'=IF(ISNUMBER({p}),{g}*{p}+{extra},"")', row.get("cost_usd"))
+        s.formula(r, "cost_per_billion_tokens_usd", f'=IF(ISNUMBER({p}),{tot}/({tok}/1000000000),"")',
+                  row.get("cost_per_billion_tokens_usd"))
 
-    # ---- Memory ----
-    mem_cols = (["scenario", "fits"] + [k[:-6] + "_gib" for k in MEMORY_PARTS]
-                + ["memory_per_gpu_gib", "memory_capacity_gib", "memory_headroom_gib",
-                   "memory_optimizer_offloaded_gib", "memory_stage", "params_per_gpu", "zero_stage", "recompute"])
-    ml = header(ws_mem, mem_cols)
+
+def _write_memory(s: _Sheet, rows: list[dict]) -> None:
+    """The Memory sheet: the parts of the most loaded GPU's memory (GiB), the total, capacity and headroom."""
+    cols = (["scenario", "fits"] + [k[:-6] + "_gib" for k in MEMORY_PARTS]
+            + ["memory_per_gpu_gib", "memory_capacity_gib", "memory_headroom_gib",
+               "memory_optimizer_offloaded_gib", "memory_stage", "params_per_gpu", "zero_stage", "recompute"])
+    _write_values(s, rows, cols, skip=("memory_headroom_gib",))
     for i, row in enumerate(rows):
-        r = i + 2
-        for c in mem_cols:
-            if c == "fits":
-                fits_cell(ws_mem, r, ml, row)
-            elif c == "memory_headroom_gib":
-                tot, cap = row.get("memory_per_gpu_bytes"), row.get("memory_capacity_bytes")
-                if tot is not None and cap is not None:
-                    put(ws_mem, r, c, ml, f"={ml['memory_capacity_gib']}{r}-{ml['memory_per_gpu_gib']}{r}",
-                        FMT_GIB)
-            else:
-                put(ws_mem, r, c, ml, _value(row, c))
+        cap, tot = _value(row, "memory_capacity_gib"), _value(row, "memory_per_gpu_gib")
+        if cap is not None and tot is not None:
+            s.formula(i + 1, "memory_headroom_gib",
+                      f"={s.ref(i + 1, 'memory_capacity_gib')}-{s.ref(i + 1, 'memory_per_gpu_gib')}", cap - tot,
+                      FMT_GIB)
 
-    # ---- Time ----
-    time_cols = (["scenario", "fits", "step_time_s"] + list(TIME_STEP_PARTS)
-                 + ["tokens_per_s_per_gpu", "mfu", "hfu", "training_steps", "wall_clock_days"]
-                 + list(TIME_RUN_PARTS) + ["goodput", "expected_failures", "checkpoint_interval_hours"])
-    tl = header(ws_time, time_cols)
-    for i, row in enumerate(rows):
-        r = i + 2
-        for c in time_cols:
-            if c == "fits":
-                fits_cell(ws_time, r, tl, row)
-            else:
-                put(ws_time, r, c, tl, _value(row, c))
 
-    # ---- Inputs (transposed: one column per scenario) ----
+def _write_time(s: _Sheet, rows: list[dict]) -> None:
+    """The Time sheet: the step-time breakdown, throughput, MFU/HFU and the whole-run days."""
+    cols = (["scenario", "fits", "step_time_s"] + list(TIME_STEP_PARTS)
+            + ["tokens_per_s_per_gpu", "mfu", "hfu", "training_steps", "wall_clock_days"]
+            + list(TIME_RUN_PARTS) + ["goodput", "expected_failures", "checkpoint_interval_hours"])
+    _write_values(s, rows, cols)
+
+
+def _write_inputs(s: _Sheet, results: list) -> None:
+    """The Inputs sheet, transposed: one row per input field, one column per scenario."""
     inputs = [inputs_of(res) for res in results]
     fields: list[str] = []
     for d in inputs:
-        for k in d:
-            if k not in fields:
-                fields.append(k)
-    ws_in.cell(row=1, column=1, value="field").font = bold
-    ws_in.cell(row=1, column=1).fill = header_fill
-    ws_in.column_dimensions["A"].width = 48
-    for j, row in enumerate(rows, start=2):
-        c = ws_in.cell(row=1, column=j, value=row["scenario"])
-        c.font = bold
-        c.fill = header_fill
-        ws_in.column_dimensions[get_column_letter(j)].width = max(14, min(40, len(row["scenario"]) + 2))
-    for i, f in enumerate(fields, start=2):
-        ws_in.cell(row=i, column=1, value=f)
-        for j, d in enumerate(inputs, start=2):
+        fields += [k for k in d if k not in fields]
+    names = [r.row["scenario"] for r in results]
+    s.header(["field"] + names, numeric=lambda c: False)
+    for i, f in enumerate(fields, start=1):
+        s.put(i, "field", f)
+        for j, d in enumerate(inputs, start=1):
             v = d.get(f)
             if v is not None:
-                ws_in.cell(row=i, column=j, value=v)
-    ws_in.freeze_panes = "B2"
-
-    wb.save(str(path))
+                s.put(i, "", v if isinstance(v, (bool, int, float)) else str(v), col=j)
 
 
 __all__ = ["EXPORT_COLUMNS", "LONG_COLUMNS", "UNITS", "check_writable", "csv_text", "flat_row", "is_planner_export",
