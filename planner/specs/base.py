@@ -12,7 +12,9 @@ class Spec(BaseModel):
     silently ignored setting.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    # allow_inf_nan=False: no inf or nan reaches the core through any float field (a plan's ``.inf``, a flag's
+    # ``inf``); each field's physical range is its own ge/le.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
     def replace(self, **changes):
         """A copy with ``changes`` applied and validated again (``model_copy`` skips validation)."""

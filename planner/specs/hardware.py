@@ -19,7 +19,8 @@ USER_SOURCE = "user-supplied"
 class Sourced(Spec):
     """A number with the citation it comes from. The unit is the one in the field name that holds it."""
 
-    value: float = Field(..., description="The number, in the unit named by the field that holds it.")
+    value: float = Field(..., ge=-1e30, le=1e30,
+                         description="The number, in the unit named by the field that holds it.")
     source: str = Field(USER_SOURCE, description="Citation: datasheet, paper and table, or measurement.")
     note: Optional[str] = Field(None, description="What the number leaves out or assumes.")
 
@@ -93,8 +94,21 @@ class HardwareSpec(Spec):
     @model_validator(mode="after")
     def _check(self):
         g = self.node.gpus_per_node.value
-        if g < 1 or g != int(g):
-            raise ValueError(f"node.gpus_per_node must be a positive integer, got {g}")
+        if g < 1 or g != int(g) or g > 4096:
+            raise ValueError(f"node.gpus_per_node must be a positive integer of at most 4096, got {g}")
+        for key, v in (("node.intra_node_bandwidth_bytes_per_s", self.node.intra_node_bandwidth_bytes_per_s.value),
+                       ("network.inter_node_bandwidth_bytes_per_s",
+                        self.network.inter_node_bandwidth_bytes_per_s.value)):
+            if v <= 0:
+                raise ValueError(f"{key} must be > 0, got {v}")
+        for key, v in (("node.intra_node_latency_s", self.node.intra_node_latency_s.value),
+                       ("network.inter_node_latency_s", self.network.inter_node_latency_s.value),
+                       ("accelerator.memory_overhead_bytes", self.accelerator.memory_overhead_bytes.value)):
+            if v < 0:
+                raise ValueError(f"{key} must be >= 0, got {v}")
+        if self.price_usd_per_gpu_hour is not None and not 0 <= self.price_usd_per_gpu_hour.value <= 1e6:
+            raise ValueError(f"price_usd_per_gpu_hour must be between 0 and 1e6, got "
+                             f"{self.price_usd_per_gpu_hour.value}")
         for key in ("hbm_bytes", "hbm_bandwidth_bytes_per_s", "tdp_w"):
             v = getattr(self.accelerator, key).value
             if v <= 0:

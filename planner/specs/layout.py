@@ -11,6 +11,14 @@ from .base import Spec
 Recompute = Literal["none", "selective", "full"]
 FSDPMode = Literal["none", "full", "hybrid"]
 
+#: Bounds of the layout's counts: far beyond any job (the largest published runs use ~10^5 GPUs), small enough that
+#: products of them stay exact in int64 and no search allocates without bound.
+MAX_GPUS = 2**24
+MAX_DEGREE = 2**16
+MAX_VPP = 1024
+#: Largest GPU count a search over GPU counts (``planner search --max-gpus``, ``planner budget``) enumerates.
+MAX_SEARCH_GPUS = 2**17
+
 #: Integer codes the vectorised core uses for the string choices (searches hold them in numpy arrays).
 RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 FSDP_CODE = {"none": 0, "full": 1, "hybrid": 2}
@@ -34,13 +42,13 @@ class LayoutSpec(Spec):
     when they agree. Rank order, innermost first: tp, cp, ep (within dp), dp, pp (Megatron's default).
     """
 
-    gpus: Optional[PositiveInt] = Field(None, description="GPUs in the job, count.")
-    dp: Optional[PositiveInt] = Field(None, description="Data-parallel degree (model replicas), count.")
-    tp: PositiveInt = Field(1, description="Tensor-parallel degree (Megatron column/row sharding), count.")
-    pp: PositiveInt = Field(1, description="Pipeline-parallel degree (stages), count.")
-    cp: PositiveInt = Field(1, description="Context-parallel degree (sequence split for attention), count.")
-    ep: PositiveInt = Field(1, description="Expert-parallel degree (experts split across dp ranks), count.")
-    vpp: PositiveInt = Field(1, description="Virtual pipeline stages per GPU (interleaved 1F1B), count.")
+    gpus: Optional[PositiveInt] = Field(None, le=MAX_GPUS, description="GPUs in the job, count.")
+    dp: Optional[PositiveInt] = Field(None, le=MAX_GPUS, description="Data-parallel degree (model replicas), count.")
+    tp: PositiveInt = Field(1, le=MAX_DEGREE, description="Tensor-parallel degree (Megatron column/row sharding), count.")
+    pp: PositiveInt = Field(1, le=MAX_DEGREE, description="Pipeline-parallel degree (stages), count.")
+    cp: PositiveInt = Field(1, le=MAX_DEGREE, description="Context-parallel degree (sequence split for attention), count.")
+    ep: PositiveInt = Field(1, le=MAX_DEGREE, description="Expert-parallel degree (experts split across dp ranks), count.")
+    vpp: PositiveInt = Field(1, le=MAX_VPP, description="Virtual pipeline stages per GPU (interleaved 1F1B), count.")
     zero_stage: int = Field(0, ge=0, le=3, description="ZeRO stage: 1 shards optimizer state, 2 +gradients, 3 +weights.")
     fsdp: FSDPMode = Field(
         "none", description="PyTorch FSDP: full (= ZeRO-3 over dp) or hybrid (ZeRO-3 inside a node, replicated "
@@ -69,6 +77,9 @@ class LayoutSpec(Spec):
     @model_validator(mode="after")
     def _check(self):
         model_par = model_parallel_size(self.tp, self.pp, self.cp)
+        if self.dp is not None and model_par * self.dp > MAX_GPUS:
+            raise ValueError(f"tp({self.tp})·pp({self.pp})·cp({self.cp})·dp({self.dp})={model_par * self.dp} GPUs is "
+                             f"more than {MAX_GPUS:,}")
         if self.gpus is not None and self.dp is not None and model_par * self.dp != self.gpus:
             raise ValueError(
                 f"tp({self.tp})·pp({self.pp})·cp({self.cp})·dp({self.dp})={model_par * self.dp} ≠ gpus({self.gpus})"

@@ -25,6 +25,17 @@ NormPlacement = Literal["pre", "post", "sandwich"]
 GATED_FFN = ("swiglu", "geglu")
 
 
+#: Bounds of a model's sizes and counts: well beyond any published model, small enough that every product the
+#: core forms (layers x width^2, vocabulary x width, experts x FFN) stays finite and exact.
+MAX_LAYERS = 2**14
+MAX_WIDTH = 2**20
+MAX_HEADS = 2**14
+MAX_EXPERTS = 2**16
+MAX_VOCAB = 2**24
+MAX_TOKENS = 2**25
+MAX_COUNT = 2**16
+
+
 class AttentionSpec(Spec):
     """Which key positions each query attends to. Sets the attention FLOPs and, for global+local, extra weights."""
 
@@ -38,35 +49,35 @@ class AttentionSpec(Spec):
         "`feature_dim` features replace the softmax; cost linear in the sequence).",
     )
     window_tokens: Optional[PositiveInt] = Field(
-        None, description="Local attention window, tokens (sliding_window, global_local). For global_local it is "
+        None, le=MAX_TOKENS, description="Local attention window, tokens (sliding_window, global_local). For global_local it is "
         "the full two-sided window (Longformer's w)."
     )
-    stride_tokens: Optional[PositiveInt] = Field(None, description="Stride of strided attention, tokens.")
-    global_tokens: int = Field(0, ge=0, description="Number of global tokens (global_local), tokens.")
-    random_tokens: int = Field(0, ge=0, description="Random keys per query (BigBird), tokens.")
+    stride_tokens: Optional[PositiveInt] = Field(None, le=MAX_TOKENS, description="Stride of strided attention, tokens.")
+    global_tokens: int = Field(0, le=MAX_TOKENS, ge=0, description="Number of global tokens (global_local), tokens.")
+    random_tokens: int = Field(0, le=MAX_TOKENS, ge=0, description="Random keys per query (BigBird), tokens.")
     global_projections: bool = Field(
         False, description="Separate Q/K/V projections for global attention (Longformer adds 3 d x d matrices "
         "and biases per layer; Beltagy et al. 2020 §3.1). Unitless flag."
     )
     lsh_chunk_tokens: PositiveInt = Field(
-        64, description="LSH attention (lsh): chunk length of the bucket-sorted sequence, tokens (Reformer; HF "
+        64, le=MAX_TOKENS, description="LSH attention (lsh): chunk length of the bucket-sorted sequence, tokens (Reformer; HF "
         "ReformerConfig lsh_attn_chunk_length default 64)."
     )
     lsh_chunks_before: int = Field(
-        1, ge=0, description="LSH attention: earlier chunks each chunk also attends to, count (Reformer §2: 'one "
+        1, le=MAX_COUNT, ge=0, description="LSH attention: earlier chunks each chunk also attends to, count (Reformer §2: 'one "
         "chunk back'; HF lsh_num_chunks_before default 1)."
     )
-    lsh_chunks_after: int = Field(0, ge=0, description="LSH attention: later chunks each chunk attends to, count.")
+    lsh_chunks_after: int = Field(0, le=MAX_COUNT, ge=0, description="LSH attention: later chunks each chunk attends to, count.")
     lsh_hashes: PositiveInt = Field(
-        1, description="LSH attention: hashing rounds n_rounds, count (Reformer §2, 'Multi-round LSH attention'; "
+        1, le=MAX_COUNT, description="LSH attention: hashing rounds n_rounds, count (Reformer §2, 'Multi-round LSH attention'; "
         "each round repeats the chunked attention)."
     )
     lsh_buckets: Optional[PositiveInt] = Field(
-        None, description="LSH attention: hash buckets per round, count (even; Reformer hashes with a random "
+        None, le=MAX_WIDTH, description="LSH attention: hash buckets per round, count (even; Reformer hashes with a random "
         "rotation of d_head x buckets/2). Sets the hashing FLOPs; None = leave them out."
     )
     feature_dim: Optional[PositiveInt] = Field(
-        None, description="Linear attention (linear): features of the kernel map phi per head, features "
+        None, le=MAX_WIDTH, description="Linear attention (linear): features of the kernel map phi per head, features "
         "(Katharopoulos et al. 2020's elu+1: d_head; Performer, Choromanski et al. 2021: m random features)."
     )
     shared_qk: bool = Field(
@@ -136,15 +147,15 @@ class MLASpec(Spec):
     """
 
     q_lora_rank: Optional[PositiveInt] = Field(
-        None, description="Query latent width d'_c, features (V2/V3: 1536). None = a full-rank d x a·(nope+rope) "
+        None, le=MAX_WIDTH, description="Query latent width d'_c, features (V2/V3: 1536). None = a full-rank d x a·(nope+rope) "
         "query projection (DeepSeek-V2-Lite)."
     )
-    kv_lora_rank: PositiveInt = Field(..., description="Key/value latent width d_c (the cached latent), features.")
-    qk_nope_head_dim: PositiveInt = Field(..., description="Per-head query/key width without rotary, features.")
+    kv_lora_rank: PositiveInt = Field(..., le=MAX_WIDTH, description="Key/value latent width d_c (the cached latent), features.")
+    qk_nope_head_dim: PositiveInt = Field(..., le=MAX_WIDTH, description="Per-head query/key width without rotary, features.")
     qk_rope_head_dim: PositiveInt = Field(
-        ..., description="Per-head decoupled rotary width d^R_h, features (the key's rotary part is shared by heads)."
+        ..., le=MAX_WIDTH, description="Per-head decoupled rotary width d^R_h, features (the key's rotary part is shared by heads)."
     )
-    v_head_dim: PositiveInt = Field(..., description="Per-head value width, features.")
+    v_head_dim: PositiveInt = Field(..., le=MAX_WIDTH, description="Per-head value width, features.")
 
     @property
     def qk_head_dim(self) -> int:
@@ -155,16 +166,16 @@ class MLASpec(Spec):
 class MoESpec(Spec):
     """Mixture-of-experts feed-forward layers (Shazeer et al. 2017; Fedus et al. 2021; Jiang et al. 2024)."""
 
-    num_experts: PositiveInt = Field(..., description="Routed experts per MoE layer, count.")
-    top_k: PositiveInt = Field(..., description="Routed experts each token goes to, count.")
-    shared_experts: int = Field(0, ge=0, description="Always-on shared experts per MoE layer, count (DeepSeekMoE).")
+    num_experts: PositiveInt = Field(..., le=MAX_EXPERTS, description="Routed experts per MoE layer, count.")
+    top_k: PositiveInt = Field(..., le=MAX_EXPERTS, description="Routed experts each token goes to, count.")
+    shared_experts: int = Field(0, le=MAX_EXPERTS, ge=0, description="Always-on shared experts per MoE layer, count (DeepSeekMoE).")
     expert_ffn_hidden: Optional[PositiveInt] = Field(
-        None, description="FFN width of one expert, features; defaults to the model's ffn_hidden."
+        None, le=MAX_WIDTH, description="FFN width of one expert, features; defaults to the model's ffn_hidden."
     )
     layer_frequency: PositiveInt = Field(
-        1, description="Every k-th layer is MoE (1 = all layers; 2 = every other layer, as GShard/Switch), count."
+        1, le=MAX_LAYERS, description="Every k-th layer is MoE (1 = all layers; 2 = every other layer, as GShard/Switch), count."
     )
-    first_dense_layers: int = Field(0, ge=0, description="Leading layers that stay dense, count.")
+    first_dense_layers: int = Field(0, le=MAX_LAYERS, ge=0, description="Leading layers that stay dense, count.")
     capacity_factor: Optional[float] = Field(
         None, gt=0, description="Token capacity factor per expert (dimensionless). None = dropless."
     )
@@ -185,21 +196,21 @@ class ModelSpec(Spec):
 
     name: str = Field("custom", description="Display name (free text).")
     arch: Architecture = Field("decoder", description="decoder (GPT/LLaMA), encoder (BERT), encoder_decoder (T5).")
-    num_layers: Optional[PositiveInt] = Field(None, description="Transformer layers of a single stack, count.")
-    encoder_layers: Optional[PositiveInt] = Field(None, description="Encoder layers (encoder_decoder), count.")
-    decoder_layers: Optional[PositiveInt] = Field(None, description="Decoder layers (encoder_decoder), count.")
-    hidden_size: PositiveInt = Field(..., description="Model width d, features.")
-    num_heads: PositiveInt = Field(..., description="Query heads a, count.")
+    num_layers: Optional[PositiveInt] = Field(None, le=MAX_LAYERS, description="Transformer layers of a single stack, count.")
+    encoder_layers: Optional[PositiveInt] = Field(None, le=MAX_LAYERS, description="Encoder layers (encoder_decoder), count.")
+    decoder_layers: Optional[PositiveInt] = Field(None, le=MAX_LAYERS, description="Decoder layers (encoder_decoder), count.")
+    hidden_size: PositiveInt = Field(..., le=MAX_WIDTH, description="Model width d, features.")
+    num_heads: PositiveInt = Field(..., le=MAX_HEADS, description="Query heads a, count.")
     num_kv_heads: Optional[PositiveInt] = Field(
-        None, description="Key/value heads, count: = num_heads is MHA, 1 is MQA, between is GQA. Default num_heads."
+        None, le=MAX_HEADS, description="Key/value heads, count: = num_heads is MHA, 1 is MQA, between is GQA. Default num_heads."
     )
-    head_dim: Optional[PositiveInt] = Field(None, description="Features per head; default hidden_size/num_heads.")
-    ffn_hidden: PositiveInt = Field(..., description="FFN inner width f, features.")
+    head_dim: Optional[PositiveInt] = Field(None, le=MAX_WIDTH, description="Features per head; default hidden_size/num_heads.")
+    ffn_hidden: PositiveInt = Field(..., le=MAX_WIDTH, description="FFN inner width f, features.")
     ffn_kind: FFNKind = Field("gelu", description="gelu/relu: two matrices (d x f, f x d); swiglu/geglu: three.")
-    vocab_size: PositiveInt = Field(..., description="Vocabulary V, tokens (the padded size the model allocates).")
+    vocab_size: PositiveInt = Field(..., le=MAX_VOCAB, description="Vocabulary V, tokens (the padded size the model allocates).")
     tie_embeddings: bool = Field(True, description="Output head shares the input embedding matrix (flag).")
     embedding_dim: Optional[PositiveInt] = Field(
-        None, description="Factorised embedding width e, features (ALBERT: V x e + e x d). None = d."
+        None, le=MAX_WIDTH, description="Factorised embedding width e, features (ALBERT: V x e + e x d). None = d."
     )
     position: PositionKind = Field(
         "rotary",
@@ -208,10 +219,10 @@ class ModelSpec(Spec):
         "position projection per layer).",
     )
     max_positions: Optional[PositiveInt] = Field(
-        None, description="Learned position table length, tokens (learned positions only)."
+        None, le=MAX_TOKENS, description="Learned position table length, tokens (learned positions only)."
     )
-    relative_buckets: int = Field(32, ge=1, description="T5 relative-position buckets, count (t5_relative only).")
-    token_types: int = Field(0, ge=0, description="Segment/token-type embeddings (BERT: 2), count.")
+    relative_buckets: int = Field(32, le=MAX_COUNT, ge=1, description="T5 relative-position buckets, count (t5_relative only).")
+    token_types: int = Field(0, le=MAX_COUNT, ge=0, description="Segment/token-type embeddings (BERT: 2), count.")
     norm: NormKind = Field("rmsnorm", description="layernorm (scale+bias), layernorm_nobias or rmsnorm (scale).")
     embedding_norm: bool = Field(False, description="A norm after the embeddings (BERT) (flag).")
     final_norm: bool = Field(True, description="A norm after the last layer of each stack (pre-LN models) (flag).")
@@ -259,12 +270,12 @@ class ModelSpec(Spec):
         None, gt=0, description="Soft-cap of the output logits (Gemma 2: 30). No weights, no matmul FLOPs."
     )
     mtp_depth: int = Field(
-        0, ge=0, description="Multi-token-prediction modules trained with the model, count (DeepSeek-V3 §2.2: 1; "
+        0, le=MAX_LAYERS, ge=0, description="Multi-token-prediction modules trained with the model, count (DeepSeek-V3 §2.2: 1; "
         "HF num_nextn_predict_layers). Each adds a 2d x d projection, two input norms, one transformer layer and a "
         "final norm, and shares the embedding and output head; it runs an extra layer and output layer per token."
     )
     shared_layer_groups: Optional[PositiveInt] = Field(
-        None, description="ALBERT cross-layer sharing: distinct sets of layer weights, count (1 = all layers "
+        None, le=MAX_LAYERS, description="ALBERT cross-layer sharing: distinct sets of layer weights, count (1 = all layers "
         "share one set). None = no sharing."
     )
     dropout: float = Field(

@@ -64,10 +64,10 @@ class BatchRampSpec(Spec):
     sequence length."""
 
     start_batch_tokens: float = Field(
-        ..., gt=0, description="Global batch at the start of the ramp, tokens per step (BLOOM: 192 x 2048)."
+        ..., gt=0, le=2**40, description="Global batch at the start of the ramp, tokens per step (BLOOM: 192 x 2048)."
     )
     ramp_tokens: float = Field(
-        ..., ge=0, description="Tokens consumed while the batch ramps up, tokens (BLOOM: 9,765,625 x 2048 = 20.0e9)."
+        ..., ge=0, le=1e18, description="Tokens consumed while the batch ramps up, tokens (BLOOM: 9,765,625 x 2048 = 20.0e9)."
     )
 
 
@@ -87,13 +87,13 @@ class ScheduleSpec(Spec):
 
     # ---- failures ----
     failures_per_gpu_hour: float = Field(
-        DEFAULT_FAILURES_PER_GPU_HOUR, ge=0,
+        DEFAULT_FAILURES_PER_GPU_HOUR, ge=0, le=1,
         description="Job interruptions per GPU-hour, 1/(GPU·h); the job's rate is this x GPUs. Default 2.195e-5 = "
         "466 interruptions / (54 days x 24 h x 16,384 GPUs) of Llama 3 405B pre-training (Dubey et al. 2024 "
         "§3.3.4), planned ones included; 0 = no failures.",
     )
     restart_s: float = Field(
-        600.0, ge=0,
+        600.0, ge=0, le=1e7,
         description="Time from an interruption to training again, excluding recomputation: detection, "
         "rescheduling, process start, NCCL init, checkpoint load, s. Default 10 min: the restart time of Daly "
         "2006's worked examples (R = 10 min); consistent with Llama 3's >90% effective training time at one "
@@ -104,18 +104,18 @@ class ScheduleSpec(Spec):
 
     # ---- checkpoints ----
     checkpoint_bytes: Optional[float] = Field(
-        None, gt=0,
+        None, gt=0, le=1e18,
         description="Bytes of one full checkpoint, bytes. None = weights + optimizer state of the model "
         "(parameters x (weight bytes + optimizer bytes), e.g. 2 + 12 = 14 bytes/parameter for mixed-precision "
         "Adam: BLOOM's 176B checkpoint is 2.3 TB, tr11-176B-ml README 'Checkpoints').",
     )
     checkpoint_write_bytes_per_s: Optional[float] = Field(
-        None, gt=0,
+        None, gt=0, le=1e16,
         description="Aggregate storage write bandwidth the job gets, bytes/s. None = "
         "checkpoint_write_bytes_per_s_per_gpu x GPUs.",
     )
     checkpoint_write_bytes_per_s_per_gpu: float = Field(
-        DEFAULT_CHECKPOINT_WRITE_BYTES_PER_S_PER_GPU, gt=0,
+        DEFAULT_CHECKPOINT_WRITE_BYTES_PER_S_PER_GPU, gt=0, le=1e13,
         description="Storage write bandwidth per GPU of the job, bytes/s. Default 1.22e8 = Tectonic's sustained "
         "2 TB/s for the 16,384-GPU Llama 3 job (Dubey et al. 2024 §3.3.1); BLOOM's 2.3 TB in ~40 s on 384 GPUs "
         "gives 1.5e8 (tr11-176B-ml README).",
@@ -130,7 +130,7 @@ class ScheduleSpec(Spec):
         "(dimensionless). Default 0.042 = 6.3 s / 148.8 s for a 7B model (PyTorch blog 2024, IBM Research).",
     )
     checkpoint_interval_s: Optional[float] = Field(
-        None, gt=0,
+        None, gt=0, le=1e9,
         description="Training time between checkpoints, s. None = the Young/Daly optimum sqrt(2 x checkpoint "
         "blocking time x job MTBF) (Young 1974; Daly 2006, first order), no shorter than one write when async.",
     )
@@ -151,16 +151,16 @@ class ScheduleSpec(Spec):
 
     # ---- money ----
     price_usd_per_gpu_hour: Optional[float] = Field(
-        None, ge=0,
+        None, ge=0, le=1e6,
         description="Price of one GPU for one hour, USD/(GPU·h). None = the hardware profile's "
         "price_usd_per_gpu_hour (dated in hardware_profiles/pricing/gpu_prices.yaml).",
     )
     storage_usd: float = Field(
-        0.0, ge=0, description="Storage line item for the whole run (datasets, checkpoints), USD. Default 0 = "
+        0.0, ge=0, le=1e15, description="Storage line item for the whole run (datasets, checkpoints), USD. Default 0 = "
         "not counted.",
     )
     network_usd: float = Field(
-        0.0, ge=0, description="Network line item for the whole run (egress, data transfer), USD. Default 0 = "
+        0.0, ge=0, le=1e15, description="Network line item for the whole run (egress, data transfer), USD. Default 0 = "
         "not counted.",
     )
 
@@ -172,11 +172,11 @@ class ScheduleSpec(Spec):
         "al. 2023 §6 (400 W per A100) and Luccioni et al. 2022 (BLOOM: TDP x GPU-hours).",
     )
     board_power_w: Optional[float] = Field(
-        None, gt=0,
+        None, gt=0, le=1e5,
         description="Measured average board power per GPU, W; replaces TDP x board_power_utilisation when given.",
     )
     node_overhead_factor: float = Field(
-        1.0, ge=1.0,
+        1.0, ge=1.0, le=10.0,
         description="Whole-node power / GPU board power: host CPUs, memory, NICs, fans (dimensionless). Default "
         "1.0 with board_power_utilisation 1.0: Patterson et al. 2021 Table 3 measured whole-system average power "
         "per accelerator, host included, of 325 W per V100 and 271 W per P100 (both TDP 300 W), i.e. 0.9-1.08 x "
@@ -184,13 +184,13 @@ class ScheduleSpec(Spec):
         "a DGX A100 is rated 6.5 kW for 8 x 400 W of GPUs (2.0x) and a DGX H100 10.2 kW for 8 x 700 W (1.8x).",
     )
     pue: float = Field(
-        1.1, ge=1.0,
+        1.1, ge=1.0, le=10.0,
         description="Datacenter power usage effectiveness, facility energy / IT energy (dimensionless). Default "
         "1.1: Touvron et al. 2023 §6 (LLaMA); Google Iowa 1.11 and US average 1.59 in 2020 (Patterson et al. "
         "2021 §2.3).",
     )
     grid_kgco2_per_kwh: float = Field(
-        0.385, ge=0,
+        0.385, ge=0, le=10.0,
         description="Carbon intensity of the electricity, kgCO2eq/kWh (= tCO2eq/MWh). Default 0.385: the US "
         "national average used by Touvron et al. 2023 §6; Patterson et al. 2021 §2.4 used 0.429 (US 2020); "
         "BLOOM's French grid was 0.057 (Luccioni et al. 2022).",
