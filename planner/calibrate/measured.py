@@ -376,8 +376,8 @@ def _build_run(key: str, b: dict, seq_len: int, extra: dict, notes: list[str]) -
         raise _Skip(format_validation_error(exc, prefix="batch")) from None
 
 
-def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str],
-                  profile: str = "") -> LayoutSpec:
+def _layout_dims(p: dict, gpus: int, model: ModelSpec, notes: list[str]) -> tuple[int, int, int, int, int, int]:
+    """(tp, pp, dp, cp, ep, vpp) of an entry's parallelism, with the defaults it leaves out noted."""
     tp, pp, dp = _int(p, "parallelism", "tp"), _int(p, "parallelism", "pp"), _int(p, "parallelism", "dp")
     cp, ep, vpp = _int(p, "parallelism", "cp"), _int(p, "parallelism", "ep"), _int(p, "parallelism", "vpp")
     if ep not in (None, 1) and model.moe is None:
@@ -400,6 +400,11 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
             raise _Skip(f"parallelism.dp: not given and gpus({gpus}) not divisible by tp({tp})·pp({pp})·cp({cp})")
         dp = data_parallel_of(gpus, tp, pp, cp)
         notes.append(f"parallelism.dp not given: gpus/(tp·pp·cp) = {dp}")
+    return tp, pp, dp, cp, ep, vpp
+
+
+def _layout_sharding(key: str, p: dict, notes: list[str]) -> tuple[int, str]:
+    """(zero_stage, fsdp) of an entry's sharding (NeMo: the distributed optimizer, ZeRO-1)."""
     sharding = _choice(p, "parallelism", "sharding", ("none", "zero2", "zero3"))
     as_published = str(p.get("zero_fsdp_as_published") or "")
     zero_stage, fsdp = 0, "none"
@@ -418,6 +423,11 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
                      "the schema's sharding has no zero1 value")
     elif sharding is None:
         notes.append("parallelism.sharding not given: none")
+    return zero_stage, fsdp
+
+
+def _layout_sequence_parallel(key: str, p: dict, tp: int, notes: list[str]) -> bool:
+    """An entry's sequence parallelism, or the source's default when it is not given."""
     sp = _flag(p, "parallelism", "sequence_parallel")
     if sp is None:
         if key == "nemo" and tp > 1:
@@ -430,6 +440,11 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
                 notes.append("parallelism.sequence_parallel not given: false" +
                              (" (sequence parallelism came with Korthikanti et al. 2022, after this paper)"
                               if key == "megatron-ptdp" else ""))
+    return sp
+
+
+def _layout_recompute(key: str, p: dict, notes: list[str]) -> tuple[str, float]:
+    """(recompute, recompute_fraction) of an entry; torchtitan's selective AC as full recompute of half."""
     recompute = _choice(p, "parallelism", "recompute", ("none", "selective", "full"))
     if recompute is None:
         recompute = "none"
@@ -446,6 +461,11 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
         notes.append(f"torchtitan 'selective {'layer' if 'layer' in rp else 'op'}' represented as full "
                      f"recomputation of half the layers (recompute_fraction 0.5): every other block (layer), or "
                      f"every other matmul with attention saved (op)")
+    return recompute, recompute_fraction
+
+
+def _layout_flash(key: str, notes: list[str]) -> bool:
+    """Whether the source ran a fused (flash) attention kernel."""
     flash = key in ("llm-foundry", "nemo", "torchtitan", OTHER_SOURCE)
     if key == OTHER_SOURCE:
         notes.append(f"source not one this loader knows: modern defaults assumed (fused attention, "
@@ -453,8 +473,11 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
     notes.append("flash_attention " + ("true (fused attention kernel: llm-foundry triton/flash, NeMo Transformer "
                                        "Engine, torchtitan SDPA)" if flash else
                                        "false (Megatron-LM 2021/2022 papers predate FlashAttention)"))
-    if pp > 1 and model.total_layers % (pp * vpp):
-        notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
+    return flash
+
+
+def _layout_kernel(key: str, profile: str, tp: int, notes: list[str]) -> tuple[str, bool]:
+    """(attention_kernel, tp_comm_overlap) the source ran on its hardware."""
     kernel, overlap = "flash2", False
     if key == "torchtitan" and profile in HOPPER_PROFILES:
         kernel = "flash3"
@@ -468,6 +491,20 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
             overlap = True
             notes.append("tp_comm_overlap true: NeMo-Framework-Launcher 24.07 training configs with tp > 1 enable "
                          "Transformer Engine userbuffer TP overlap (ub_tp_comm_overlap)")
+    return kernel, overlap
+
+
+def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str],
+                  profile: str = "") -> LayoutSpec:
+    """The LayoutSpec of an entry's parallelism section, every default and representation choice noted."""
+    tp, pp, dp, cp, ep, vpp = _layout_dims(p, gpus, model, notes)
+    zero_stage, fsdp = _layout_sharding(key, p, notes)
+    sp = _layout_sequence_parallel(key, p, tp, notes)
+    recompute, recompute_fraction = _layout_recompute(key, p, notes)
+    flash = _layout_flash(key, notes)
+    if pp > 1 and model.total_layers % (pp * vpp):
+        notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
+    kernel, overlap = _layout_kernel(key, profile, tp, notes)
     data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
                 sequence_parallel=sp, recompute=recompute, recompute_fraction=recompute_fraction,
                 flash_attention=flash, attention_kernel=kernel,
@@ -518,11 +555,8 @@ def _convert(key: str, meas: dict, model: ModelSpec, run: RunSpec, layout: Layou
     return candidates[0][1], candidates[0][0], candidates[1:]
 
 
-def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
-    notes: list[str] = []
-    m, hw, par = _section(entry, "model"), _section(entry, "hardware"), _section(entry, "parallelism")
-    b, meas, extra = _section(entry, "batch"), _section(entry, "measured"), _section(entry, "extra", required=False)
-
+def _entry_target(hw: dict, m: dict, extra: dict) -> tuple[str, int, int, str]:
+    """(hardware profile, GPU count, seq_len, task) of an entry; a _Skip for what is missing or unrepresentable."""
     gpu = hw.get("gpu")
     if gpu is None:
         raise _Skip("hardware.gpu: missing")
@@ -539,10 +573,11 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
     if task.lower() == "lora":
         raise _Skip("extra.task: LoRA fine-tuning (frozen base weights: no weight gradients or optimizer state for "
                     "them) cannot be represented by RunSpec/LayoutSpec")
+    return profile, gpus, seq_len, task
 
-    model, filled = _build_model(key, m, seq_len, fill, notes)
-    run = _build_run(key, b, seq_len, extra, notes)
-    layout = _build_layout(key, par, gpus, model, notes, profile)
+
+def _batch_notes(b: dict, run: RunSpec, layout: LayoutSpec, task: str, notes: list[str]) -> None:
+    """Note a fine-tuning task and a global batch that dp, micro_batch and grad_accum do not multiply to."""
     if task:
         notes.append(f"extra.task {task}: full fine-tuning on sequences packed to seq_len, computed as "
                      "pre-training (loss masking does not change the FLOPs; per-document attention masks in packed "
@@ -556,6 +591,10 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
             notes.append(f"batch.grad_accum {int(ga)} x dp {layout.data_parallel} x micro_batch {run.micro_batch} "
                          f"!= global batch {run.batch_seqs} (the source rounds grad_accum up)")
 
+
+def _param_counts(key: str, model: ModelSpec, notes: list[str]
+                  ) -> tuple[int, Optional[float], float, Optional[float]]:
+    """(counted, published, parameters the FLOP formulas use, relative error against published)."""
     counted = param_breakdown(model).total
     published = model.published_params
     n_params = published if (key == "llm-foundry" and published) else float(counted)
@@ -563,15 +602,21 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
     if param_err is not None and abs(param_err) > 0.005:
         notes.append(f"parameter count {counted / 1e9:.4g}B differs from the source's {published / 1e9:.4g}B by "
                      f"{param_err:+.1%}")
+    return counted, published, n_params, param_err
 
-    tok, how, others = _convert(key, meas, model, run, layout, profile, n_params)
-    memory_gb = _num(meas, "measured", "memory_gb")
+
+def _require_measurement(key: str, meas: dict, tok: Optional[float], memory_gb: Optional[float]) -> None:
+    """A _Skip when the entry has neither a convertible throughput nor a memory figure."""
     if tok is None and memory_gb is None:
         given = [k for k in ("tokens_per_s_per_gpu", "step_time_s", "tflops_per_gpu", "mfu", "hfu")
                  if meas.get(k) is not None]
         raise _Skip("measured: no throughput convertible to tokens/s per GPU" +
                     (f" ({', '.join(given)} given, but no {key} formula/peak basis/batch for them)" if given else
                      " and no memory given"))
+
+
+def _cross_checks(others: list[tuple[str, float]], tok: Optional[float]) -> tuple[list[str], float]:
+    """(one line per redundant measurement against the chosen one, the worst relative disagreement)."""
     checks = []
     worst = 0.0
     for label, value in others:
@@ -579,6 +624,12 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
         worst = max(worst, abs(err))
         flag = "  <-- disagrees" if abs(err) > CROSS_CHECK_TOLERANCE else ""
         checks.append(f"{label} -> {value:.4g} tokens/s/GPU ({err:+.1%}){flag}")
+    return checks, worst
+
+
+def _check_packed_task(key: str, task: str, worst: float, meas: dict, tok: Optional[float], model: ModelSpec,
+                       seq_len: int) -> None:
+    """A _Skip for a NeMo fine-tuning entry whose numbers imply attention over short packed documents."""
     if task and worst > CROSS_CHECK_TOLERANCE and key == "nemo":
         tflops = _num(meas, "measured", "tflops_per_gpu")
         if tflops is not None and tok:
@@ -589,21 +640,47 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
                         f"= {implied:.4g} FLOP/token implies attention over ~{max(attended, 0):.0f} tokens (the "
                         f"short packed documents), not {seq_len}; RunSpec/ModelSpec cannot state a per-document "
                         f"attention length, so the comparison would not be like with like")
+
+
+def _check_filled(param_err: Optional[float], counted: int, published: Optional[float], others: list,
+                  worst: float, checks: list[str], notes: list[str]) -> None:
+    """Check a filled-in architecture against the entry's parameter count and redundant measurements."""
+    evidence = []
+    if param_err is not None:
+        evidence.append(f"parameter count {param_err:+.2%} from the source's")
+        if abs(param_err) > CROSS_CHECK_TOLERANCE:
+            raise _Skip(f"model.params: the filled-in architecture has {counted / 1e9:.4g}B parameters, the "
+                        f"source {published / 1e9:.4g}B ({param_err:+.1%})")
+    if others:
+        evidence.append(f"the source's redundant measurements agree within {worst:.1%}")
+        if worst > CROSS_CHECK_TOLERANCE:
+            raise _Skip("measured: the filled-in architecture does not reproduce the source's own numbers: " +
+                        "; ".join(checks))
+    notes.append("filled-in architecture checked: " + "; ".join(evidence) if evidence else
+                 "the filled-in architecture could not be checked against the entry (no parameter count "
+                 "and a single measurement)")
+
+
+def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
+    """One entry of a measured-runs file as a MeasuredRun; a _Skip saying why when it cannot be."""
+    notes: list[str] = []
+    m, hw, par = _section(entry, "model"), _section(entry, "hardware"), _section(entry, "parallelism")
+    b, meas, extra = _section(entry, "batch"), _section(entry, "measured"), _section(entry, "extra", required=False)
+    profile, gpus, seq_len, task = _entry_target(hw, m, extra)
+
+    model, filled = _build_model(key, m, seq_len, fill, notes)
+    run = _build_run(key, b, seq_len, extra, notes)
+    layout = _build_layout(key, par, gpus, model, notes, profile)
+    _batch_notes(b, run, layout, task, notes)
+    counted, published, n_params, param_err = _param_counts(key, model, notes)
+
+    tok, how, others = _convert(key, meas, model, run, layout, profile, n_params)
+    memory_gb = _num(meas, "measured", "memory_gb")
+    _require_measurement(key, meas, tok, memory_gb)
+    checks, worst = _cross_checks(others, tok)
+    _check_packed_task(key, task, worst, meas, tok, model, seq_len)
     if filled:
-        evidence = []
-        if param_err is not None:
-            evidence.append(f"parameter count {param_err:+.2%} from the source's")
-            if abs(param_err) > CROSS_CHECK_TOLERANCE:
-                raise _Skip(f"model.params: the filled-in architecture has {counted / 1e9:.4g}B parameters, the "
-                            f"source {published / 1e9:.4g}B ({param_err:+.1%})")
-        if others:
-            evidence.append(f"the source's redundant measurements agree within {worst:.1%}")
-            if worst > CROSS_CHECK_TOLERANCE:
-                raise _Skip("measured: the filled-in architecture does not reproduce the source's own numbers: " +
-                            "; ".join(checks))
-        notes.append("filled-in architecture checked: " + "; ".join(evidence) if evidence else
-                     "the filled-in architecture could not be checked against the entry (no parameter count "
-                     "and a single measurement)")
+        _check_filled(param_err, counted, published, others, worst, checks, notes)
 
     step_time = _num(meas, "measured", "step_time_s")
     if step_time is None and tok is not None and run.batch_seqs is not None:
