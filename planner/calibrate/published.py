@@ -88,9 +88,8 @@ def _cite(sources: dict, tag) -> str:
         else f"{text} (via planner/data/microbench.yaml)"
 
 
-def published_bench(key: str, path=None) -> Bench:
-    """The BENCH document of one accelerator of microbench.yaml."""
-    data = load_published(path)
+def _published_measurements(key: str, path, data: dict) -> dict:
+    """The ``measured`` mapping of accelerator ``key``; a SpecError naming the keys with measurements if none."""
     accs = data.get("accelerators") or {}
     if key not in accs:
         close = [k for k in accs if k.lower().startswith(key.lower()[:4])]
@@ -101,64 +100,73 @@ def published_bench(key: str, path=None) -> Bench:
     if not meas:
         raise SpecError(f"{key}: microbench.yaml has no measurements for it; with measurements: "
                         f"{', '.join(published_keys(path))}")
-    sources = data.get("sources") or {}
-    gemm, coll, other = [], [], []
+    return meas
 
-    def add_ar(world, busbw_gb_s, *, nbytes=None, algo=None, scope="intra_node", src, note=None):
-        if busbw_gb_s is None:
-            return
-        coll.append({"op": "all_reduce", "world_size": int(world), "bytes": nbytes,
-                     "busbw_bytes_per_s": float(busbw_gb_s) * 1e9, "scope": scope, "algo": algo, "source": src,
-                     "note": note})
 
-    for name, v in meas.items():
-        mm = re.fullmatch(r"mamf_(\w+)_tflops", name)
-        if mm and isinstance(v, dict) and v.get("value"):
-            m, n, k = _shape(v.get("shape"))
-            bits = [f"best shape of mamf-finder (MxNxK {v['shape']})" if v.get("shape") else "shape not given",
-                    "mean of 100 iterations after 50 warm-up"]
-            bits += [f"torch {v['torch']}"] if v.get("torch") else []
-            bits += [str(v["note"])] if v.get("note") else []
-            bits += [f"source's efficiency {v['efficiency']}"] if v.get("efficiency") is not None else []
-            gemm.append({"dtype": mm.group(1), "m": m, "n": n, "k": k, "flop_per_s": float(v["value"]) * 1e12,
-                         "origin": "published", "source": _cite(sources, v.get("source", "S_MAMF")),
-                         "note": "; ".join(bits)})
-        elif name == "nccl_allreduce_busbw_intranode_gb_s" and isinstance(v, dict):
-            note = str(v.get("note") or "")
-            add_ar(GPUS_PER_NODE, v.get("value"), nbytes=_bytes(v.get("payload")),
-                   algo="nvls" if "NVLS" in note.upper() else None, src=_cite(sources, v.get("source")),
-                   note=note or None)
-        elif name == "allreduce_busbw_nvls_vs_ring_gb_s" and isinstance(v, dict):
-            for algo in ("nvls", "ring"):
-                add_ar(GPUS_PER_NODE, v.get(algo), algo=algo, src=_cite(sources, v.get("source")), note=v.get("note"))
-        elif name == "nccl_tests_allreduce_8GiB_busbw_gb_s" and isinstance(v, list):
-            src = _cite(sources, "stas00/ml-engineering network/README.md (SHARP section)")
-            for row in v:
-                add_ar(row["gpus"], row.get("busbw"), nbytes=8 * 2**30, algo=str(row.get("algo", "")).lower() or None,
-                       src=src, note="nccl-tests all_reduce_perf, NCCL's default algorithm")
-                add_ar(row["gpus"], row.get("busbw_nvls_off"), nbytes=8 * 2**30, algo="ring", src=src,
-                       note="NCCL_NVLS_ENABLE=0: ring for large messages")
-        elif name == "allreduce_busbw_1node_vs_4node_gb_s" and isinstance(v, list):
-            src = _cite(sources, "stas00/ml-engineering network/README.md "
-                        "(Inter-node speed depends on intra-node speed)")
-            for row in v:
-                nb = _bytes(row.get("payload"))
-                add_ar(GPUS_PER_NODE, row.get("n1"), nbytes=nb, src=src, note="all_reduce_bench.py, 1 node")
-                add_ar(4 * GPUS_PER_NODE, row.get("n4"), nbytes=nb, scope="inter_node", src=src,
-                       note="all_reduce_bench.py, 4 nodes")
-        elif name == "allreduce_busbw_4GiB_gb_s" and isinstance(v, dict):
-            for kk, val in v.items():
-                g = re.fullmatch(r"gpus(\d+)", kk)
-                if g:
-                    add_ar(int(g.group(1)), val, nbytes=4 * 2**30, src=_cite(sources, v.get("source")))
-        elif name == "allreduce_bench_max_busbw_gb_s" and isinstance(v, dict):
-            add_ar(GPUS_PER_NODE, v.get("value"), src=_cite(sources, v.get("source")), note=v.get("note"))
-        elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
-            unit = "GB/s" if name.endswith("_gb_s") else ("TFLOP/s" if name.endswith("_tflops") else "")
-            other.append({"name": name, "value": float(v["value"]), "unit": unit,
-                          "source": _cite(sources, v.get("source")) if v.get("source") else None,
-                          "note": v.get("note")})
-    prov = {
+def _add_ar(coll: list, world, busbw_gb_s, *, nbytes=None, algo=None, scope="intra_node", src, note=None) -> None:
+    """Append one all-reduce row (busbw given in GB/s) to ``coll``; nothing when the busbw is absent."""
+    if busbw_gb_s is None:
+        return
+    coll.append({"op": "all_reduce", "world_size": int(world), "bytes": nbytes,
+                 "busbw_bytes_per_s": float(busbw_gb_s) * 1e9, "scope": scope, "algo": algo, "source": src,
+                 "note": note})
+
+
+def _mamf_gemm(dtype: str, v: dict, sources: dict) -> dict:
+    """One GEMM row from a ``mamf_<dtype>_tflops`` entry (its best shape when given)."""
+    m, n, k = _shape(v.get("shape"))
+    bits = [f"best shape of mamf-finder (MxNxK {v['shape']})" if v.get("shape") else "shape not given",
+            "mean of 100 iterations after 50 warm-up"]
+    bits += [f"torch {v['torch']}"] if v.get("torch") else []
+    bits += [str(v["note"])] if v.get("note") else []
+    bits += [f"source's efficiency {v['efficiency']}"] if v.get("efficiency") is not None else []
+    return {"dtype": dtype, "m": m, "n": n, "k": k, "flop_per_s": float(v["value"]) * 1e12,
+            "origin": "published", "source": _cite(sources, v.get("source", "S_MAMF")),
+            "note": "; ".join(bits)}
+
+
+def _add_allreduces(name: str, v, sources: dict, coll: list) -> bool:
+    """Append the all-reduce rows of entry ``name``; False when it is not an all-reduce entry of a known form."""
+    if name == "nccl_allreduce_busbw_intranode_gb_s" and isinstance(v, dict):
+        note = str(v.get("note") or "")
+        _add_ar(coll, GPUS_PER_NODE, v.get("value"), nbytes=_bytes(v.get("payload")),
+                algo="nvls" if "NVLS" in note.upper() else None, src=_cite(sources, v.get("source")),
+                note=note or None)
+    elif name == "allreduce_busbw_nvls_vs_ring_gb_s" and isinstance(v, dict):
+        for algo in ("nvls", "ring"):
+            _add_ar(coll, GPUS_PER_NODE, v.get(algo), algo=algo, src=_cite(sources, v.get("source")),
+                    note=v.get("note"))
+    elif name == "nccl_tests_allreduce_8GiB_busbw_gb_s" and isinstance(v, list):
+        src = _cite(sources, "stas00/ml-engineering network/README.md (SHARP section)")
+        for row in v:
+            _add_ar(coll, row["gpus"], row.get("busbw"), nbytes=8 * 2**30,
+                    algo=str(row.get("algo", "")).lower() or None,
+                    src=src, note="nccl-tests all_reduce_perf, NCCL's default algorithm")
+            _add_ar(coll, row["gpus"], row.get("busbw_nvls_off"), nbytes=8 * 2**30, algo="ring", src=src,
+                    note="NCCL_NVLS_ENABLE=0: ring for large messages")
+    elif name == "allreduce_busbw_1node_vs_4node_gb_s" and isinstance(v, list):
+        src = _cite(sources, "stas00/ml-engineering network/README.md "
+                    "(Inter-node speed depends on intra-node speed)")
+        for row in v:
+            nb = _bytes(row.get("payload"))
+            _add_ar(coll, GPUS_PER_NODE, row.get("n1"), nbytes=nb, src=src, note="all_reduce_bench.py, 1 node")
+            _add_ar(coll, 4 * GPUS_PER_NODE, row.get("n4"), nbytes=nb, scope="inter_node", src=src,
+                    note="all_reduce_bench.py, 4 nodes")
+    elif name == "allreduce_busbw_4GiB_gb_s" and isinstance(v, dict):
+        for kk, val in v.items():
+            g = re.fullmatch(r"gpus(\d+)", kk)
+            if g:
+                _add_ar(coll, int(g.group(1)), val, nbytes=4 * 2**30, src=_cite(sources, v.get("source")))
+    elif name == "allreduce_bench_max_busbw_gb_s" and isinstance(v, dict):
+        _add_ar(coll, GPUS_PER_NODE, v.get("value"), src=_cite(sources, v.get("source")), note=v.get("note"))
+    else:
+        return False
+    return True
+
+
+def _published_provenance(key: str, sources: dict) -> dict:
+    """The BENCH provenance of a conversion from microbench.yaml."""
+    return {
         "tool": f"planner.calibrate.published ({key})",
         "date": _dt.date.today().isoformat(),
         "device_type": "published",
@@ -168,6 +176,26 @@ def published_bench(key: str, path=None) -> Bench:
                   "shared/data/microbench.yaml): " + "; ".join(f"{k}: {v}" for k, v in sources.items()),
         "note": "not measured by planner bench: converted from publications; torch versions per entry",
     }
+
+
+def published_bench(key: str, path=None) -> Bench:
+    """The BENCH document of one accelerator of microbench.yaml."""
+    data = load_published(path)
+    meas = _published_measurements(key, path, data)
+    sources = data.get("sources") or {}
+    gemm, coll, other = [], [], []
+    for name, v in meas.items():
+        mm = re.fullmatch(r"mamf_(\w+)_tflops", name)
+        if mm and isinstance(v, dict) and v.get("value"):
+            gemm.append(_mamf_gemm(mm.group(1), v, sources))
+        elif _add_allreduces(name, v, sources, coll):
+            pass
+        elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
+            unit = "GB/s" if name.endswith("_gb_s") else ("TFLOP/s" if name.endswith("_tflops") else "")
+            other.append({"name": name, "value": float(v["value"]), "unit": unit,
+                          "source": _cite(sources, v.get("source")) if v.get("source") else None,
+                          "note": v.get("note")})
+    prov = _published_provenance(key, sources)
     skipped = [{"what": w, "reason": "not in the published sources (microbench.yaml not_collected)"}
                for w in ("attention", "memory bandwidth")]
     return Bench.model_validate({"bench_format": BENCH_FORMAT, "provenance": prov, "gemm": gemm,
