@@ -19,7 +19,8 @@ def validate(
     """Predict published measured runs and compare throughput (tokens/s per GPU) like with like."""
     from ..calibrate.validate import validate as run_validate
 
-    rep = run_validate(runs)
+    with report.progress("predicting the published measured runs"):
+        rep = run_validate(runs)
     if fmt == Fmt.table:
         _print_validation(rep)
     else:
@@ -50,11 +51,13 @@ def _print_validation(rep: dict) -> None:
 
 def fit_time(
     runs: Optional[Path] = typer.Option(None, "--runs", help="Measured-runs YAML (default: the public set)."),
-    write: bool = typer.Option(False, "--write", help="Store the fit in hardware_profiles/calibration/."),
+    write: bool = typer.Option(False, "--write", help="Store the fit in hardware_profiles/calibration/ (only the "
+                               "generations whose fitted values changed)."),
     exclude_source: list[str] = typer.Option([], "--exclude-source", help="Leave a source out (hold-out checks)."),
     fmt: Fmt = FORMAT_OPT,
 ):
-    """Fit the time model's efficiency parameters per GPU generation on measured runs (prints residuals)."""
+    """Fit the time model's efficiency parameters per GPU generation on measured runs (prints residuals; about
+    a minute or two). With --write, a generation's calibration file is rewritten only when its values change."""
     from ..calibrate.fit import BORROWED, fit_generation, generations, write_borrowed, write_calibration
     from ..calibrate.measured import load_runs
     from ..calibrate.validate import modelable
@@ -62,14 +65,21 @@ def fit_time(
     loaded, _ = load_runs(runs)
     usable, _ = modelable(loaded)
     out = {}
-    for gen in generations(usable):
-        with report.progress(f"fitting {gen}") as _:
-            res = fit_generation(usable, gen, exclude_sources=exclude_source)
+    gens = list(generations(usable))
+    with report.Progress("fitting", total=len(gens), delay_s=0.0) as bar:
+        fits = []
+        for i, gen in enumerate(gens):
+            bar.update(i, description=f"fitting {gen} ({len(usable)} runs in all)")
+            fits.append((gen, fit_generation(usable, gen, exclude_sources=exclude_source)))
+        bar.update(len(gens))
+    for gen, res in fits:
         errs = [abs(v) * 100 for v in res.residuals.values()]
         out[gen] = {"params": res.params, "at_bound": list(res.at_bound), "n_runs": res.n_runs,
                     "sources": res.sources, "median_abs_pct_error": float(sorted(errs)[len(errs) // 2]),
                     "residuals_pct": {k: 100 * v for k, v in res.residuals.items()}}
-        if write:
+        if write and _unchanged(res):
+            note(f"{gen}: fitted values unchanged; calibration file left as it is")
+        elif write:
             path = write_calibration(res, str(runs or "planner/data/measured_runs.yaml"))
             note(f"wrote {path}")
             for other, (src_gen, _) in BORROWED.items():
@@ -79,3 +89,15 @@ def fit_time(
             for g, d in out.items() for k, v in d["params"].items()]
     emit(fmt, out, rows=rows, table=report.rows_table("fitted time-model parameters", rows,
                                                        ["generation", "parameter", "value", "at_bound"]))
+
+
+def _unchanged(res) -> bool:
+    """True when ``res`` has the values already stored for its generation (as they would be written: rounded)."""
+    from ..registry import calibration_path, read_yaml
+
+    path = calibration_path(res.generation)
+    if path is None:
+        return False
+    stored = {k: (v or {}).get("value") for k, v in (read_yaml(path).get("parameters") or {}).items()}
+    new = {k: round(v, 6 if v > 1e-3 else 9) for k, v in res.params.items()}
+    return stored == new and sorted(read_yaml(path).get("at_bound") or []) == sorted(res.at_bound)
