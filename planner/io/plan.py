@@ -490,11 +490,8 @@ def _labels(paths: tuple[str, ...]) -> dict[str, str]:
     return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last)}
 
 
-def plan_file_from_data(data: dict, lines: Optional[dict] = None, path: Optional[Path] = None,
-                        overrides: Optional[dict] = None) -> PlanFile:
-    """Every plan of a plan-file mapping (see the module docstring for the rules). ``overrides`` (dotted path ->
-    value) apply to the base before the scenarios."""
-    lines = dict(lines or {})
+def _file_base(data, lines: dict, path: Optional[Path], overrides: Optional[dict]) -> tuple[dict, dict]:
+    """(base spec sections, their source lines) of a plan-file mapping, ``overrides`` applied; checks the keys."""
     if not isinstance(data, dict):
         raise SpecError(f"{path or 'plan'}: expected a mapping at the top level, got {type(data).__name__}")
     unknown = [k for k in data if k not in FILE_KEYS]
@@ -506,50 +503,91 @@ def plan_file_from_data(data: dict, lines: Optional[dict] = None, path: Optional
     if overrides:
         flat = [(tuple(k.split(".")), v, ("<override>", k)) for k, v in overrides.items()]
         _override(base, base_lines, flat, {})
-    title = str(data.get("name") or (Path(path).stem if path else BASE_NAME))
-    description = str(data.get("description") or "")
-    top_sweep = _parse_sweep(data.get("sweep"), ("sweep",), path, lines) if "sweep" in data else None
+    return base, base_lines
 
+
+def _scenario_entry(sname, body, top_sweep: Optional[_Sweep], path: Optional[Path], lines: dict
+                    ) -> tuple[str, list, Optional[_Sweep]]:
+    """(name, override leaves, sweep) of one scenario; its own sweep replaces the top-level one."""
+    pre = ("scenarios", sname)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise SpecError(_where(path, lines, pre) + f"scenarios.{sname}: expected a mapping of overrides "
+                        f"(got {_fmt_value(body)})")
+    sweep = top_sweep
+    leaves: list = []
+    for k, v in body.items():
+        keys = _split_key(k)
+        if keys[0] not in SCENARIO_KEYS or (len(keys) > 1 and keys[0] not in SPEC_SECTIONS):
+            raise SpecError(_where(path, lines, pre + (k,)) + f"scenarios.{sname}.{k}: unknown key (expected "
+                            f"{', '.join(SPEC_SECTIONS)}, a dotted field path such as layout.gpus, sweep or "
+                            "description)")
+        if k == "sweep":
+            sweep = _parse_sweep(v, pre + ("sweep",), path, lines)
+        elif k == "description":
+            continue
+        else:
+            _flatten(v, keys, pre + (k,), leaves)
+    return str(sname), leaves, sweep
+
+
+def _scenario_entries(data: dict, top_sweep: Optional[_Sweep], path: Optional[Path], lines: dict
+                      ) -> list[tuple[str, list, Optional[_Sweep]]]:
+    """(name, override leaves, sweep) per scenario; the base alone when the file has no scenarios."""
     scenarios = data.get("scenarios")
-    entries: list[tuple[str, list, Optional[_Sweep]]] = []
     if scenarios is None:
         if "scenarios" in data:
             raise SpecError(_where(path, lines, ("scenarios",)) + "scenarios: empty (give named overrides, or "
                             "remove the key)")
-        entries.append((BASE_NAME, [], top_sweep))
-    else:
-        if not isinstance(scenarios, dict) or not scenarios:
-            raise SpecError(_where(path, lines, ("scenarios",)) + "scenarios: expected a mapping of names to "
-                            f"overrides (got {_fmt_value(scenarios)})")
-        for sname, body in scenarios.items():
-            pre = ("scenarios", sname)
-            if body is None:
-                body = {}
-            if not isinstance(body, dict):
-                raise SpecError(_where(path, lines, pre) + f"scenarios.{sname}: expected a mapping of overrides "
-                                f"(got {_fmt_value(body)})")
-            sweep = top_sweep
-            leaves: list = []
-            for k, v in body.items():
-                keys = _split_key(k)
-                if keys[0] not in SCENARIO_KEYS or (len(keys) > 1 and keys[0] not in SPEC_SECTIONS):
-                    raise SpecError(_where(path, lines, pre + (k,)) + f"scenarios.{sname}.{k}: unknown key (expected "
-                                    f"{', '.join(SPEC_SECTIONS)}, a dotted field path such as layout.gpus, sweep or "
-                                    "description)")
-                if k == "sweep":
-                    sweep = _parse_sweep(v, pre + ("sweep",), path, lines)
-                elif k == "description":
-                    continue
-                else:
-                    _flatten(v, keys, pre + (k,), leaves)
-            entries.append((str(sname), leaves, sweep))
+        return [(BASE_NAME, [], top_sweep)]
+    if not isinstance(scenarios, dict) or not scenarios:
+        raise SpecError(_where(path, lines, ("scenarios",)) + "scenarios: expected a mapping of names to "
+                        f"overrides (got {_fmt_value(scenarios)})")
+    return [_scenario_entry(sname, body, top_sweep, path, lines) for sname, body in scenarios.items()]
 
+
+def _sweep_paths(entries: list[tuple[str, list, Optional[_Sweep]]]) -> list[str]:
+    """Every swept path of the entries, first appearance first."""
     all_paths: list[str] = []
     for _, _, sw in entries:
         for p in (sw.paths if sw else ()):
             if p not in all_paths:
                 all_paths.append(p)
+    return all_paths
 
+
+def _plan_point(sname: str, sdata: dict, slines: dict, combo: list, labels: dict, lines: dict,
+                path: Optional[Path], names: set, cache: dict, bare: bool) -> PlanPoint:
+    """The PlanPoint of one sweep combination of a scenario (``bare``: a file without scenarios)."""
+    pdata, plines = copy.deepcopy(sdata), dict(slines)
+    leaves_of_point: list = []
+    for p, v, orig in combo:  # a mapping value merges, as in scenarios
+        _flatten(v, tuple(p.split(".")), orig, leaves_of_point)
+    _override(pdata, plines, leaves_of_point, lines)
+    pname = sname
+    if combo:
+        pname += "[" + ",".join(f"{labels[p]}={_fmt_value(v)}" for p, v, _ in combo) + "]"
+    if pname in names:
+        raise SpecError(f"{path or 'plan'}: two plans are named {pname!r}")
+    names.add(pname)
+    pdata["name"] = pname
+    pdata.pop("description", None)
+    context = "" if (sname == BASE_NAME and not combo and bare) else f" (scenario {pname})"
+    values = tuple((p, v) for p, v, _ in combo)
+    try:
+        plan = parse_plan(pdata, path, plines, cache=cache)
+    except InfeasibleLayout as exc:
+        return PlanPoint(name=pname, scenario=sname, values=values, plan=None, error=exc.reason,
+                         message=str(exc) + context, partial=exc.partial)
+    except SpecError as exc:
+        raise SpecError(str(exc) + context) from None
+    return PlanPoint(name=pname, scenario=sname, values=values, plan=plan)
+
+
+def _plan_points(entries: list[tuple[str, list, Optional[_Sweep]]], base: dict, base_lines: dict, lines: dict,
+                 path: Optional[Path], bare: bool) -> list[PlanPoint]:
+    """Every plan point: each scenario's overrides on the base, then each of its sweep combinations."""
     points: list[PlanPoint] = []
     names: set = set()
     cache: dict = {}
@@ -559,30 +597,22 @@ def plan_file_from_data(data: dict, lines: Optional[dict] = None, path: Optional
         combos = sweep.points() if sweep else [[]]
         labels = _labels(sweep.paths) if sweep else {}
         for combo in combos:
-            pdata, plines = copy.deepcopy(sdata), dict(slines)
-            leaves_of_point: list = []
-            for p, v, orig in combo:  # a mapping value merges, as in scenarios
-                _flatten(v, tuple(p.split(".")), orig, leaves_of_point)
-            _override(pdata, plines, leaves_of_point, lines)
-            pname = sname
-            if combo:
-                pname += "[" + ",".join(f"{labels[p]}={_fmt_value(v)}" for p, v, _ in combo) + "]"
-            if pname in names:
-                raise SpecError(f"{path or 'plan'}: two plans are named {pname!r}")
-            names.add(pname)
-            pdata["name"] = pname
-            pdata.pop("description", None)
-            context = "" if (sname == BASE_NAME and not combo and scenarios is None) else f" (scenario {pname})"
-            values = tuple((p, v) for p, v, _ in combo)
-            try:
-                plan = parse_plan(pdata, path, plines, cache=cache)
-            except InfeasibleLayout as exc:
-                points.append(PlanPoint(name=pname, scenario=sname, values=values, plan=None, error=exc.reason,
-                                        message=str(exc) + context, partial=exc.partial))
-                continue
-            except SpecError as exc:
-                raise SpecError(str(exc) + context) from None
-            points.append(PlanPoint(name=pname, scenario=sname, values=values, plan=plan))
+            points.append(_plan_point(sname, sdata, slines, combo, labels, lines, path, names, cache, bare))
+    return points
+
+
+def plan_file_from_data(data: dict, lines: Optional[dict] = None, path: Optional[Path] = None,
+                        overrides: Optional[dict] = None) -> PlanFile:
+    """Every plan of a plan-file mapping (see the module docstring for the rules). ``overrides`` (dotted path ->
+    value) apply to the base before the scenarios."""
+    lines = dict(lines or {})
+    base, base_lines = _file_base(data, lines, path, overrides)
+    title = str(data.get("name") or (Path(path).stem if path else BASE_NAME))
+    description = str(data.get("description") or "")
+    top_sweep = _parse_sweep(data.get("sweep"), ("sweep",), path, lines) if "sweep" in data else None
+    entries = _scenario_entries(data, top_sweep, path, lines)
+    all_paths = _sweep_paths(entries)
+    points = _plan_points(entries, base, base_lines, lines, path, bare=data.get("scenarios") is None)
     return PlanFile(path=path, title=title, description=description, points=tuple(points),
                     sweep_paths=tuple(all_paths))
 
@@ -598,36 +628,27 @@ def read_plan_file(path, overrides: Optional[dict] = None) -> PlanFile:
 # JSON Schema (editor completion and checking of plan files)
 # ---------------------------------------------------------------------------------------------------------------
 
-def plan_json_schema() -> dict:
-    """A JSON Schema (draft 2020-12) of plan files, generated from the pydantic specs.
+def _patch_refs(obj):
+    """A copy of a JSON Schema fragment with ``required`` dropped and every ``$defs`` reference to its Patch."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k == "required":
+                continue
+            if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/"):
+                out[k] = v + "Patch"
+            else:
+                out[k] = _patch_refs(v)
+        return out
+    if isinstance(obj, list):
+        return [_patch_refs(x) for x in obj]
+    return obj
 
-    Every spec appears twice: as itself (``ModelSpec``: what a complete inline spec needs) and as a patch
-    (``ModelSpecPatch``: the same fields, none required, for ``extends:`` overrides, scenarios and partial bases);
-    unknown keys are errors in both (``extra="forbid"``). ``docs/plan.schema.json`` is this function's output
-    (``planner schema``); a test keeps the two equal."""
-    from pydantic.json_schema import models_json_schema
 
-    specs = (ModelSpec, RunSpec, LayoutSpec, HardwareSpec, ScheduleSpec)
-    _, top = models_json_schema([(m, "validation") for m in specs], ref_template="#/$defs/{model}")
-    defs = top["$defs"]
-
-    def patch(obj):
-        if isinstance(obj, dict):
-            out = {}
-            for k, v in obj.items():
-                if k == "required":
-                    continue
-                if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/"):
-                    out[k] = v + "Patch"
-                else:
-                    out[k] = patch(v)
-            return out
-        if isinstance(obj, list):
-            return [patch(x) for x in obj]
-        return obj
-
+def _add_patch_defs(defs: dict) -> None:
+    """Add a ``<Spec>Patch`` (every field optional) for each definition; model and hardware patches take extends."""
     for name in list(defs):
-        p = patch(defs[name])
+        p = _patch_refs(defs[name])
         p["title"] = f"{defs[name].get('title', name)} (patch: every field optional)"
         defs[name + "Patch"] = p
     model_patch = defs["ModelSpecPatch"]
@@ -644,8 +665,11 @@ def plan_json_schema() -> dict:
                     "override the fields given here."},
         **hw_patch["properties"],
     }
-    sections = "|".join(SPEC_SECTIONS)
-    section_props = {
+
+
+def _section_props() -> dict:
+    """The schema properties of the spec sections (and search) a plan file and a scenario may give."""
+    return {
         "model": {"anyOf": [{"type": "string", "description": "A model preset name (`planner models`)."},
                             {"$ref": "#/$defs/ModelSpecPatch"}],
                   "description": "What is trained: a preset name, an inline spec, {extends: NAME, ...} or "
@@ -664,6 +688,11 @@ def plan_json_schema() -> dict:
                    "global_batch, recompute, zero, fsdp, sp; a list or value fixes, max_* bounds) and rank "
                    "(step-time, cost, time-to-train). The best layout found replaces `layout`."},
     }
+
+
+def _add_sweep_defs(defs: dict, section_props: dict) -> None:
+    """Add the ``Sweep`` and ``Scenario`` definitions."""
+    sections = "|".join(SPEC_SECTIONS)
     axis = {"type": "object", "description": "Dotted field path (e.g. layout.gpus) -> list of values.",
             "propertyNames": {"pattern": f"^({sections})(\\..+)?$"},
             "additionalProperties": {"type": "array", "minItems": 1}}
@@ -685,6 +714,23 @@ def plan_json_schema() -> dict:
             "patternProperties": {f"^({sections})\\..+$": {"description": "A dotted field path and its value."}},
         }],
     }
+
+
+def plan_json_schema() -> dict:
+    """A JSON Schema (draft 2020-12) of plan files, generated from the pydantic specs.
+
+    Every spec appears twice: as itself (``ModelSpec``: what a complete inline spec needs) and as a patch
+    (``ModelSpecPatch``: the same fields, none required, for ``extends:`` overrides, scenarios and partial bases);
+    unknown keys are errors in both (``extra="forbid"``). ``docs/plan.schema.json`` is this function's output
+    (``planner schema``); a test keeps the two equal."""
+    from pydantic.json_schema import models_json_schema
+
+    specs = (ModelSpec, RunSpec, LayoutSpec, HardwareSpec, ScheduleSpec)
+    _, top = models_json_schema([(m, "validation") for m in specs], ref_template="#/$defs/{model}")
+    defs = top["$defs"]
+    _add_patch_defs(defs)
+    section_props = _section_props()
+    _add_sweep_defs(defs, section_props)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "planner plan file",
