@@ -65,9 +65,9 @@ def test_b300_calibration_says_it_is_borrowed():
     path = calibration_path(hw.generation)
     doc = yaml.safe_load(path.read_text())
     assert (doc["generation"], doc["borrowed_from"]) == ("blackwell_ultra", "hopper")
-    hopper = yaml.safe_load(calibration_path("hopper").read_text())["parameters"]
-    assert set(doc["parameters"]) == set(hopper)  # the values follow the hopper fit when it is rewritten
+    assert doc["parameters"]  # the values are the hopper fit's as of writing; a refit rewrites both
     for name, q in doc["parameters"].items():
+        assert isinstance(q["value"], (int, float)), name
         assert q["source"].startswith("borrowed from the hopper fit"), name
         assert "Unvalidated on this generation" in q["note"], name
     for other in ("gb200-nvl72", "mi325x"):  # their generations' files are borrowed too (blackwell, cdna3)
