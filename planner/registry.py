@@ -37,6 +37,28 @@ def read_yaml(path: Path) -> dict:
     return load_with_lines(Path(path))[0]
 
 
+def _is_package_file(path: Path) -> bool:
+    """True for the data planner ships (presets, hardware_profiles/): trusted, read the fast way."""
+    p = Path(path)
+    return any(p.is_relative_to(d) for d in (PRESET_DIR, *PROFILE_DIRS))
+
+
+def read_data(path: Path) -> dict:
+    """A YAML mapping: planner's own data through libyaml's C loader without line tracking (fast); user files,
+    and package files that fail to load, through :func:`read_yaml`, whose error names the file and line."""
+    path = Path(path)
+    if _is_package_file(path):
+        import yaml
+
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            data = None
+        if isinstance(data, dict):
+            return data
+    return read_yaml(path)
+
+
 @lru_cache(maxsize=None)
 def _preset_files() -> dict[str, Path]:
     return {_normalise(p.stem): p for p in sorted(PRESET_DIR.glob("*.yaml"))}
@@ -44,15 +66,27 @@ def _preset_files() -> dict[str, Path]:
 
 @lru_cache(maxsize=None)
 def _profile_files() -> dict[str, Path]:
+    """Profile files by normalised name (file stem); aliases are in :func:`_profile_aliases`, read only when a
+    name is not a file name."""
     out: dict[str, Path] = {}
     for d in reversed(_profile_dirs()):
         for p in sorted(d.glob("*.yaml")) if d.is_dir() else []:
             out[_normalise(p.stem)] = p
-    aliases = {}
-    for key, p in out.items():
-        for alias in (read_yaml(p).get("aliases") or []):
-            aliases[_normalise(alias)] = p
-    return {**aliases, **out}
+    return out
+
+
+def _profile_aliases(files: dict[str, Path]) -> dict[str, Path]:
+    """Every profile's ``aliases:``, normalised (reads every profile: only for a name that is not a file)."""
+    return _alias_index(tuple(files.values()))
+
+
+@lru_cache(maxsize=8)
+def _alias_index(paths: tuple[Path, ...]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in paths:
+        for alias in (read_data(p).get("aliases") or []):
+            out[_normalise(alias)] = p
+    return out
 
 
 def _unknown(kind: str, name: str, known) -> SpecError:
@@ -68,7 +102,7 @@ def preset_names() -> list[str]:
 
 def profile_names() -> list[str]:
     """All hardware profile names (not aliases), sorted."""
-    return sorted({_normalise(p.stem) for p in _profile_files().values()})
+    return sorted(_profile_files())
 
 
 def preset_data(name: str) -> dict:
@@ -77,7 +111,7 @@ def preset_data(name: str) -> dict:
     key = _normalise(name)
     if key not in files:
         raise _unknown("model preset", name, files)
-    return read_yaml(files[key])
+    return read_data(files[key])
 
 
 def load_model(name: str) -> ModelSpec:
@@ -97,8 +131,11 @@ def profile_data(name: str) -> dict:
         path = Path(name)
         if path.suffix in (".yaml", ".yml") and path.exists():
             return read_yaml(path)
-        raise _unknown("hardware profile", name, {_normalise(p.stem) for p in files.values()})
-    return read_yaml(files[key])
+        aliases = _profile_aliases(files)
+        if key not in aliases:
+            raise _unknown("hardware profile", name, files)
+        return read_data(aliases[key])
+    return read_data(files[key])
 
 
 def calibration_path(generation: str) -> Path | None:
@@ -116,7 +153,7 @@ def with_calibration(data: dict) -> dict:
     path = calibration_path(gen) if gen else None
     if path is None:
         return data
-    fitted = read_yaml(path).get("parameters") or {}
+    fitted = read_data(path).get("parameters") or {}
     merged = dict(data)
     merged["efficiency"] = {**fitted, **(data.get("efficiency") or {})}
     return merged

@@ -98,10 +98,39 @@ def _lift_global_options(args: list[str]) -> list[str]:
     return out
 
 
+def _light_help_renderer() -> None:
+    """Import ``typer.rich_utils`` (which renders ``--help``) without what planner never uses from it.
+
+    It imports ``rich.markdown`` (markdown-it), ``rich.syntax`` (pygments) and ``rich.traceback`` at the top, for
+    Markdown help text and pretty tracebacks; planner uses neither (plain rich markup, pretty exceptions off), and
+    those imports are most of the time of ``planner --help``. Placeholders stand in for the two modules while
+    ``typer.rich_utils`` is imported and are removed at once, so any later import gets the real modules."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    import types
+
+    stubs = {}
+    for name, cls in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
+        if name not in sys.modules:
+            stubs[name] = types.ModuleType(name)
+            setattr(stubs[name], cls, type(cls, (), {}))
+    sys.modules.update(stubs)
+    try:
+        import typer.rich_utils  # noqa: F401
+    except Exception:  # pragma: no cover - another typer: it imports what it needs when it needs it
+        pass
+    finally:
+        for name, mod in stubs.items():
+            if sys.modules.get(name) is mod:
+                del sys.modules[name]
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: known errors become one line on stderr with their exit code (always via SystemExit)."""
     args = list(argv if argv is not None else sys.argv[1:])
     report.WIDE = report.QUIET = False
+    if not args or "--help" in args:
+        _light_help_renderer()
     try:
         rc = app(args=_lift_global_options(args), prog_name="planner", standalone_mode=False)
     except PlannerError as exc:
