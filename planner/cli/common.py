@@ -62,7 +62,11 @@ class Fmt(str, Enum):
     csv = "csv"
 
 
-FORMAT_OPT = typer.Option(Fmt.table, "--format", "-f", help="Output: table (people), json or csv (programs).")
+FORMAT_OPT = typer.Option(Fmt.table, "--format", "-f", help="Output: table (people), json or csv (programs).",
+                          rich_help_panel="Output")
+
+#: ``--help`` panel of each plan section a flag sets (typer's ``rich_help_panel``).
+PANELS = {"model": "Model", "hardware": "Hardware", "layout": "Layout", "run": "Run", "schedule": "Hardware"}
 
 
 def error(msg: str) -> None:
@@ -178,9 +182,15 @@ class Flag:
     def option_name(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    @property
+    def panel(self) -> str:
+        """The ``--help`` panel: the plan section the flag sets (Model, Run, Layout, Hardware)."""
+        return PANELS.get(self.field.split(".")[0], "Options")
+
     def param(self) -> inspect.Parameter:
         """The typer option, as a parameter of a generated signature (see :func:`with_params`)."""
-        return param(self.name, self.type, typer.Option(None, *self.decls, help=self.help))
+        return param(self.name, self.type, typer.Option(None, *self.decls, help=self.help,
+                                                        rich_help_panel=self.panel))
 
 
 def _table(*flags: Flag) -> dict[str, Flag]:

@@ -93,6 +93,8 @@ class _Progress:
         self.task = None
 
     def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and not report.show_progress():  # piped or --quiet: no bar
+            return
         if self.bar is None:
             if done >= total or time.perf_counter() - self.t0 < self.DELAY_S:
                 return
@@ -297,8 +299,8 @@ def _run_flags(flags: dict) -> list[str]:
 LIST_HELP = "One value, or a comma-separated list (e.g. 4,8)."
 
 
-def _opt(name: str, annotation, default, *decls: str, help: str) -> inspect.Parameter:
-    return param(name, annotation, typer.Option(default, *decls, help=help))
+def _opt(name: str, annotation, default, *decls: str, help: str, panel: str = "Layout search") -> inspect.Parameter:
+    return param(name, annotation, typer.Option(default, *decls, help=help, rich_help_panel=panel))
 
 
 def _fix(name: str, what: str) -> inspect.Parameter:
@@ -333,9 +335,11 @@ def _fix(name: str, what: str) -> inspect.Parameter:
     _opt("global_batch", Optional[str], None, help="Global batch, sequences: N, a list N,M, or a range LO:HI (LO, "
          "2·LO, 4·LO, ... up to HI)."),
     FLAGS["global_batch_tokens"].param(),
-    _opt("recompute", Optional[str], None, help="Recomputation options: none, selective, full. " + LIST_HELP),
-    _opt("zero", Optional[str], None, help="ZeRO stages 0-3. " + LIST_HELP),
-    _opt("fsdp", Optional[str], None, help="FSDP options: none, full, hybrid. " + LIST_HELP),
+    _opt("recompute", Optional[str], None, help="Recomputation options: none, selective, full; one or a "
+         "comma-separated list (e.g. selective,full)."),
+    _opt("zero", Optional[str], None, help="ZeRO stages 0-3; one or a comma-separated list (e.g. 1,3)."),
+    _opt("fsdp", Optional[str], None, help="FSDP options: none, full, hybrid; one or a comma-separated list (e.g. "
+         "none,full)."),
     _opt("sp", Optional[bool], None, "--sp/--no-sp", help="Sequence parallelism on (tp > 1 only) or off (default: "
          "both)."),
     FLAGS["flash"].param(),
@@ -345,17 +349,18 @@ def _fix(name: str, what: str) -> inspect.Parameter:
     FLAGS["precision"].param(),
     FLAGS["optimizer"].param(),
     _opt("rank", Rank, Rank.step_time, "--rank", help="Rank by step time, cost (of the whole run with --tokens, else "
-         "per step: step time x GPUs x price) or wall-clock time to train."),
+         "per step: step time x GPUs x price) or wall-clock time to train.", panel="Ranking"),
     FLAGS["price"].param(),
-    _opt("top", int, 10, help="Rows of the ranked table (0 = every candidate)."),
-    _opt("rejected", int, 5, help="Rejected layouts ranked ahead of the winner to show, with the reason."),
+    _opt("top", int, 10, help="Rows of the ranked table (0 = every candidate).", panel="Ranking"),
+    _opt("rejected", int, 5, help="Rejected layouts ranked ahead of the winner to show, with the reason.",
+         panel="Ranking"),
     _opt("include_rejected", bool, False, "--include-rejected", help="Rank rejected layouts too (JSON/CSV; their "
-         "'reason' says why)."),
+         "'reason' says why).", panel="Ranking"),
     _opt("pareto", bool, True, "--pareto/--no-pareto", help="Pareto front of time to train vs dollars across GPU "
-         "counts."),
+         "counts.", panel="Ranking"),
     _opt("plot", Optional[Path], None, "--plot", help="Write the time-to-train vs cost plot of the best layout per "
-         "GPU count, Pareto front marked (PNG or SVG; needs --tokens)."),
-    _opt("force", bool, False, "--force", help="Let --plot overwrite a file planner did not write."),
+         "GPU count, Pareto front marked (PNG or SVG; needs --tokens).", panel="Output"),
+    _opt("force", bool, False, "--force", help="Let --plot overwrite a file planner did not write.", panel="Output"),
     param("fmt", Fmt, FORMAT_OPT),
 )
 def search_command(plan_file: Optional[Path], rank: Rank, top: int, rejected: int, include_rejected: bool,

@@ -25,22 +25,34 @@ The model, step by step (``T`` are seconds):
    ``M``). Each interruption costs the restart plus, on average, half an interval of lost work:
    ``L = restart_s + min(tau, T_c) / 2``. Interruptions also strike during restarts and recomputation, so the
    expected wall time solves ``T = T_u + (T / M) * L``: ``T = T_u / (1 - L / M)`` with ``T_u`` = compute +
-   checkpoints + evaluation + data loading; when ``L >= M`` the run never finishes (infinite wall time, goodput 0).
+   checkpoints + evaluation + data loading + run overhead (step 6); when ``L >= M`` the run never finishes (infinite wall time, goodput 0).
    Expected interruptions = ``T / M``.
 5. **Evaluation and data loading**: fractions of ``T_c`` added on top.
+6. **Run overhead** (``run_overhead_fraction``): what steps 3-5 leave out of a run as teams run it (stragglers,
+   hangs, data stalls, loss-spike rollbacks, hardware churn, layouts below the best one), a fraction of ``T_c``
+   added on top. Its default is derived from the public whole runs and cross-validated leave-one-out
+   (:mod:`planner.calibrate.whole_runs`, ``benchmarks/whole_runs.py``); see
+   :data:`~planner.specs.schedule.DEFAULT_RUN_OVERHEAD_FRACTION`.
 
-Wall time = compute + checkpoint + failures + eval + data loading (:data:`CostResult.TIME_PARTS`, a test checks the
-sum). ``goodput`` = compute / wall time: 1 exactly when there are no failures, the interval is the default and
-evaluation and data loading are 0; an explicit checkpoint interval keeps its overhead even without failures.
+Two rates, both reported. The **steady-state** rate is the chosen layout's step time (``step_time_s``, ``mfu``,
+``tokens_per_s_per_gpu``): ``wall_clock_ideal_days`` and ``ideal_gpu_hours`` are the run at that rate, training
+steps only (ramp included). The **end-to-end** rate is what the whole run achieves: ``wall_clock_days``,
+``gpu_hours``, ``end_to_end_mfu`` and ``end_to_end_tokens_per_s_per_gpu``; ``goodput`` = steady / end-to-end.
+
+Wall time = compute + checkpoint + failures + eval + data loading + run overhead (:data:`CostResult.TIME_PARTS`, a
+test checks the sum). ``goodput`` = compute / wall time: 1 exactly when there are no failures, the interval is the
+default and evaluation, data loading and the run overhead are 0; an explicit checkpoint interval keeps its overhead
+even without failures.
 
 Money: GPU-hours = GPUs x wall time (every allocated GPU is paid for while the job is down); compute dollars =
 GPU-hours x price; plus the storage and network line items (:data:`CostResult.COST_PARTS` sum to ``cost_usd``).
 Energy = GPU-hours x board power (TDP x utilisation, or measured) x node overhead x PUE; CO2 = energy x grid
 intensity (Touvron et al. 2023 §6's formula, whose defaults reproduce LLaMA Table 15).
 
-Left out: failures while a checkpoint is being written, the lower power drawn while the job is down (energy counts
-it at full power), spare nodes kept in reserve (BLOOM held 4), slow nodes and stragglers, rollbacks after loss
-spikes (OPT-175B and BLOOM restarted from earlier checkpoints by hand), and queueing before the job starts.
+Left out of the mechanisms (steps 3-5), and so folded into the run overhead of step 6: slow nodes and stragglers,
+rollbacks after loss spikes (OPT-175B and BLOOM restarted from earlier checkpoints by hand), spare nodes kept in
+reserve (BLOOM held 4). Left out altogether: failures while a checkpoint is being written, the lower power drawn
+while the job is down (energy counts it at full power), and queueing before the job starts.
 """
 
 from __future__ import annotations
@@ -206,6 +218,7 @@ class CostResult:
     failures_s: Num  #: restarts + recomputation of work lost since the last checkpoint, s
     eval_s: Num  #: evaluation, s
     data_loading_s: Num  #: exposed data loading, s
+    run_overhead_s: Num  #: end-to-end losses the mechanisms above leave out (run_overhead_fraction x compute), s
     expected_failures: Num  #: interruptions expected over the wall time
     mtbf_s: Num  #: mean time between interruptions of the job, s (inf without failures)
     checkpoint_bytes: Num  #: bytes of one checkpoint
@@ -221,8 +234,11 @@ class CostResult:
     board_power_w: Num  #: average board power per GPU used, W
     energy_mwh: Num  #: facility energy, MWh
     co2_tonnes: Num  #: tCO2eq
+    steady_mfu: Num = np.nan  #: MFU of the layout at its steady-state step time (nan when not given)
+    steady_step_time_s: Num = np.nan  #: steady-state step time at the full batch, s (nan when not given)
+    tokens_per_step: Num = np.nan  #: full global batch, tokens (nan when not given)
 
-    TIME_PARTS = ("compute_s", "checkpoint_s", "failures_s", "eval_s", "data_loading_s")
+    TIME_PARTS = ("compute_s", "checkpoint_s", "failures_s", "eval_s", "data_loading_s", "run_overhead_s")
     COST_PARTS = ("cost_compute_usd", "cost_storage_usd", "cost_network_usd")
 
     @property
@@ -245,6 +261,29 @@ class CostResult:
         w = self.wall_s
         with _errstate():
             return np.where(np.isfinite(w) & (w > 0), self.compute_s / np.where(w > 0, w, 1.0), 0.0)
+
+    @property
+    def ideal_gpu_hours(self) -> Num:
+        """GPU-hours at the steady-state rate: GPUs x training-step time (ramp included), nothing else."""
+        return np.asarray(self.gpus, dtype=float) * self.compute_s / SECONDS_PER_HOUR
+
+    @property
+    def end_to_end_tokens_per_s_per_gpu(self) -> Num:
+        """Tokens / (GPUs x wall time): the rate the whole run achieves (0 when it never finishes)."""
+        w = self.wall_s
+        with _errstate():
+            return np.where(np.isfinite(w) & (w > 0), np.asarray(self.training_tokens, dtype=float)
+                            / (np.asarray(self.gpus, dtype=float) * np.where(w > 0, w, 1.0)), 0.0)
+
+    @property
+    def end_to_end_mfu(self) -> Num:
+        """Model FLOPs of the run / (GPUs x wall time x peak) = steady MFU x (D / B) x step time / wall time (the
+        steps at the full batch the MFU counts; nan when the steady MFU was not given, 0 when the run never ends)."""
+        w = self.wall_s
+        with _errstate():
+            steady = np.asarray(self.training_tokens, dtype=float) / self.tokens_per_step * self.steady_step_time_s
+            return np.where(np.isfinite(w) & (w > 0), self.steady_mfu * steady / np.where(w > 0, w, 1.0),
+                            np.where(np.isnan(self.steady_mfu), np.nan, 0.0))
 
     @property
     def cost_per_billion_tokens_usd(self) -> Num:
@@ -281,15 +320,20 @@ class CostResult:
             "checkpoint_interval_hours": self.checkpoint_interval_s / SECONDS_PER_HOUR,
             "lost_per_failure_hours": self.lost_per_failure_s / SECONDS_PER_HOUR,
             "board_power_w": self.board_power_w,
+            "wall_clock_ideal_days": self.compute_s / SECONDS_PER_DAY,
+            "ideal_gpu_hours": self.ideal_gpu_hours,
+            "end_to_end_tokens_per_s_per_gpu": self.end_to_end_tokens_per_s_per_gpu,
+            "end_to_end_mfu": self.end_to_end_mfu,
         })
         return {k: _out(v) for k, v in out.items()}
 
 
 def whole_run(*, training_tokens: Num, tokens_per_step: Num, step_time_s: Num, gpus: Num, checkpoint_bytes: Num,
               tdp_w: float, schedule: Optional[ScheduleSpec] = None, price_usd_per_gpu_hour: Optional[float] = None,
-              step_fixed_s: Num = 0.0) -> CostResult:
+              step_fixed_s: Num = 0.0, mfu: Num = np.nan) -> CostResult:
     """The whole run from a step time (scalars or broadcastable arrays). ``price_usd_per_gpu_hour`` is used when
-    the schedule has no price of its own (None: cost unknown, nan)."""
+    the schedule has no price of its own (None: cost unknown, nan). ``mfu`` is the steady-state MFU of the layout
+    (for ``end_to_end_mfu``; nan when unknown)."""
     s = schedule or ScheduleSpec()
     d = np.asarray(training_tokens, dtype=float)
     b = np.asarray(tokens_per_step, dtype=float)
@@ -308,7 +352,8 @@ def whole_run(*, training_tokens: Num, tokens_per_step: Num, step_time_s: Num, g
     ckpt = checkpoint_overhead_s(compute, tau, blocking)
     evals = s.eval_overhead_fraction * compute
     data = s.data_loading_overhead_fraction * compute
-    useful = compute + ckpt + evals + data
+    overhead = s.run_overhead_fraction * compute
+    useful = compute + ckpt + evals + data + overhead
     lost = lost_per_failure_s(s.restart_s, tau, compute)
     wall = wall_with_failures_s(useful, lost, mtbf)
     with _errstate():
@@ -324,12 +369,14 @@ def whole_run(*, training_tokens: Num, tokens_per_step: Num, step_time_s: Num, g
     return CostResult(
         training_tokens=d + shape, run_steps=ramp_steps + full_steps + shape, gpus=n + shape,
         compute_s=compute + shape, checkpoint_s=ckpt + shape, failures_s=failures + shape, eval_s=evals + shape,
-        data_loading_s=data + shape, expected_failures=n_fail + shape, mtbf_s=mtbf + shape,
+        data_loading_s=data + shape, run_overhead_s=overhead + shape, expected_failures=n_fail + shape, mtbf_s=mtbf + shape,
         checkpoint_bytes=np.asarray(ckpt_bytes, dtype=float) + shape, checkpoint_write_s=write + shape,
         checkpoint_blocking_s=blocking + shape, checkpoint_interval_s=tau + shape, lost_per_failure_s=lost + shape,
         gpu_hours=gpu_hours, price_usd_per_gpu_hour=price + shape, cost_compute_usd=gpu_hours * price,
         cost_storage_usd=s.storage_usd + shape, cost_network_usd=s.network_usd + shape,
         board_power_w=power + shape, energy_mwh=e, co2_tonnes=co2_tonnes(e, s.grid_kgco2_per_kwh),
+        steady_mfu=np.asarray(mfu, dtype=float) + shape, steady_step_time_s=np.asarray(step_time_s, dtype=float) + shape,
+        tokens_per_step=b + shape,
     )
 
 
@@ -345,7 +392,8 @@ def run_costs(values: Mapping[str, Any], schedule: Optional[ScheduleSpec], hardw
     """The whole run of one estimate (or of arrays of candidates) from ``Estimate.to_dict()``-style values.
 
     Reads ``training_tokens``, ``tokens_per_step``, ``step_time_s`` and ``gpus`` (required), the fixed part of a
-    step from :data:`STEP_FIXED_KEYS` (for the batch ramp; 0 when absent), the TDP and default price from
+    step from :data:`STEP_FIXED_KEYS` (for the batch ramp; 0 when absent), ``mfu`` (the steady-state MFU, for
+    ``end_to_end_mfu``; nan when absent), the TDP and default price from
     ``hardware``. Checkpoint size, first found: ``schedule.checkpoint_bytes``, ``checkpoint_bytes`` (pass
     :func:`checkpoint_bytes_of` (model, run)), ``values['checkpoint_bytes']``, else ``params_total`` x 14 bytes
     (12 for fp32/tf32 ``precision``), Adam's weights + optimizer state. Raises SpecError when
@@ -362,9 +410,11 @@ def run_costs(values: Mapping[str, Any], schedule: Optional[ScheduleSpec], hardw
         kind = "full" if values.get("precision") in ("fp32", "tf32") else "mixed"
         ckpt = np.asarray(n_params, dtype=float) * FALLBACK_CHECKPOINT_BYTES_PER_PARAM[kind]
     price = hardware.price_usd_per_gpu_hour.value if hardware.price_usd_per_gpu_hour is not None else None
+    mfu = values.get("mfu")
     return whole_run(training_tokens=d, tokens_per_step=b, step_time_s=st, gpus=g,
                      checkpoint_bytes=ckpt if ckpt is not None else 0.0, tdp_w=hardware.accelerator.tdp_w.value,
-                     schedule=schedule, price_usd_per_gpu_hour=price, step_fixed_s=fixed)
+                     schedule=schedule, price_usd_per_gpu_hour=price, step_fixed_s=fixed,
+                     mfu=np.nan if mfu is None else mfu)
 
 
 __all__ = [

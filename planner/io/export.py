@@ -46,6 +46,8 @@ EXPORT_COLUMNS = (
     "memory_logits_bytes", "memory_overhead_bytes", "memory_per_gpu_bytes", "memory_capacity_bytes",
     "memory_optimizer_offloaded_bytes", "memory_stage", "memory_per_gpu_gib",
     "recompute_fraction", "attention_kernel", "tp_comm_overlap",
+    "time_run_overhead_days", "wall_clock_ideal_days", "ideal_gpu_hours", "end_to_end_tokens_per_s_per_gpu",
+    "end_to_end_mfu",
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -72,7 +74,8 @@ UNITS: dict[str, str] = {
     "cost_per_billion_tokens_usd": "USD/1e9 tokens", "price_usd_per_gpu_hour": "USD/(GPU·h)",
     "run_steps": "steps", "expected_failures": "interruptions", "mtbf_hours": "h", "checkpoint_bytes": "bytes",
     "checkpoint_write_s": "s", "checkpoint_blocking_s": "s", "checkpoint_interval_hours": "h",
-    "lost_per_failure_hours": "h", "board_power_w": "W",
+    "lost_per_failure_hours": "h", "board_power_w": "W", "ideal_gpu_hours": "GPU·h",
+    "end_to_end_tokens_per_s_per_gpu": "tokens/(s·GPU)", "end_to_end_mfu": "fraction",
     **{k: "bytes" for k in EXPORT_COLUMNS if k.startswith("memory_") and k.endswith("_bytes")},
     "memory_stage": "pipeline stage", "memory_per_gpu_gib": "GiB",
 }
@@ -241,7 +244,7 @@ MEMORY_PARTS = ("memory_weights_bytes", "memory_gradients_bytes", "memory_optimi
 TIME_STEP_PARTS = ("time_compute_s", "time_recompute_s", "time_tp_comm_s", "time_cp_comm_s", "time_ep_comm_s",
                    "time_pp_comm_s", "time_bubble_s", "time_dp_comm_s", "time_optimizer_s")
 TIME_RUN_PARTS = ("time_compute_days", "time_checkpoint_days", "time_failures_days", "time_eval_days",
-                  "time_data_loading_days")
+                  "time_data_loading_days", "time_run_overhead_days")
 
 #: Formula columns (live in the spreadsheet): gpu_hours, price, and every dollar column.
 FORMULA_COLUMNS = ("gpu_hours", "price_usd_per_gpu_hour", "cost_compute_usd", "cost_usd",
