@@ -16,6 +16,7 @@ module             commands
 ``budget``         budget
 ``bench``          bench, calibrate
 ``scaling``        scaling laws|loss|optimal|isoflop|fit
+``prices``         prices
 =================  ===========================================
 """
 
@@ -33,6 +34,7 @@ from .budget import budget_command
 from .common import USAGE_ERRORS, error
 from .estimate import estimate, hardware, models
 from .plan import MODELS_EPILOG, ModelsCommand, plan_command, plot_command, schema_command
+from .prices import prices_command
 from .scaling import scaling_app
 from .search import search_command
 from .validate import fit_time, validate
@@ -72,6 +74,7 @@ app.command("budget", rich_help_panel="Find a plan")(budget_command)
 app.add_typer(scaling_app, name="scaling", rich_help_panel="Find a plan")
 app.command("models", cls=ModelsCommand, epilog=MODELS_EPILOG, rich_help_panel="Data")(models)
 app.command("hardware", rich_help_panel="Data")(hardware)
+app.command("prices", rich_help_panel="Data")(prices_command)
 app.command("schema", rich_help_panel="Data")(schema_command)
 app.command("plot", rich_help_panel="Output")(plot_command)
 app.command("validate", rich_help_panel="Accuracy and calibration")(validate)

@@ -231,6 +231,8 @@ FLAGS: dict[str, Flag] = _table(
     Flag("optimizer", "run.optimizer", Optional[Optim], "Optimizer."),
     Flag("price", "schedule.price_usd_per_gpu_hour", Optional[float],
          "Price per GPU-hour, USD (overrides the profile)."),
+    Flag("price_source", "schedule.price_usd_per_gpu_hour", Optional[str],
+         "Price per GPU-hour from the dated table (`planner prices`): PROVIDER[:TIER] or cheapest[:TIER]."),
 )
 
 
@@ -272,11 +274,31 @@ def build_plan(plan_file: Optional[Path], flags: dict):
         data, lines = {}, {}
         _require_without_file(values)
     _drop_pairs(data, values)
+    source = values.pop("price_source", None)
     for k, v in values.items():
         set_path(data, FLAGS[k].field, flag_value(v))
+    if source is not None:
+        _price_from_table(data, source, "price" in values)
     data.setdefault("layout", {})
     data.setdefault("run", {})
     return plan_from_dict(data, plan_file, lines)
+
+
+def _price_from_table(data: dict, source: str, explicit: bool) -> None:
+    """``--price-source``: the plan's price per GPU-hour from the dated price table (``planner prices``)."""
+    from ..io.plan import set_path
+    from ..pricing import choose_price
+
+    if explicit:
+        raise SpecError("give --price or --price-source, not both")
+    hw = data.get("hardware")
+    name = hw if isinstance(hw, str) else (hw or {}).get("name") or (hw or {}).get("extends")
+    if not isinstance(name, str):
+        raise SpecError("--price-source needs a named hardware profile (--gpu NAME)")
+    row = choose_price(name, source)
+    set_path(data, "schedule.price_usd_per_gpu_hour", float(row["usd_per_gpu_hour"]))
+    note(f"price ${row['usd_per_gpu_hour']:g}/GPU-hour: {row['provider']}, {row['tier']}, {row['date']}"
+         + ("" if row.get("verified") else " (not re-read from a dated copy)"))
 
 
 def _require_without_file(values: dict) -> None:
