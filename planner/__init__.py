@@ -6,6 +6,11 @@ r = planner.estimate(model="llama-3-8b", hardware="h100-sxm", run={"seq_len": 81
                      layout={"gpus": 64, "fsdp": "full"})
 r.fits, r.step_time_s, r.to_dict()
 planner.evaluate("plan.yaml").to_dataframe()     # every scenario of a plan file
+planner.compare("a.yaml", "b.yaml").rows          # side by side, deltas against the first
+planner.search("plan.yaml", gpus=(64, 128)).best()          # every layout, ranked
+planner.budget("h100-sxm", usd=2e6, days=30)                # what to train for $2M in 30 days
+planner.compute_optimal(5.76e23)                  # N, D and loss at a compute budget (Besiroglu et al. 2024)
+planner.predict_loss(70e9, 1.4e12, planner.HOFFMANN_2022)
 ```
 
 ``import planner`` does no work: the names below load :mod:`planner.api` on first use (PEP 562).
@@ -17,9 +22,22 @@ __version__ = "0.1.0"
 _LAZY = {
     "estimate": "planner.api",
     "evaluate": "planner.api",
+    "compare": "planner.api",
+    "search": "planner.api",
+    "budget": "planner.api",
     "make_plan": "planner.api",
     "Result": "planner.api",
     "Results": "planner.api",
+    "Comparison": "planner.api",
+    # scaling laws: predicted loss, compute-optimal N and D, isoFLOP curves, and the published laws
+    "predict_loss": "planner.core.scaling",
+    "compute_optimal": "planner.core.scaling",
+    "isoflop_curve": "planner.core.scaling",
+    "get_law": "planner.core.scaling",
+    "BESIROGLU_2024": "planner.core.scaling",
+    "HOFFMANN_2022": "planner.core.scaling",
+    "KAPLAN_2020": "planner.core.scaling",
+    "MUENNIGHOFF_2023": "planner.core.scaling",
     "load_plan": "planner.plans",
     "load_scenarios": "planner.plans",
     "load_plan_file": "planner.plans",

@@ -244,6 +244,25 @@ def rows_table(title: str, rows: Sequence[dict], columns: Sequence[str], caption
     return t
 
 
+def html_table(rows: Sequence[dict], columns: Sequence[str], caption: str = "") -> str:
+    """Rows as a small HTML table (notebooks' ``_repr_html_``), values rendered as in the CLI tables."""
+    import html
+
+    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(human(r.get(c), c))}</td>" for c in columns) + "</tr>"
+                   for r in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def summary_line(row: dict) -> str:
+    """The headline numbers of one result: memory per GPU, fits, step time, MFU, days, dollars."""
+    parts = [f"{k} {human(row.get(key), key)}" for k, key in (
+        ("memory/GPU", "memory_per_gpu_bytes"), ("step", "step_time_s"), ("MFU", "mfu"),
+        ("days", "wall_clock_days"), ("cost", "cost_usd")) if row.get(key) is not None]
+    return ("fits" if row.get("fits") else "does not fit") + (", " + ", ".join(parts) if parts else "")
+
+
 def stdout_console():
     """The data console; with ``--wide``, wide enough for any table."""
     from .console import stdout_console as _console

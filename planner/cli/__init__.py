@@ -17,6 +17,7 @@ module             commands
 ``bench``          bench, calibrate
 ``scaling``        scaling laws|loss|optimal|isoflop|fit
 ``prices``         prices
+``compare``        compare
 =================  ===========================================
 """
 
@@ -32,6 +33,7 @@ from ..errors import EXIT_BAD_INPUT, PlannerError, format_validation_error
 from .bench import bench_command, calibrate_command
 from .budget import budget_command
 from .common import USAGE_ERRORS, error
+from .compare import compare_command
 from .estimate import estimate, hardware, models
 from .plan import MODELS_EPILOG, ModelsCommand, plan_command, plot_command, schema_command
 from .prices import prices_command
@@ -69,6 +71,7 @@ def _options(
 
 app.command("estimate", rich_help_panel="One plan")(estimate)
 app.command("plan", rich_help_panel="One plan")(plan_command)
+app.command("compare", rich_help_panel="One plan")(compare_command)
 app.command("search", rich_help_panel="Find a plan")(search_command)
 app.command("budget", rich_help_panel="Find a plan")(budget_command)
 app.add_typer(scaling_app, name="scaling", rich_help_panel="Find a plan")

@@ -46,7 +46,8 @@ TABLE_COLUMNS = (
 def _results(plan_file: Path):
     from ..api import evaluate
 
-    return evaluate(plan_file)
+    with report.Progress("evaluating plans") as bar:  # on stderr, when that takes a while
+        return evaluate(plan_file, progress=bar)
 
 
 def _plan_table(results):
