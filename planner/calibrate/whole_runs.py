@@ -198,10 +198,10 @@ CASES = [
 #: Published whole runs in whole_runs.yaml with GPU-hours that :data:`CASES` does not predict, and why.
 NOT_PREDICTED = {
     "llama2_34b": "no released weights, so no preset of its shape",
-    "llama31_405b": "the published layout (TP 8, PP 16, 8K sequences, no recomputation) does not fit in the "
-                    "planner's memory model (the first stage needs ~95 GiB of 80 with interleaving), and with full "
-                    "recomputation the time model runs it at 28% MFU where Table 4 measured 41%: the steady-state "
-                    "model, not the overhead, is what would be scored; the GPU-hours also include the 128K "
+    "llama31_405b": "the published layout (TP 8, PP 16, DP 128, 8K sequences, 16M-token batch) fits the "
+                    "planner's memory model only with full recomputation (the first stage needs 80-110 GiB of 80 "
+                    "otherwise), and then the time model runs it at 18-28% MFU where Table 4 measured 41%: the "
+                    "steady-state model, not the overhead, is what would be scored; the GPU-hours also include the 128K "
                     "long-context stage (CP 16). Used as a fact instead: 30.84M GPU-h against 3.8e25 FLOPs at the "
                     "published 400 TFLOP/s per GPU is 17% above steady state (llama3_steady_ratio)",
     "llama31_8b": "GPU count and layout not published; 1.46M H100-hours for 15T tokens is ~18% MFU, well below "
