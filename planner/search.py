@@ -111,14 +111,21 @@ class Constraints:
 # ---------------------------------------------------------------------------------------------------------------
 
 def divisors(n: int) -> np.ndarray:
-    """Divisors of ``n`` in ascending order."""
+    """Divisors of ``n`` in ascending order (``n`` at most 2^40: a SpecError above, before anything is allocated)."""
+    if not 1 <= n <= 2**40:
+        raise SpecError(f"divisors of {n}: out of range (1 to 2^40)")
     r = np.arange(1, int(math.isqrt(n)) + 1)
     small = r[n % r == 0]
     return np.unique(np.concatenate([small, n // small]))
 
 
 def gpu_counts(max_gpus: int, gpus_per_node: int, min_gpus: int = 1) -> np.ndarray:
-    """1..gpus_per_node below a node, then every whole number of nodes up to ``max_gpus``, from ``min_gpus``."""
+    """1..gpus_per_node below a node, then every whole number of nodes up to ``max_gpus``, from ``min_gpus``
+    (``max_gpus`` at most :data:`~planner.specs.layout.MAX_SEARCH_GPUS`: a SpecError above)."""
+    from .specs.layout import MAX_SEARCH_GPUS
+
+    if not 1 <= max_gpus <= MAX_SEARCH_GPUS or not 1 <= gpus_per_node:
+        raise SpecError(f"max_gpus {max_gpus}: out of range (1 to {MAX_SEARCH_GPUS:,} GPUs)")
     below = np.arange(1, min(gpus_per_node, max_gpus + 1))
     nodes = np.arange(gpus_per_node, max_gpus + 1, gpus_per_node)
     c = np.concatenate([below, nodes])

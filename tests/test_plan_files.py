@@ -349,7 +349,8 @@ def test_cli_options_are_frozen():
     cmd = get_command(app)
     opts = {n: sorted(o for p in cmd.commands[n].params for o in p.opts) for n in ("plan", "plot", "schema")}
     assert opts == {
-        "plan": ["--force", "--format", "--long", "--out", "--plot", "--plot-kind", "-f", "-o", "plan_file"],
-        "plot": ["--force", "--kind", "--out", "-k", "-o", "plan_file"],
+        "plan": ["--force", "--format", "--long", "--max-points", "--out", "--plot", "--plot-kind", "-f", "-o",
+                 "plan_file"],
+        "plot": ["--force", "--kind", "--max-points", "--out", "-k", "-o", "plan_file"],
         "schema": [],
     }

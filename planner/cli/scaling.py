@@ -39,6 +39,10 @@ FORCE_OPT = typer.Option(False, "--force", help="Let --plot overwrite a file pla
 #: enough that no power or product of them overflows a float.
 MAX_COUNT = {"--flops": 1e40}
 MAX_COUNT_DEFAULT = 1e30
+#: Smallest count a scaling query takes (below it the laws' power terms give losses whose perplexity overflows):
+#: 1e3 parameters or tokens, 1e7 FLOPs.
+MIN_COUNT = {"--flops": 1e7}
+MIN_COUNT_DEFAULT = 1e3
 #: Bounds of the isoFLOP sweep and of the bootstrap (work-size guards).
 MAX_ISOFLOP_POINTS = 10_000
 MAX_CURVES = 100
@@ -75,6 +79,9 @@ def parse_count(text: Optional[str], what: str) -> Optional[float]:
     hi = MAX_COUNT.get(what, MAX_COUNT_DEFAULT)
     if v > hi:
         raise SpecError(f"{what}: {v:.3g} is above {hi:.0e}, the largest planner takes")
+    lo = MIN_COUNT.get(what, MIN_COUNT_DEFAULT)
+    if v < lo:
+        raise SpecError(f"{what}: {v:.3g} is below {lo:.0e}, the smallest planner takes")
     return v
 
 

@@ -37,6 +37,24 @@ class Rank(str, Enum):
 # Parsing of list/range flags
 # ---------------------------------------------------------------------------------------------------------------
 
+#: Work-size guards of the search's flags: the largest value of a degree, count or batch (the layout spec's GPU
+#: bound) and the most values one list flag takes.
+MAX_GPUS = 2**24
+MAX_LIST = 256
+
+
+def _bounded_opts(opts: dict) -> None:
+    """SpecError naming the first integer option outside its range (``--max-gpus`` at most the search's bound)."""
+    from ..specs.layout import MAX_SEARCH_GPUS
+
+    for key, hi in (("max_gpus", MAX_SEARCH_GPUS), ("min_gpus", MAX_SEARCH_GPUS), ("max_tp", MAX_GPUS),
+                    ("max_pp", MAX_GPUS), ("max_cp", MAX_GPUS), ("max_ep", MAX_GPUS), ("max_vpp", MAX_GPUS),
+                    ("max_micro_batch", MAX_GPUS)):
+        v = opts.get(key)
+        if v is not None and not 1 <= v <= hi:
+            raise SpecError(f"--{key.replace('_', '-')}: {v} (between 1 and {hi:,})")
+
+
 def _int_list(flag: str, text: Optional[str]) -> Optional[tuple[int, ...]]:
     """``8`` or ``4,8`` -> (4, 8)."""
     if text is None:
@@ -47,6 +65,8 @@ def _int_list(flag: str, text: Optional[str]) -> Optional[tuple[int, ...]]:
         raise SpecError(f"--{flag}: expected an integer or a comma-separated list of integers (got {text!r})") from None
     if not vals or min(vals) < 1:
         raise SpecError(f"--{flag}: values must be positive integers (got {text!r})")
+    if max(vals) > MAX_GPUS or len(vals) > MAX_LIST:
+        raise SpecError(f"--{flag}: at most {MAX_LIST} values of at most {MAX_GPUS:,} (got {text!r:.60})")
     return vals
 
 
@@ -60,8 +80,8 @@ def _batch_list(text: Optional[str]) -> Optional[tuple[int, ...]]:
             lo, hi = (int(x) for x in t.split(":"))
         except ValueError:
             raise SpecError(f"--global-batch: expected LO:HI with integers (got {text!r})") from None
-        if lo < 1 or hi < lo:
-            raise SpecError(f"--global-batch: need 1 <= LO <= HI (got {text!r})")
+        if lo < 1 or hi < lo or hi > MAX_GPUS:
+            raise SpecError(f"--global-batch: need 1 <= LO <= HI <= {MAX_GPUS:,} (got {text!r})")
         vals, b = [], lo
         while b <= hi:
             vals.append(b)
@@ -370,6 +390,8 @@ def search_command(plan_file: Optional[Path], rank: Rank, top: int, rejected: in
     fastest, cheapest or quickest-to-train one that fits. Exit 1 if none fits."""
     from ..search import search
 
+    if top < 0 or rejected < 0:
+        raise SpecError(f"--top {top}, --rejected {rejected}: must be >= 0")
     flags = {k: opts.pop(k) for k in RUN_FLAGS}
     batches = _batch_list(opts.pop("global_batch"))
     if batches is not None and len(batches) == 1:
@@ -402,6 +424,7 @@ def _constraints(opts: dict, batches: Optional[tuple[int, ...]]):
     from ..search import Constraints
 
     zero = opts["zero"]
+    _bounded_opts(opts)
     return Constraints(
         gpus=_int_list("gpus", opts["gpus"]), min_gpus=opts["min_gpus"], max_gpus=opts["max_gpus"],
         tp=_int_list("tp", opts["tp"]), pp=_int_list("pp", opts["pp"]), cp=_int_list("cp", opts["cp"]),
