@@ -57,6 +57,28 @@ def _figure(n: int, height: float = 4.8, panels: tuple[int, int] = (1, 1)):
     return fig
 
 
+def _legend_outside(ax, **kw) -> None:
+    """The legend to the right of the axes, never over the bars or lines."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False, fontsize=8, **kw)
+
+
+def usd_text(v: float) -> str:
+    """``$1.2M``, ``$850k``, ``$12``: dollars as an axis tick reads them."""
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"${v / div:,.3g}{suffix}"
+    return f"${v:,.3g}"
+
+
+def _usd_axis(ax, axis: str = "y") -> None:
+    """Dollar ticks (``$1.5M``), no ``1e6`` offset, on a linear or log axis."""
+    from matplotlib.ticker import FuncFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: usd_text(v)))
+    target.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
+
+
 def _xlabels(ax, names: Sequence[str]) -> None:
     ax.set_xticks(range(len(names)))
     rot = 0 if len(names) <= 4 and max((len(n) for n in names), default=0) <= 14 else 35
@@ -86,7 +108,7 @@ def plot_memory(results, title: str = ""):
     ax.set_ylabel("memory per GPU (GiB)")
     ax.set_title(f"{title}: memory per GPU (most loaded stage)" if title else "memory per GPU (most loaded stage)")
     _xlabels(ax, names)
-    ax.legend(fontsize=8, ncols=2)
+    _legend_outside(ax)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -112,7 +134,7 @@ def plot_time(results, title: str = ""):
     ax.set_title(f"{title}: step-time breakdown" if title else "step-time breakdown")
     _xlabels(ax, names)
     if parts:
-        ax.legend(fontsize=8)
+        _legend_outside(ax)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -122,7 +144,7 @@ def plot_compare(results, title: str = ""):
     names = [r["scenario"] for r in rows]
     fig = _figure(len(rows), height=3.6, panels=(2, 2))
     panels = (("step_time_s", "step time (s)", 1.0), ("memory_per_gpu_bytes", "memory per GPU (GiB)", 1 / GIB),
-              ("wall_clock_days", "wall clock (days)", 1.0), ("cost_usd", "cost (USD)", 1.0))
+              ("wall_clock_days", "wall clock (days)", 1.0), ("cost_usd", "cost", 1.0))
     axes = fig.subplots(2, 2)
     for ax, (key, label, scale) in zip(axes.flat, panels):
         vals = [_num(r.get(key)) * scale for r in rows]
@@ -137,6 +159,8 @@ def plot_compare(results, title: str = ""):
             if v != v:
                 ax.text(j, 0, "n/a", ha="center", va="bottom", fontsize=7, color=NOFIT_COLOR)
         ax.set_ylabel(label)
+        if key == "cost_usd":
+            _usd_axis(ax)
         ax.grid(axis="y", alpha=0.3)
         _xlabels(ax, names)
     fig.suptitle(f"{title}: scenarios (red: does not fit)" if title else "scenarios (red: does not fit)")
@@ -156,7 +180,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def plot_pareto(results, title: str = ""):
     rows = _rows(results)
-    fig = _figure(8)
+    fig = _figure(14)
     ax = fig.add_subplot()
     ok = [r for r in rows if r.get("fits") and r.get("wall_clock_days") is not None and r.get("cost_usd") is not None]
     bad = [r for r in rows if not r.get("fits") and r.get("wall_clock_days") is not None
@@ -168,22 +192,44 @@ def plot_pareto(results, title: str = ""):
         pts = [(_num(r["wall_clock_days"]), _num(r["cost_usd"])) for r in ok]
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=FITS_COLOR, label="fits")
         front = pareto_front(pts)
-        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color=NOFIT_COLOR, drawstyle="steps-post",
-                label="Pareto front")
-        for i in front:
-            ax.annotate(ok[i]["scenario"], pts[i], textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if len(front) > 1:  # a one-point "front" is just the point: no line, no legend entry
+            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color=NOFIT_COLOR,
+                    drawstyle="steps-post", label="Pareto front (faster or cheaper than every other)")
+        dense = len(front) > 4
+        for n, i in enumerate(front):  # each point of the front named; a dense front alternates above/below
+            text = ok[i]["scenario"] if dense else (f"{ok[i]['scenario']}\n{_days_text(pts[i][0])}, "
+                                                    f"{usd_text(pts[i][1])}")
+            ax.annotate(text, pts[i], textcoords="offset points", xytext=(0, 8 if n % 2 == 0 or not dense else -14),
+                        ha="center", fontsize=7)
     else:
         ax.text(0.5, 0.5, "no scenario that fits has a cost (training_tokens and a price are needed)",
                 transform=ax.transAxes, ha="center")
     days = [_num(r["wall_clock_days"]) for r in ok + bad]
     if days and min(days) > 0 and max(days) / min(days) > 20:  # GPU-count sweeps span decades of days
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.4g}"))
     ax.set_xlabel("wall clock (days)")
-    ax.set_ylabel("cost (USD)")
+    ax.set_ylabel("cost")
+    _usd_axis(ax)
     ax.set_title(f"{title}: time vs cost" if title else "time vs cost")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.margins(x=0.12, y=0.12)  # room for the labels of the front's end points
+    if ax.get_legend_handles_labels()[0]:  # below the axes, out of the data
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False, fontsize=8)
     return fig
+
+
+def _days_text(d: float) -> str:
+    return f"{d:,.1f} days" if d >= 1 else f"{d * 24:,.1f} h"
+
+
+def kind_of(path, default: str = "compare") -> str:
+    """The plot a file name asks for (``memory.png`` -> memory, ``plan-pareto.svg`` -> pareto), else ``default``."""
+    stem = Path(path).stem.lower()
+    named = [k for k in KINDS if k in stem]
+    return named[0] if len(named) == 1 else default
 
 
 PLOTTERS = {"memory": plot_memory, "time": plot_time, "compare": plot_compare, "pareto": plot_pareto}
@@ -235,7 +281,7 @@ def plot_breakdowns(row: dict, path, force: bool = False) -> Path:
         ax.set_xticks([])
         ax.set_ylabel(src.get_ylabel())
         ax.set_title(what, fontsize=9)
-        ax.legend(fontsize=7)
+        _legend_outside(ax)
         ax.grid(axis="y", alpha=0.3)
     return save(fig, p, row.get("scenario", ""))
 
@@ -250,5 +296,5 @@ def plot(results, path, kind: str = "compare", title: str = "", force: bool = Fa
     return save(figure(results, kind, title), p, title)
 
 
-__all__ = ["KINDS", "figure", "pareto_front", "plot", "plot_breakdowns", "plot_compare", "plot_memory", "plot_pareto", "plot_time",
+__all__ = ["KINDS", "figure", "kind_of", "usd_text", "pareto_front", "plot", "plot_breakdowns", "plot_compare", "plot_memory", "plot_pareto", "plot_time",
            "save"]

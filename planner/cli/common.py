@@ -75,6 +75,9 @@ def error(msg: str) -> None:
 
 
 def note(msg: str) -> None:
+    """A dim note on stderr (none with ``--quiet``)."""
+    if report.QUIET:
+        return
     report.stderr_console().print(f"[dim]note:[/dim] {escape(msg)}", highlight=False)
 
 
