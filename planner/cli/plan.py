@@ -43,11 +43,52 @@ TABLE_COLUMNS = (
 )
 
 
-def _results(plan_file: Path):
+def _results(plan_file: Path, max_points: int = 0):
     from ..api import evaluate
 
+    if max_points:
+        _check_points(plan_file, max_points)
     with report.Progress("evaluating plans") as bar:  # on stderr, when that takes a while
         return evaluate(plan_file, progress=bar)
+
+
+#: Default work-size guard of `planner plan` / `planner plot`: plans (scenarios x sweep points) one file may hold.
+MAX_POINTS = 2000
+MAX_POINTS_OPT = typer.Option(MAX_POINTS, "--max-points", min=1, help="Refuse a plan file with more plans than "
+                              "this (scenarios x sweep points) before evaluating any.")
+
+
+def plan_points(data: dict) -> int:
+    """How many plans a raw plan-file mapping expands to (scenarios x their sweep points), counted without
+    expanding anything."""
+    def points(sweep) -> int:
+        if not isinstance(sweep, dict):
+            return 1
+        n = 1
+        for v in (sweep.get("grid") or {}).values() if isinstance(sweep.get("grid"), dict) else ():
+            n *= max(1, len(v)) if isinstance(v, list) else 1
+        zipped = sweep.get("zip")
+        if isinstance(zipped, dict) and zipped:
+            n *= max((len(v) if isinstance(v, list) else 1) for v in zipped.values())
+        return n
+
+    top = data.get("sweep")
+    scenarios = data.get("scenarios")
+    if isinstance(scenarios, dict) and scenarios:
+        return sum(points(body.get("sweep", top)) if isinstance(body, dict) else points(top)
+                   for body in scenarios.values())
+    return points(top)
+
+
+def _check_points(plan_file: Path, max_points: int) -> None:
+    """SpecError before any plan is evaluated when the file expands to more than ``max_points`` plans."""
+    from ..io.plan import read_plan_data
+
+    data, _ = read_plan_data(plan_file)
+    n = plan_points(data)
+    if n > max_points:
+        raise SpecError(f"{plan_file}: {n:,} plans (scenarios x sweep points), more than --max-points "
+                        f"{max_points:,}; raise --max-points to evaluate them all")
 
 
 def _plan_table(results):
@@ -97,6 +138,7 @@ def plan_command(
                                                  "compare, pareto (default: the one the file name says, "
                                                  "memory.png -> memory; else compare)."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out/--plot files that planner did not write."),
+    max_points: int = MAX_POINTS_OPT,
 ):
     """Evaluate every scenario and sweep point of a plan file into one comparison table. Points that do not fit
     are rows with fits=no and the reason. Exit 1 when none fits."""
@@ -111,7 +153,7 @@ def plan_command(
         if plot.suffix.lower() not in (".png", ".svg"):
             raise SpecError(f"--plot {plot}: unknown extension {plot.suffix or '(none)'!r} (expected .png or .svg)")
         check_writable(plot, force, what="--plot")
-    results = _results(plan_file)
+    results = _results(plan_file, max_points)
     if long and fmt == Fmt.table and out is None:
         note("--long applies to --format csv/json and to --out .csv/.json")
     if fmt == Fmt.json:
@@ -148,6 +190,7 @@ def plot_command(
     kind: PlotKind = typer.Option(PlotKind.compare, "--kind", "-k", help="memory, time, compare or pareto."),
     out: Path = typer.Option(..., "--out", "-o", help="FILE.png or FILE.svg."),
     force: bool = typer.Option(False, "--force", help="Overwrite a file that planner did not write."),
+    max_points: int = MAX_POINTS_OPT,
 ):
     """Plot a plan file's scenarios: memory per GPU (stacked by part), step-time breakdown, a side-by-side
     comparison, or the time-vs-cost Pareto front."""
@@ -158,7 +201,7 @@ def plot_command(
     from ..io.export import check_writable
 
     check_writable(out, force)
-    results = _results(plan_file)
+    results = _results(plan_file, max_points)
     write_plot(results, out, kind=kind.value, title=results.title, force=force)
     note(f"wrote {out}")
 
