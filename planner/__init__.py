@@ -16,6 +16,9 @@ planner.predict_loss(70e9, 1.4e12, planner.HOFFMANN_2022)
 ``import planner`` does no work: the names below load :mod:`planner.api` on first use (PEP 562).
 """
 
+import sys
+import types
+
 __version__ = "0.1.0"
 
 #: Public names and the module each one lives in (imported on first access).
@@ -47,8 +50,37 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
+#: API functions that share their name with a submodule (``planner/search.py``, ``planner/budget.py``). Importing
+#: the submodule binds it as ``planner.search`` over the function, so the submodule itself is made callable: it calls
+#: the API function, and ``planner.search.Constraints`` still reaches the module.
+_CALLABLE_MODULES = ("search", "budget")
+
+
+class _CallableModule(types.ModuleType):
+    """A submodule that also calls the API function of its name (``planner.search(plan, gpus=(64, 128))``; see
+    :func:`planner.api.search` and :func:`planner.api.budget` for the arguments)."""
+
+    def __call__(self, *args, **kwargs):
+        from . import api
+
+        return getattr(api, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _CALLABLE_MODULES and isinstance(value, types.ModuleType) and type(value) is types.ModuleType:
+            value.__class__ = _CallableModule
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 def __getattr__(name: str):
+    if name in _CALLABLE_MODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")  # binds itself here, callable (see _Package)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'planner' has no attribute {name!r}")

@@ -3,6 +3,7 @@ search/budget/compare/scaling laws from `import planner`."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -59,8 +60,13 @@ def test_top_level_api():
                  "HOFFMANN_2022", "BESIROGLU_2024"):
         assert name in dir(planner)
         assert getattr(planner, name) is not None
-    for fn in (planner.search, planner.budget, planner.compare, planner.estimate, planner.evaluate):
+    from planner import api
+
+    for fn in (api.search, api.budget, api.compare, api.estimate, api.evaluate):
         assert fn.__doc__ and ">>>" in fn.__doc__, fn.__name__
+    importlib.import_module("planner.search")  # the submodule binds itself as planner.search: it stays callable
+
+    assert callable(planner.search) and callable(planner.budget) and planner.search.Constraints
     opt = planner.compute_optimal(5.76e23)
     assert 1e10 < opt.params < 1e12
     res = planner.search(A, gpus=(64, 128), tp=(1, 2))
