@@ -22,7 +22,6 @@ file planner did not write unless ``--force``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -444,8 +443,8 @@ def case_search(rng, fx: Fixtures):
     argv += [flag, v]
     if flag in ("--tokens", "--price"):
         bad = _is_invalid_float(v) and not (flag == "--price" and v in ("0", "-0"))
-    elif flag == "--gpus" and v == "1,5":
-        bad = False  # a list of two GPU counts
+    elif flag in ("--gpus", "--global-batch") and v == "1,5":
+        bad = False  # a list of two values
     elif flag == "--top":
         bad = not v.lstrip("-").isdigit() or int(v) < 0
     else:
@@ -463,11 +462,15 @@ def case_budget(rng, fx: Fixtures):
     if flag not in ("--max-gpus", "--gpus"):
         argv += ["--max-gpus", "64"]
     argv += [flag, v]
-    bad = v not in ("1e30", "10000000", "1e308") or flag in ("--max-gpus", "--gpus", "--seq", "--vocab",
-                                                                "--target-loss", "--usd", "--days", "--price",
-                                                                "--tokens-available", "--batch-tokens")
-    if flag == "--price" and v == "0":
-        bad = False
+    # each flag's range (specs.budget.BudgetSpec, the schedule's price)
+    hi = {"--usd": 1e13, "--days": 36500, "--max-gpus": 2**17, "--gpus": 2**17, "--price": 1e6, "--seq": 2**25,
+          "--target-loss": 100, "--tokens-available": 1e18, "--vocab": 2**24, "--batch-tokens": 2**40}[flag]
+    ints = flag in ("--max-gpus", "--gpus", "--seq", "--vocab", "--batch-tokens")
+    try:
+        x = int(v) if ints else float(v)
+        bad = not (math.isfinite(x) and (0 <= x if flag == "--price" else 0 < x) and x <= hi)
+    except ValueError:
+        bad = True
     return argv, BAD if bad else ANY, {"kind": f"budget:{flag}", "check": "json-finite"}
 
 
@@ -487,6 +490,8 @@ def case_hf(rng, fx: Fixtures):
         bad = False
     if key in ("hidden_act",) and d[key] in ("",):
         bad = True
+    if key == "tie_word_embeddings" and d[key] is True:
+        bad = False  # a boolean field given a boolean
     return ["models", "import", p], BAD if bad else ANY, {"kind": f"hf:{key}"}
 
 
