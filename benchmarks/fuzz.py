@@ -319,7 +319,23 @@ def _mutate(data: dict, rng) -> tuple[dict, bool]:
     import copy
 
     d = copy.deepcopy(data)
-    section = rng.choice(["run", "layout", "schedule", "model"])
+    section = rng.choice(["run", "layout", "schedule", "model", "hardware"])
+    if section == "hardware":
+        part, field = rng.choice([("accelerator", "hbm_bytes"), ("accelerator", "hbm_bandwidth_bytes_per_s"),
+                                  ("accelerator", "tdp_w"), ("accelerator", "memory_overhead_bytes"),
+                                  ("node", "gpus_per_node"), ("node", "intra_node_bandwidth_bytes_per_s"),
+                                  ("network", "inter_node_latency_s"), ("network", "inter_node_bandwidth_bytes_per_s"),
+                                  ("accelerator", "peak_flop_per_s")])
+        value = rng.choice(YAML_HOSTILE + [1e-30, 1e-300, 5e-324, 1e29, 1e-9])
+        if field == "peak_flop_per_s":
+            d["hardware"] = {"extends": "h100-sxm", part: {field: {"bf16": {"value": value}}}}
+        else:
+            d["hardware"] = {"extends": "h100-sxm", part: {field: {"value": value}}}
+        invalid = not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or (
+            abs(value) > 1e30) or (value < 0) or (value == 0 and field not in (
+                "memory_overhead_bytes", "inter_node_latency_s")) or (field == "gpus_per_node" and (
+                    value != int(value) or value > 4096 or value < 1))
+        return d, invalid
     if section == "model":
         d["model"] = {"extends": "llama-3-8b"}
         field = rng.choice(["num_layers", "hidden_size", "num_heads", "num_kv_heads", "ffn_hidden", "vocab_size",

@@ -34,7 +34,8 @@ def estimate(plan_file: Optional[Path], plot: Optional[Path], force: bool, fmt: 
     est = run_estimate(plan)
     d = est.to_dict()
     emit(fmt, d, table=estimate_table(d))
-    if d.get("goodput") == 0 and d.get("training_tokens") and d.get("wall_clock_days") is None:
+    if (d.get("goodput") == 0 and d.get("training_tokens") and d.get("wall_clock_days") is None
+            and d.get("mtbf_hours") is not None and d.get("lost_per_failure_hours") is not None):
         report.stderr_console().print(
             f"[yellow]warning:[/yellow] the run never finishes: an interruption every {d.get('mtbf_hours'):.3g} h "
             f"(failures_per_gpu_hour x GPUs) but each loses {d.get('lost_per_failure_hours'):.3g} h (restart and "

@@ -116,6 +116,25 @@ class HardwareSpec(Spec):
         for dt, q in self.accelerator.peak_flop_per_s.items():
             if q.value <= 0:
                 raise ValueError(f"accelerator.peak_flop_per_s.{dt} must be > 0, got {q.value}")
+        # physical floors (far below any accelerator): times divide by these, so a denormal would make them inf
+        for key, v, lo in [(f"accelerator.peak_flop_per_s.{dt}", q.value, 1e9)
+                           for dt, q in self.accelerator.peak_flop_per_s.items()] + [
+                ("accelerator.hbm_bytes", self.accelerator.hbm_bytes.value, 2.0**20),
+                ("accelerator.hbm_bandwidth_bytes_per_s", self.accelerator.hbm_bandwidth_bytes_per_s.value, 1e6),
+                ("accelerator.tdp_w", self.accelerator.tdp_w.value, 1.0),
+                ("node.intra_node_bandwidth_bytes_per_s", self.node.intra_node_bandwidth_bytes_per_s.value, 1e3),
+                ("network.inter_node_bandwidth_bytes_per_s",
+                 self.network.inter_node_bandwidth_bytes_per_s.value, 1e3)]:
+            if v < lo:
+                raise ValueError(f"{key} must be >= {lo:g}, got {v}")
+        if self.accelerator.memory_overhead_bytes.value >= self.accelerator.hbm_bytes.value:
+            raise ValueError(f"accelerator.memory_overhead_bytes({self.accelerator.memory_overhead_bytes.value:g}) "
+                             f"must be below hbm_bytes({self.accelerator.hbm_bytes.value:g})")
+        for k, q in self.efficiency.items():  # fractions and rates the time model divides by
+            lo = 1e-6 if ("fraction" in k or k.endswith("_per_s") or k == "gemm_half_dim") else 0.0
+            if not lo <= q.value <= (10.0 if "fraction" in k else 1e30):
+                raise ValueError(f"efficiency.{k} must be between {lo:g} and {10.0 if 'fraction' in k else 1e30:g}, "
+                                 f"got {q.value}")
         return self
 
     @property
