@@ -248,7 +248,8 @@ def models_import_command(
 models_import_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 models_import_app.command("import")(models_import_command)
 
-MODELS_EPILOG = "Import a Hugging Face config: planner models import CONFIG.json [--name NAME] [--out FILE.yaml]"
+MODELS_EPILOG = ("Import a Hugging Face config: planner models import CONFIG.json [--name NAME] [--out FILE.yaml] "
+                 "[--force] (options: planner models import --help)")
 
 
 class ModelsCommand(TyperCommand):
