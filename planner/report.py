@@ -158,8 +158,9 @@ def kv_table(title: str, sections: Sequence[tuple[str, dict]]):
 
 
 class FitTable:
-    """A table that never cuts its identifier columns: it prints as a rich table when that fits the console (or
-    with ``--wide``), and otherwise stacks each row as its identifier in bold over ``header value`` pairs.
+    """A table that never cuts its identifier columns: it prints as a rich table when that fits the console with
+    its text columns wrapped (or with ``--wide``), and otherwise stacks each row as its identifier in bold over
+    ``header value`` pairs.
 
     The API is the part of :class:`rich.table.Table` the CLI uses: ``add_column(header, justify=..., ident=...)``
     and ``add_row(*cells)`` (cells may hold rich markup)."""
@@ -185,8 +186,8 @@ class FitTable:
         ident = set(self._ident_cols())
         for i, c in enumerate(self.columns):
             extra = {k: v for k, v in c.items() if k not in ("header", "justify", "ident")}
-            if i in ident:
-                extra["no_wrap"] = True
+            if i in ident or c["justify"] == "right":  # names and numbers never wrap; text columns may
+                extra.setdefault("no_wrap", True)
             t.add_column(c["header"], justify=c["justify"], **extra)
         for r in self.rows:
             t.add_row(*r)
@@ -196,8 +197,9 @@ class FitTable:
         from rich.measure import Measurement
 
         t = self.table()
-        width = Measurement.get(console, options.update_width(10**4), t).maximum
-        if WIDE or width <= options.max_width or not self.columns:
+        need = Measurement.get(console, options.update_width(10**4), t)
+        # the table when it fits with its text columns wrapped at word boundaries (names and numbers whole)
+        if WIDE or need.minimum <= options.max_width or not self.columns:
             yield t
             return
         yield from self._stacked(options.max_width)
