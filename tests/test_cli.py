@@ -335,3 +335,23 @@ def test_models_unknown_preset(capsys):
     code, out, err = run_cli(capsys, "models", "lama-7b")
     assert code == 2 and out == ""
     assert_one_line_error(err, "lama-7b", "llama-7b")
+
+
+def test_version_completion_and_help_panels(capsys):
+    import planner
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"planner {planner.__version__}"
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "--install-completion" in out and "--wide" in out and "--quiet" in out
+    for panel in ("One plan", "Find a plan", "Data"):
+        assert panel in out
+    code, out, _ = run_cli(capsys, "estimate", "--help")
+    for panel in ("Model", "Hardware", "Layout", "Run", "Output"):
+        assert f"─ {panel} " in out, panel
+
+
+def test_quiet_silences_notes(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "estimate", "--model", "llama-3-8b", "--gpu", "h100-sxm", "--gpus", "8",
+                           "--fsdp", "full", "--quiet")
+    assert "note:" not in err
