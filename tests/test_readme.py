@@ -88,3 +88,88 @@ def test_readme_python_runs(code, copy):
     proc = subprocess.run([sys.executable, "-c", code], cwd=copy, env=_env(copy), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ---- the README's example outputs (```text blocks that start with `$ planner ...`) ----
+
+NUMBER = re.compile(r"[-+]?\$?\d[\d,]*\.?\d*(?:e[-+]?\d+)?")
+#: Relative difference allowed between a number in the README and the command's output (a refit moves the last
+#: digit; a stale excerpt moves more).
+README_RTOL = 0.01
+
+
+def excerpts() -> list[tuple[str, list[str]]]:
+    """(command, table rows) of each example output in the README."""
+    out = []
+    for b in blocks("text"):
+        lines = b.splitlines()
+        if lines and lines[0].startswith("$ planner "):
+            cmd = re.split(r"\s{2,}", lines[0][2:])[0]
+            out.append((cmd, [ln for ln in lines[1:] if ln.startswith("│")]))
+    return out
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.split("│")[1:-1]]
+
+
+def _number(text: str):
+    m = NUMBER.fullmatch(text.replace("$", "").split(" ")[0].rstrip("%MBTk")) if text else None
+    return float(m.group(0).replace(",", "")) if m else None
+
+
+def _same(want: str, got: str) -> bool:
+    if want == got:
+        return True
+    a, b = _number(want), _number(got)
+    return a is not None and b is not None and want.split(" ")[-1] == got.split(" ")[-1] and \
+        abs(a - b) <= README_RTOL * max(abs(a), abs(b))
+
+
+@pytest.mark.parametrize("cmd,rows", excerpts(), ids=lambda v: v if isinstance(v, str) else "")
+def test_readme_excerpt_matches_the_command(cmd, rows, copy):
+    """Each row of an example output is a row of the command's output, numbers within README_RTOL."""
+    proc = subprocess.run(["bash", "-c", cmd + " --wide"], cwd=copy, env=_env(copy), capture_output=True,
+                          text=True, timeout=300)
+    got = {}
+    for line in proc.stdout.splitlines():
+        cells = _cells(line.replace("┃", "│"))
+        if cells:
+            got[cells[0]] = cells
+    stale = []
+    for line in rows:
+        want = _cells(line)
+        have = got.get(want[0])
+        if have is None or len(have) != len(want) or not all(_same(w, h) for w, h in zip(want, have)):
+            stale.append(f"README: {' | '.join(want)}\n   now: {' | '.join(have or ['(no such row)'])}")
+    assert not stale, (f"README.md's output of `{cmd}` is stale (regenerate it: python tests/test_readme.py "
+                       "--regenerate):\n" + "\n".join(stale))
+
+
+def regenerate(readme: Path = README) -> int:
+    """Rewrite each example-output row of the README from the command's output now (text after a row, such as
+    a remark beside it, is kept). Returns how many rows changed."""
+    text, changed = readme.read_text(), 0
+    for cmd, rows in excerpts():
+        proc = subprocess.run(["bash", "-c", cmd + " --wide"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "COLUMNS": "200"})
+        got = {}
+        for line in proc.stdout.splitlines():
+            cells = _cells(line.replace("┃", "│"))
+            if cells:
+                got[cells[0]] = line.replace("┃", "│").rstrip()
+        for row in rows:
+            key = _cells(row)[0]
+            if key in got:
+                table_part = row[:row.rindex("│") + 1]
+                new = got[key] + row[row.rindex("│") + 1:]
+                if table_part != got[key]:
+                    text = text.replace(row, new, 1)
+                    changed += 1
+    readme.write_text(text)
+    return changed
+
+
+if __name__ == "__main__":
+    if "--regenerate" in sys.argv:
+        print(f"{regenerate()} README rows rewritten from the commands' output")
