@@ -99,6 +99,8 @@ def human(v, key: str = "") -> str:
         return sci(v)
     if abs(v) >= 1e6 and (key.startswith("params") or "tokens" in key or key.endswith("_steps")):
         return count(v)
+    if abs(v) >= 1e12:  # rates and sizes no unit names (FLOP/s, bytes/s): 9.89e14, not 989,500,000,000,000
+        return sci(v)
     if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15):
         return f"{int(v):,}"
     if abs(v) >= 1e9 or (abs(v) < 1e-3 and v != 0):
