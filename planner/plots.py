@@ -108,7 +108,7 @@ def plot_memory(results, title: str = ""):
     ax.set_ylabel("memory per GPU (GiB)")
     ax.set_title(f"{title}: memory per GPU (most loaded stage)" if title else "memory per GPU (most loaded stage)")
     _xlabels(ax, names)
-    _legend_outside(ax)
+    _legend_outside(ax, reverse=True)  # top to bottom, as the parts are stacked
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -134,7 +134,7 @@ def plot_time(results, title: str = ""):
     ax.set_title(f"{title}: step-time breakdown" if title else "step-time breakdown")
     _xlabels(ax, names)
     if parts:
-        _legend_outside(ax)
+        _legend_outside(ax, reverse=True)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
