@@ -556,7 +556,29 @@ def case_valid_plan(rng, fx: Fixtures):
     return argv, ANY, {"kind": "valid-plan", "check": "estimate-json"}
 
 
-GENERATORS = [(case_hostile_file, 14), (case_flags, 16), (case_plan_mutation, 16), (case_clobber, 8),
+HOSTILE_NAMES = ["", " ", "a\x00b", "../../etc/passwd", "/dev/null", "/proc/self/status", "x" * 5000, "lama-7b",
+                 "LLAMA-3-8B", "llama_3_8b", "\u202eevil", "h100-sxm\n", "-", "--", "nul.yaml\x00", "/",
+                 "hardware_profiles/h100-sxm.yaml", "/nonexistent/p.yaml", "[x]", "{a: 1}"]
+
+
+def case_names(rng, fx: Fixtures):
+    """Preset, profile, scenario and path names a careless user types: errors are one line, valid names work."""
+    name = rng.choice(HOSTILE_NAMES)
+    which = rng.choice(["model", "gpu", "models", "hardware", "plan-path", "out-path"])
+    argv = {"model": ["estimate", "--model", name, "--gpu", "h100-sxm", "--gpus", "8", "--seq", "1024",
+                      "--global-batch", "8"],
+            "gpu": ["estimate", "--model", "gpt3-125m", "--gpu", name, "--gpus", "8", "--seq", "1024",
+                    "--global-batch", "8"],
+            "models": ["models", name], "hardware": ["hardware", name], "plan-path": ["estimate", name],
+            "out-path": ["plan", fx.plan, "--out", name + ".csv"]}[which]
+    valid = {"model": ("LLAMA-3-8B", "llama_3_8b"), "gpu": ("hardware_profiles/h100-sxm.yaml",),
+             "hardware": ("hardware_profiles/h100-sxm.yaml",), "models": ("LLAMA-3-8B", "llama_3_8b")}
+    if which == "out-path" or name in valid.get(which, ()):
+        return argv, ANY, {"kind": f"names:{which}"}
+    return argv, BAD, {"kind": f"names:{which}"}
+
+
+GENERATORS = [(case_names, 6), (case_hostile_file, 14), (case_flags, 16), (case_plan_mutation, 16), (case_clobber, 8),
               (case_scaling, 10), (case_search, 6), (case_budget, 3), (case_hf, 6), (case_points, 3),
               (case_api, 8), (case_valid_plan, 10), (case_sweep_size, 0.3)]
 

@@ -32,6 +32,14 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()`` that is False, not an exception, for a name the system refuses (too long, a NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def read_yaml(path: Path) -> dict:
     """A YAML mapping from ``path``; SpecError naming the file (and line) when it is not one."""
     return load_with_lines(Path(path))[0]
@@ -129,7 +137,7 @@ def profile_data(name: str) -> dict:
     key = _normalise(name)
     if key not in files:
         path = Path(name)
-        if path.suffix in (".yaml", ".yml") and path.exists():
+        if path.suffix in (".yaml", ".yml") and _exists(path):
             return read_yaml(path)
         aliases = _profile_aliases(files)
         if key not in aliases:
