@@ -19,6 +19,7 @@ LAYERS = {
     "planner.specs": 1,
     "planner.core": 2,
     "planner.io": 3, "planner.io.yamlsrc": 3, "planner.io.hf_config": 3, "planner.io.points_csv": 3, "planner.registry": 3,
+    "planner.pricing": 3,
     "planner.calibrate": 4, "planner.search": 4,
     "planner.budget": 5,
     "planner.io.plan": 6, "planner.io.export": 6, "planner.report": 6, "planner.plots": 6,
