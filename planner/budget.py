@@ -94,7 +94,11 @@ def _price(hw: HardwareSpec, schedule: ScheduleSpec) -> float:
 
 
 def _whole_nodes(gpus: float, per_node: int) -> int:
-    """The largest GPU count <= ``gpus`` that is a whole number of nodes (or a power of two below one node)."""
+    """The largest GPU count <= ``gpus`` that is a whole number of nodes (or a power of two below one node).
+    ``gpus`` must be finite (a SpecError otherwise: an infinite count would never end below one node and overflow
+    above)."""
+    if not math.isfinite(gpus) or per_node < 1:
+        raise SpecError(f"budget: {gpus:g} GPUs ({per_node} per node) is not a GPU count planner can plan")
     if gpus >= per_node:
         return int(gpus // per_node) * per_node
     g = 1

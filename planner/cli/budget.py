@@ -111,6 +111,11 @@ def _read_budget(budget_file: Optional[Path], flags: dict):
     if price is not None:
         sched["price_usd_per_gpu_hour"] = price
     schedule = _validate(ScheduleSpec, sched, "schedule", budget_file, lines)
+    price_used = schedule.price_usd_per_gpu_hour if schedule.price_usd_per_gpu_hour is not None else (
+        hw.price_usd_per_gpu_hour.value if hw.price_usd_per_gpu_hour is not None else None)
+    if spec.usd is not None and price_used == 0:
+        raise SpecError(f"budget.usd({spec.usd:g}) with a price of 0 USD per GPU-hour: a dollar budget buys any "
+                        "number of GPUs; give a positive --price, or --days/--gpus instead of --usd")
     return spec, hw_value, hw, sched, schedule
 
 
