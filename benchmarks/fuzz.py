@@ -571,8 +571,9 @@ def case_names(rng, fx: Fixtures):
                     "--global-batch", "8"],
             "models": ["models", name], "hardware": ["hardware", name], "plan-path": ["estimate", name],
             "out-path": ["plan", fx.plan, "--out", name + ".csv"]}[which]
-    valid = {"model": ("LLAMA-3-8B", "llama_3_8b"), "gpu": ("hardware_profiles/h100-sxm.yaml",),
-             "hardware": ("hardware_profiles/h100-sxm.yaml",), "models": ("LLAMA-3-8B", "llama_3_8b")}
+    valid = {"model": ("LLAMA-3-8B", "llama_3_8b"), "gpu": ("hardware_profiles/h100-sxm.yaml", "h100-sxm\n"),
+             "hardware": ("hardware_profiles/h100-sxm.yaml", "h100-sxm\n", "--"),
+             "models": ("LLAMA-3-8B", "llama_3_8b", "--")}  # names are normalised; "--" ends the options
     if which == "out-path" or name in valid.get(which, ()):
         return argv, ANY, {"kind": f"names:{which}"}
     return argv, BAD, {"kind": f"names:{which}"}

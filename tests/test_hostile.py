@@ -306,6 +306,7 @@ def test_a_huge_sweep_asks_for_max_points(capsys, tmp_path):
       "--gpus", str(2**63)], "--gpus"),
     (["budget", "--gpu", "h100-sxm", "--usd", "1e6", "--max-gpus", "1000000000"], "max_gpus"),
     (["budget", "--gpu", "h100-sxm", "--usd", "inf"], "usd"),
+    (["budget", "--gpu", "h100-sxm", "--usd", "1e6", "--price", "0"], "price of 0"),
 ])
 def test_work_size_and_range_guards(capsys, argv, needle):
     t0 = time.perf_counter()

@@ -80,8 +80,11 @@ def models(
 ):
     """List model presets with their parameter counts, or show one preset."""
     from ..core.params import param_breakdown
+    from ..errors import SpecError
     from ..registry import load_model, preset_names
 
+    if name is not None and not name.strip():
+        raise SpecError("models: an empty preset name (omit it to list every preset)")
     if name:
         m = load_model(name)
         d = {"preset": name, **m.model_dump(exclude_none=True), **param_breakdown(m).to_dict()}
@@ -108,8 +111,11 @@ def hardware(
     fmt: Fmt = FORMAT_OPT,
 ):
     """List hardware profiles, or show one with the source of every number."""
+    from ..errors import SpecError
     from ..registry import load_hardware, profile_names
 
+    if name is not None and not name.strip():
+        raise SpecError("hardware: an empty profile name (omit it to list every profile)")
     if name:
         hw = load_hardware(name)
         data = hw.model_dump(exclude_none=True)
