@@ -1,42 +1,50 @@
-"""Leave-one-source-out cross-validation of the time model's calibration (run by hand: ~3 minutes).
+"""Cross-validated accuracy of the time model, and the files generated from it (run by hand: ~3 minutes).
 
-For each source of the public measured runs, refit every GPU generation without it (`planner fit-time
---exclude-source SOURCE` does one of these) and predict its runs; print the in-sample and held-out median and
-90th-percentile absolute errors of tokens/s per GPU. The calibration generalises to a source it never saw when
-the held-out error stays near the in-sample error.
+    python benchmarks/cross_validate.py            # print the tables
+    python benchmarks/cross_validate.py --write    # also rewrite README.md's accuracy section and
+                                                   # planner/data/accuracy.yaml (the error bands)
 
-    python benchmarks/cross_validate.py
+Leave-one-source-out and leave-one-GPU-generation-out, as `planner validate --cross-validate` runs them
+(planner/calibrate/crossval.py). The README's accuracy table is this script's output, between the markers
+`<!-- accuracy:begin -->` and `<!-- accuracy:end -->`; a test checks the committed README and bands file match
+what the committed calibration gives.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import sys
+from pathlib import Path
 
-from planner.calibrate.fit import fit_generation, generation_of
-from planner.core.efficiency import time_params
-from planner.calibrate.measured import load_runs
-from planner.registry import load_hardware
-from planner.calibrate.validate import modelable, predict
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from planner.calibrate.bands import accuracy_markdown, bands_document, write_bands  # noqa: E402
+from planner.calibrate.crossval import cross_validate  # noqa: E402
+from planner.calibrate.measured import load_runs  # noqa: E402
+from planner.calibrate.validate import modelable, validate  # noqa: E402
+
+BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     runs, _ = modelable(load_runs()[0])
-    print(f"{'source':22s} {'n':>4s} {'in-sample median':>17s} {'held-out median':>16s} {'held-out p90':>13s}")
-    for src in sorted({r.source_key for r in runs}):
-        held = [r for r in runs if r.source_key == src]
-        in_sample = np.median([abs(predict(r).error) for r in held]) * 100
-        out = []
-        for gen in sorted({generation_of(r) for r in held}):
-            if not any(generation_of(r) == gen and r.source_key != src for r in runs):
-                continue  # no other source on this generation: nothing to fit from
-            params = fit_generation(runs, gen, exclude_sources=(src,)).params
-            out += [abs(predict(r, time_params(load_hardware(r.hardware), r.run.precision).replace(**params)).error)
-                    * 100 for r in held if generation_of(r) == gen]
-        if out:
-            print(f"{src:22s} {len(out):4d} {in_sample:16.1f}% {np.median(out):15.1f}% {np.percentile(out, 90):12.1f}%")
+    cv = cross_validate(runs, progress=lambda m: print(f"fitting {m} ...", file=sys.stderr))
+    in_sample = validate()
+    text = accuracy_markdown(cv, in_sample)
+    print(text)
+    if "--write" in argv:
+        readme = ROOT / "README.md"
+        body = readme.read_text()
+        if BEGIN in body and END in body:
+            head, rest = body.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            readme.write_text(head + BEGIN + "\n" + text + END + tail)
+            print(f"wrote {readme}", file=sys.stderr)
         else:
-            print(f"{src:22s} {len(held):4d} {in_sample:16.1f}%   (only source on its GPUs: cannot be held out)")
+            print(f"README.md has no {BEGIN} ... {END} markers: not written", file=sys.stderr)
+        path = write_bands(bands_document(cv, runs))
+        print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

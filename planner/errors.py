@@ -1,4 +1,4 @@
-"""The three kinds of failure the user sees (DESIGN.md §1), each mapped to an exit code by the CLI.
+"""The three kinds of failure the user sees (docs/DESIGN.md §1), each mapped to an exit code by the CLI.
 
 - :class:`SpecError`: bad input (unknown preset, typo, wrong type, a layout that does not divide): exit 2.
 - Infeasible plans are *results* (``fits: false`` with a reason), not exceptions: exit 1 where one plan was asked.

@@ -148,23 +148,51 @@ def profile_data(name: str) -> dict:
 
 def calibration_path(generation: str) -> Path | None:
     """The calibration file of a GPU generation, if one has been fitted."""
+    return _generation_file("calibration", generation)
+
+
+def _generation_file(folder: str, generation: str) -> Path | None:
     for d in _profile_dirs():
-        p = d / "calibration" / f"{generation}.yaml"
+        p = d / folder / f"{generation}.yaml"
         if p.exists():
             return p
     return None
 
 
 def with_calibration(data: dict) -> dict:
-    """``data`` with its generation's fitted efficiencies merged under ``efficiency`` (the profile's own keys win)."""
+    """``data`` with its generation's fitted efficiencies merged under ``efficiency`` and its measured attention
+    kernels under ``attention_kernels`` (``hardware_profiles/kernels/``); the profile's own keys win."""
     gen = data.get("generation")
-    path = calibration_path(gen) if gen else None
-    if path is None:
+    if not gen:
         return data
-    fitted = read_data(path).get("parameters") or {}
     merged = dict(data)
-    merged["efficiency"] = {**fitted, **(data.get("efficiency") or {})}
+    path = calibration_path(gen)
+    if path is not None:
+        fitted = read_data(path).get("parameters") or {}
+        merged["efficiency"] = {**fitted, **(data.get("efficiency") or {})}
+    kernels = _generation_file("kernels", gen)
+    if kernels is not None:
+        measured = read_data(kernels).get("attention_kernels") or {}
+        merged["attention_kernels"] = {**measured, **(data.get("attention_kernels") or {})}
+    if "accuracy" not in data:
+        merged["accuracy"] = accuracy_of(gen)
     return merged
+
+
+#: The cross-validated error bands and validated region of each generation (planner/calibrate/bands.py).
+ACCURACY_PATH = Path(__file__).parent / "data" / "accuracy.yaml"
+
+
+def accuracy_of(generation: str) -> dict | None:
+    """The accuracy entry of a generation: its own when it has measured runs, else the borrowed band."""
+    if not ACCURACY_PATH.exists():
+        return None
+    doc = read_data(ACCURACY_PATH)
+    own = (doc.get("generations") or {}).get(generation)
+    if own is not None:
+        return {**own, "borrowed": False}
+    borrowed = doc.get("borrowed")
+    return {**borrowed, "borrowed": True} if borrowed else None
 
 
 def load_hardware(name: str) -> HardwareSpec:

@@ -2,7 +2,7 @@
 
 The search enumerates candidate layouts by divisibility, evaluates all of them with the very same core as
 ``planner estimate`` (:func:`planner.core.estimate.evaluate` over an :class:`~planner.core.layout.Exec` whose
-fields are numpy arrays, DESIGN.md §1), masks those that do not divide (:func:`planner.core.checks.valid_mask`) or do
+fields are numpy arrays, docs/DESIGN.md §1), masks those that do not divide (:func:`planner.core.checks.valid_mask`) or do
 not fit (``MemoryBreakdown.fits``), keeps a reason per row, and ranks the rest.
 
 **The candidate space.** For each GPU count G (one, a list, or every whole node from 1 to N plus 1..gpus_per_node
@@ -55,6 +55,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns
 from .core.checks import layout_rules, valid_mask
 from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_costs
 from .core.estimate import GIB, evaluate
@@ -713,6 +714,7 @@ class SearchResult:
             "flash_attention": [self.plan.layout.flash_attention] * n,
             "step_time_s": f(th.step_time_s), "tokens_per_s_per_gpu": f(th.tokens_per_s_per_gpu),
             "model_tflop_per_s_per_gpu": f(th.model_tflop_per_s_per_gpu), "mfu": f(th.mfu), "hfu": f(th.hfu),
+            "mfu_at_run_precision": f(th.mfu_at_run_precision),
             "tokens_per_step": np.broadcast_to(np.asarray(fl.tokens_per_step), (n,)).astype(np.int64).tolist(),
             "memory_per_gpu_bytes": total, "memory_capacity_bytes": [float(mem.capacity_bytes)] * n,
             "fits": np.broadcast_to(np.asarray(mem.fits), (n,)).tolist(),
@@ -730,6 +732,7 @@ class SearchResult:
             "rank_metric": f(self.metric[idx]),
         }
         cols.update({f"time_{k}": f(v) for k, v in tb.parts().items()})
+        cols.update(self._band_cols(cols, c["gpus"], maybe))
         cols.update(parts_m)
         cols["memory_stage"] = np.broadcast_to(np.asarray(mem.stage), (n,)).astype(np.int64).tolist()
         cap = mem.capacity_bytes
@@ -750,6 +753,20 @@ class SearchResult:
                 cols["reason"][j] = rule_text[key]
         keys = list(cols)
         return [dict(zip(keys, vals)) for vals in zip(*(cols[k] for k in keys))]
+
+    def _band_cols(self, cols: dict, gpus: np.ndarray, maybe) -> dict:
+        """The error-band and extrapolation columns of rows (``core.accuracy``, as ``estimate`` gives them)."""
+        def arr(k):
+            return np.array([np.nan if v is None else v for v in cols[k]], dtype=float)
+
+        src = {"gpus": gpus, "seq_len_tokens": self.plan.run.seq_len,
+               "mfu_at_run_precision": arr("mfu_at_run_precision")}
+        src.update({k: arr(k) for k in WITH_STEP + AGAINST_STEP})
+        bands = band_columns(src, self.plan.hardware)
+        out = {k: ([None] * len(gpus) if v is None else maybe(v)) for k, v in bands.items() if k != "extrapolation"}
+        out["extrapolation"] = [str(x) for x in np.broadcast_to(np.asarray(bands["extrapolation"], dtype=object),
+                                                                 (len(gpus),))]
+        return out
 
     def summary(self) -> dict:
         f = self.feasible

@@ -1,7 +1,7 @@
 """The FLOP conventions of the sources of published measured runs: one small function per source.
 
 A source's TFLOP/s, MFU or HFU is in its own FLOP count, so comparing it with a prediction means converting it with
-that source's formula (DESIGN.md §3, "compare like with like"). Each function returns FLOPs per *trained token*
+that source's formula (docs/DESIGN.md §3, "compare like with like"). Each function returns FLOPs per *trained token*
 (forward + backward [+ recomputation]) and cites the formula it reproduces; ``FORMULAS`` says which converts which
 measurement, ``SOURCE_PEAK_FLOP_PER_S`` the peak each source divided by. Used by :mod:`planner.calibrate.measured`.
 """

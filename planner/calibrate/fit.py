@@ -1,4 +1,5 @@
-"""Fit the time model's efficiency parameters once per GPU generation on published measured runs.
+"""Fit the time model's few run-level parameters on published measured runs: hardware terms per GPU generation,
+software terms (:data:`SHARED`) once for all generations.
 
 Method: for every run of a generation (A100-40GB and A100-80GB are *ampere*; H100/H200 *hopper*), predict tokens/s
 per GPU from the model, run, layout and hardware alone, and minimise the residuals r = log(predicted/measured)
@@ -41,10 +42,7 @@ BOUNDS = {
     "gemm_half_dim": (0.0, 2048.0),
     "attention_fraction": (0.1, 0.85),
     "attention_fraction_flash3": (0.1, 0.85),
-    "hbm_fraction": (0.3, 0.95),
-    "network_busbw_fraction": (0.1, 1.0),
-    "dp_overlap_fraction": (0.0, 1.0),
-    "fsdp_overlap_fraction": (0.0, 1.0),
+    "elementwise_traffic_fraction": (0.2, 1.2),
 }
 LOSS_SCALE = 0.1
 
@@ -69,49 +67,91 @@ def generation_of(run: MeasuredRun) -> str:
     return load_hardware(run.hardware).generation or run.hardware
 
 
-def fit_generation(runs: Iterable[MeasuredRun], generation: str, names: tuple[str, ...] = TimeParams.FITTED,
-                   start: Optional[dict[str, float]] = None, exclude_sources: Iterable[str] = ()) -> FitResult:
-    """Fit ``names`` on the runs of one generation (leaving out the runs of ``exclude_sources``)."""
+#: Parameters of the software stack rather than the GPU: fitted once on every generation's runs together.
+SHARED = ("elementwise_traffic_fraction",)
+
+
+def _fitted_names(runs: list[MeasuredRun], names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` less those no run of ``runs`` exercises: an attention fraction of a kernel no run uses, or one a
+    measured kernel curve of the generation replaces (``hardware_profiles/kernels/``)."""
+    measured = set(load_hardware(runs[0].hardware).attention_kernels) if runs else set()
+    kernels = {r.layout.attention_kernel for r in runs if r.layout.flash_attention} - measured
+    drop = {n for n, ks in (("attention_fraction", {"flash2", "triton"}), ("attention_fraction_flash3", {"flash3"}))
+            if not kernels & ks}
+    return tuple(n for n in names if n not in drop)
+
+
+def fit_all(runs: Iterable[MeasuredRun], names: tuple[str, ...] = TimeParams.FITTED,
+            start: Optional[dict[str, float]] = None, exclude_sources: Iterable[str] = (),
+            only_generations: Optional[Iterable[str]] = None, strict: bool = False) -> dict[str, FitResult]:
+    """Fit every generation at once: the hardware terms of ``names`` per generation, the software terms of
+    :data:`SHARED` once for all (leaving out the runs of ``exclude_sources``). One FitResult per generation.
+
+    ``strict``: a parameter that ends on a bound raises FitError (it would be absorbing what the model lacks)."""
     excluded = set(exclude_sources)
-    runs = [r for r in runs if generation_of(r) == generation and r.measured_tokens_per_s_per_gpu
-            and r.source_key not in excluded]
-    # a parameter no run exercises cannot be fitted: keep its prior (e.g. FlashAttention-3 outside Hopper runs)
-    if not any(r.layout.attention_kernel == "flash3" for r in runs):
-        names = tuple(n for n in names if n != "attention_fraction_flash3")
-    if len(runs) < len(names):
-        raise FitError(f"fit {generation}: {len(runs)} runs for {len(names)} parameters")
+    runs = [r for r in runs if r.measured_tokens_per_s_per_gpu and r.source_key not in excluded]
+    gens = sorted({generation_of(r) for r in runs} & set(only_generations or {generation_of(r) for r in runs}))
+    runs = [r for r in runs if generation_of(r) in gens]
+    by_gen = {g: [r for r in runs if generation_of(r) == g] for g in gens}
+    shared = tuple(n for n in names if n in SHARED)
+    slots = [("*", n) for n in shared] + [(g, n) for g in gens for n in _fitted_names(by_gen[g], names)
+                                          if n not in SHARED]
+    if len(runs) < len(slots):
+        raise FitError(f"fit {', '.join(gens)}: {len(runs)} runs for {len(slots)} parameters")
     plans = [plan_of(r) for r in runs]
     base = [time_params(p.hardware, p.run.precision) for p in plans]
     execs = [exec_from_spec(p.layout, p.run) for p in plans]
-    counts: dict[str, int] = {}
+    counts: dict[tuple, int] = {}
     for r in runs:
-        counts[r.source_key] = counts.get(r.source_key, 0) + 1
-    weights = np.array([1.0 / np.sqrt(counts[r.source_key]) for r in runs])
+        counts[(r.source_key, generation_of(r))] = counts.get((r.source_key, generation_of(r)), 0) + 1
+    weights = np.array([1.0 / np.sqrt(counts[(r.source_key, generation_of(r))]) for r in runs])
     measured = np.array([r.measured_tokens_per_s_per_gpu for r in runs])
-    lo = np.array([BOUNDS[n][0] for n in names])
-    hi = np.array([BOUNDS[n][1] for n in names])
-    # Normalise every parameter to [0, 1] so the solver's steps are comparable across units.
-    def unpack(z):
+    lo = np.array([BOUNDS[n][0] for _, n in slots])
+    hi = np.array([BOUNDS[n][1] for _, n in slots])
+
+    def unpack(z):  # every parameter normalised to [0, 1] so the solver's steps are comparable across units
         return lo + np.clip(z, 0.0, 1.0) * (hi - lo)
 
+    def values_of(z, gen):
+        return {n: v for (g, n), v in zip(slots, unpack(z)) if g in ("*", gen)}
+
+    run_gens = [generation_of(r) for r in runs]
+
     def residuals(z):
-        vals = dict(zip(names, unpack(z)))
-        pred = np.array([tokens_per_s_per_gpu(p, ex, b.replace(**vals)) for b, p, ex in zip(base, plans, execs)])
+        vals = {g: values_of(z, g) for g in gens}
+        pred = np.array([tokens_per_s_per_gpu(p, ex, b.replace(**vals[g]))
+                         for g, b, p, ex in zip(run_gens, base, plans, execs)])
         return weights * np.log(pred / measured)
 
     default = TimeParams()
-    x0 = np.array([(start or {}).get(n, getattr(default, n)) for n in names], dtype=float)
+    x0 = np.array([(start or {}).get(n, getattr(default, n)) for _, n in slots], dtype=float)
     z0 = np.clip((x0 - lo) / (hi - lo), 0.01, 0.99)
     sol = least_squares(residuals, z0, bounds=(0.0, 1.0), loss="soft_l1", f_scale=LOSS_SCALE * weights.max(),
                         diff_step=1e-3, max_nfev=400)
     if not sol.success:
-        raise FitError(f"fit {generation}: least_squares did not converge ({sol.message})")
-    vals = dict(zip(names, (float(v) for v in unpack(sol.x))))
-    at_bound = tuple(n for n, z in zip(names, sol.x) if z <= 1e-3 or z >= 1 - 1e-3)
+        raise FitError(f"fit {', '.join(gens)}: least_squares did not converge ({sol.message})")
     final = np.exp(residuals(sol.x) / weights) - 1.0
-    return FitResult(generation=generation, params=vals, n_runs=len(runs), sources=counts,
-                     residuals={r.id: float(e) for r, e in zip(runs, final)}, at_bound=at_bound,
-                     cost=float(sol.cost))
+    hit = [(g, n) for (g, n), z in zip(slots, sol.x) if z <= 1e-3 or z >= 1 - 1e-3]
+    if strict and hit:
+        raise FitError("fit: " + ", ".join(f"{n} ({'all generations' if g == '*' else g})" for g, n in hit)
+                       + " ended on a bound: the parameter is absorbing something the model lacks")
+    out = {}
+    for g in gens:
+        idx = [i for i, rg in enumerate(run_gens) if rg == g]
+        src = {k[0]: v for k, v in counts.items() if k[1] == g}
+        out[g] = FitResult(generation=g, params={n: float(v) for n, v in values_of(sol.x, g).items()},
+                           n_runs=len(idx), sources=src, residuals={runs[i].id: float(final[i]) for i in idx},
+                           at_bound=tuple(n for gg, n in hit if gg in ("*", g)), cost=float(sol.cost))
+    return out
+
+
+def fit_generation(runs: Iterable[MeasuredRun], generation: str, names: tuple[str, ...] = TimeParams.FITTED,
+                   start: Optional[dict[str, float]] = None, exclude_sources: Iterable[str] = ()) -> FitResult:
+    """Fit ``names`` on the runs of one generation alone (shared terms included, fitted on that generation)."""
+    res = fit_all(runs, names, start, exclude_sources, only_generations=(generation,))
+    if generation not in res:
+        raise FitError(f"fit {generation}: no measured runs")
+    return res[generation]
 
 
 def generations(runs: Iterable[MeasuredRun]) -> list[str]:
@@ -123,6 +163,8 @@ def generations(runs: Iterable[MeasuredRun]) -> list[str]:
 #: generation that has runs, so they are not left on the model's bare priors. Each borrowed file says so.
 BORROWED = {
     "volta": ("ampere", "V100 predates Ampere; its measured matmul and link figures still come from its profile"),
+    "blackwell_ultra": ("hopper", "B300 (Blackwell Ultra), the B200's refresh, has no public measured runs; its "
+                        "datasheet peaks and links come from its profile"),
     "blackwell": ("hopper", "B200 is Hopper's successor; its measured MAMF and NVLink figures come from its profile"),
     "cdna3": ("hopper", "MI300X is Hopper's contemporary; its measured MAMF (51% of peak) comes from its profile"),
 }

@@ -6,7 +6,7 @@
 :class:`SkippedRun` that says why it could not be represented. Nothing is dropped silently: the two lists together
 hold one item per entry in the file.
 
-**Like with like** (DESIGN.md §3). Sources report different quantities in different FLOP conventions, so every
+**Like with like** (docs/DESIGN.md §3). Sources report different quantities in different FLOP conventions, so every
 measurement is brought to one quantity the time model predicts directly, *tokens per second per GPU*, with the
 source's own formula:
 
@@ -479,6 +479,11 @@ def _layout_flash(key: str, notes: list[str]) -> bool:
 def _layout_kernel(key: str, profile: str, tp: int, notes: list[str]) -> tuple[str, bool]:
     """(attention_kernel, tp_comm_overlap) the source ran on its hardware."""
     kernel, overlap = "flash2", False
+    if key == "llm-foundry":
+        kernel = "triton"
+        notes.append("attention_kernel triton: the llm-foundry benchmark tables ran MPT with its Triton/flash "
+                     "attention implementation, which has no measured per-length curve here (the fitted attention "
+                     "fraction applies)")
     if key == "torchtitan" and profile in HOPPER_PROFILES:
         kernel = "flash3"
         notes.append("attention_kernel flash3: torchtitan on H100 runs PyTorch SDPA, whose default backend on Hopper "

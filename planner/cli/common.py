@@ -110,6 +110,7 @@ class FSDP(str, Enum):
 class AttnKernel(str, Enum):
     flash2 = "flash2"
     flash3 = "flash3"
+    triton = "triton"
 
 
 class Precision(str, Enum):
@@ -220,7 +221,7 @@ FLAGS: dict[str, Flag] = _table(
     Flag("recompute_fraction", "layout.recompute_fraction", Optional[float],
          "With --recompute full: share of layers recomputed (Megatron block method)."),
     Flag("attention_kernel", "layout.attention_kernel", Optional[AttnKernel],
-         "Fused attention kernel: flash2 or flash3."),
+         "Fused attention kernel: flash2, flash3 or triton."),
     Flag("tp_overlap", "layout.tp_comm_overlap", Optional[bool], "Overlap TP collectives with GEMMs.",
          ("--tp-overlap/--no-tp-overlap",)),
     Flag("offload", "layout.offload_optimizer", Optional[bool], "Optimizer state in CPU memory.",

@@ -1,4 +1,4 @@
-"""Whole run: wall clock, GPU-hours, dollars, energy and CO2, with failures and checkpoints (DESIGN.md §2).
+"""Whole run: wall clock, GPU-hours, dollars, energy and CO2, with failures and checkpoints (docs/DESIGN.md §2).
 
 Pure functions over numbers that broadcast: ``step_time_s``, ``gpus``, ``tokens_per_step`` and the checkpoint size
 may be numpy arrays of layout candidates (the search), or scalars (one estimate). Inputs come from the step-time

@@ -23,15 +23,20 @@ class TimeParams:
     attention_fraction: float = 0.45  #: FlashAttention-2 achieved / peak, forward and backward (fitted)
     attention_fraction_flash3: float = 0.60  #: FlashAttention-3/cuDNN on Hopper (fitted; prior: Shah et al. 2024
     #: report 75% of peak forward in bf16 and a slower backward)
-    hbm_fraction: float = 0.80  #: achievable / peak HBM bandwidth for streaming kernels (fitted)
+    #: achievable / peak HBM bandwidth of streaming kernels (measured by `planner bench` where a profile has a
+    #: bench; prior 0.90: STREAM-class copies on HBM2e/HBM3 GPUs reach about 90% of the datasheet figure; unverified
+    #: in the shipped data, which lists measured HBM bandwidth as not collected)
+    hbm_fraction: float = 0.90
+    #: share of the unfused elementwise byte count (norms, activations, residuals, rotary, dropout) a framework
+    #: still moves after kernel fusion (fused LayerNorm/bias-GeLU/SwiGLU/RoPE): 1 = unfused (fitted per generation)
+    elementwise_traffic_fraction: float = 1.0
     nvlink_busbw_fraction: float = 0.78  #: all-reduce busbw / unidirectional NVLink bandwidth (measured)
-    network_busbw_fraction: float = 0.80  #: busbw / per-GPU NIC bandwidth across nodes (fitted)
-    dp_overlap_fraction: float = 0.8  #: share of the last backward that hides the DP gradient reduce (fitted)
-    fsdp_overlap_fraction: float = 0.8  #: share of compute that hides ZeRO-3/FSDP gathers (fitted)
+    #: busbw / NIC bandwidth of the node's GPUs across nodes: 0.95, measured by the 4-node all-reduce of
+    #: planner/data/microbench.yaml (8 x B200, 8 x 50 GB/s EFA per node: 381.8 GB/s busbw at 16 GiB)
+    network_busbw_fraction: float = 0.95
 
     #: which fields a calibration fits (the others are measured or datasheet numbers)
-    FITTED = ("gemm_half_dim", "attention_fraction", "attention_fraction_flash3", "hbm_fraction", "network_busbw_fraction",
-              "dp_overlap_fraction", "fsdp_overlap_fraction")
+    FITTED = ("gemm_half_dim", "attention_fraction", "attention_fraction_flash3", "elementwise_traffic_fraction")
 
     @classmethod
     def names(cls) -> list[str]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..specs.plan import Plan
 from ..units import GIB, SECONDS_PER_DAY
+from .accuracy import band_columns
 from .checks import check_layout
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
@@ -123,12 +124,14 @@ class Estimate:
             "model_tflop_per_s_per_gpu": _scalar(th.model_tflop_per_s_per_gpu),
             "mfu": _scalar(th.mfu),
             "hfu": _scalar(th.hfu),
+            "mfu_at_run_precision": _scalar(th.mfu_at_run_precision),
         })
         out.update({f"time_{k}": _scalar(v) for k, v in self.evaluation.time.parts().items()})
         if run.training_tokens is not None:
             out["training_time_ideal_days"] = out["training_steps"] * out["step_time_s"] / SECONDS_PER_DAY
             out.update(run_costs(out, p.schedule, p.hardware,
                                  checkpoint_bytes=checkpoint_bytes_of(p.model, p.run)).to_dict())
+        out.update(band_columns(out, p.hardware))
         out.update({k: _scalar(v) for k, v in self.memory.to_dict().items()})
         out["memory_per_gpu_gib"] = out["memory_per_gpu_bytes"] / GIB
         out["fits"] = self.fits

@@ -1,6 +1,6 @@
 """FLOPs per sequence, per token and per step, from the layer shapes.
 
-Sources and conventions (DESIGN.md §2):
+Sources and conventions (docs/DESIGN.md §2):
 
 * A dense layer n_in -> n_out costs 2·n_in·n_out FLOPs per token forward (multiply + add) and twice that backward
   (gradients of inputs and of weights), so training costs 3x forward (Kaplan et al. 2020 §2.1: C ≈ 6·N per token).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..specs.hardware import HardwareSpec
+from ..specs.hardware import AttentionKernelCurve, HardwareSpec
 from ..specs.run import RunSpec
 from .efficiency import TimeParams, peak_flop_per_s, time_params
 from .layout import Num
@@ -45,6 +45,8 @@ class Rates:
     hbm_bytes_per_s: float  #: datasheet HBM bandwidth
     elem_bytes: float  #: bytes per activation element
     fp8: bool  #: GEMMs run in fp8 (with casts)
+    attention_kernels: dict  #: kernel name -> AttentionKernelCurve measured on this generation (may be empty)
+    gpus_per_node: int = 8  #: GPUs of one NVLink domain (72 on GB200 NVL72): where an all-to-all leaves NVLink
 
     def stream_s(self, nbytes: Num) -> Num:
         """Seconds to stream ``nbytes`` through HBM at the achievable bandwidth."""
@@ -59,14 +61,23 @@ def rates_of(hw: HardwareSpec, run: RunSpec, elem_bytes: float, eff: TimeParams 
     peak = peak_flop_per_s(hw, run.precision)
     return Rates(eff=eff, eff16=eff.replace(matmul_fraction=eff.matmul_fraction_bf16) if fp8 else eff,
                  peak_flop_per_s=peak, peak16_flop_per_s=peak_flop_per_s(hw, "bf16") if fp8 else peak,
-                 hbm_bytes_per_s=hw.accelerator.hbm_bandwidth_bytes_per_s.value, elem_bytes=elem_bytes, fp8=fp8)
+                 hbm_bytes_per_s=hw.accelerator.hbm_bandwidth_bytes_per_s.value, elem_bytes=elem_bytes, fp8=fp8,
+                 attention_kernels=dict(hw.attention_kernels), gpus_per_node=hw.gpus_per_node)
 
 
 def gemm_efficiency(a, b, c, eff: TimeParams) -> Num:
     """Achieved / peak FLOP/s of an (a x c) @ (c x b) GEMM: the measured best (MAMF) times x/(x + x_half) for each
     dimension, so large GEMMs approach MAMF and small or skinny ones (few rows, narrow TP shards, short K) lose
     tile, wave-quantisation and pipeline-fill efficiency. x_half is fitted per GPU generation; faster tensor
-    cores need larger tiles to stay busy, so it grows from Ampere to Hopper."""
+    cores need larger tiles to stay busy, so it grows from Ampere to Hopper.
+
+    **Grouped GEMMs of fine-grained MoE** (Megatron-Core's GroupedGEMM, DeepSeek's DeepGEMM): each local expert is
+    its own (rows x d) @ (d x f_e) problem, so the factor applies *per expert*, at rows = tokens·top_k·ep/E (times
+    the busiest rank's load), not to the stacked tokens. Worked example (``tests/test_moe_timing.py``):
+    DeepSeek-V3 (E = 256, top-8, d = 7168, f_e = 2048) at 4,096 tokens per GPU and ep = 64 gives
+    4096·8·64/256 = 8,192 rows per expert, n = 2·2048 (gate + up), k = 7168; with x_half = 256 the shape factor
+    is 8192/8448 · 4096/4352 · 7168/7424 = 0.881. Without EP (ep = 1) each expert gets 128 rows and the factor
+    drops to 128/384 · ... = 0.303: small experts starve the tensor cores unless EP gathers their tokens."""
     h = eff.gemm_half_dim
     return eff.matmul_fraction * (a / (a + h)) * (b / (b + h)) * (c / (c + h))
 
@@ -95,3 +106,20 @@ def gemm_pass_s(m, n, k, r: Rates, bf16: bool = False) -> tuple[Num, Num]:
     bw, e = r.hbm_bytes_per_s, r.elem_bytes
     fwd = gemm_time_s(m, n, k, peak, bw, e, eff, fp8)
     return fwd, fwd + gemm_time_s(m, k, n, peak, bw, e, eff, fp8) + gemm_time_s(k, n, m, peak, bw, e, eff, fp8)
+
+
+def attention_kernel_rates(curve: AttentionKernelCurve, s_kernel: Num, causal: bool, peak16: float
+                           ) -> tuple[Num, Num]:
+    """(forward, backward) FLOP/s of a fused attention kernel at ``s_kernel`` tokens per sequence, read from its
+    measured curve (log-linear between the measured lengths, flat outside), scaled by the profile's bf16 peak over
+    the measured GPU's. A causal backward is the non-causal one times the forward's causal/non-causal ratio at the
+    same length (the source measures no causal backward)."""
+    x = np.log(np.maximum(np.asarray(s_kernel, dtype=float), 1.0))
+    xs = np.log(np.asarray(curve.seq_tokens, dtype=float))
+    scale = 1e12 * peak16 / (curve.peak_tflop_per_s * 1e12)
+    fwd = np.interp(x, xs, curve.fwd_tflop_per_s) * scale
+    bwd = np.interp(x, xs, curve.bwd_tflop_per_s) * scale
+    if not causal:
+        return fwd, bwd
+    fwd_c = np.interp(x, xs, curve.fwd_causal_tflop_per_s) * scale
+    return fwd_c, bwd * fwd_c / fwd

@@ -2,7 +2,7 @@
 
 The core never reads a ``LayoutSpec`` directly: it reads an :class:`Exec`, whose fields are ints *or* numpy
 arrays. One estimate builds it from a spec (scalars); the layout search builds it from arrays of 10^6 candidates.
-Both run the same formulas (DESIGN.md §1). String choices become integer codes (see ``RECOMPUTE_CODE``).
+Both run the same formulas (docs/DESIGN.md §1). String choices become integer codes (see ``RECOMPUTE_CODE``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from ..specs.layout import FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
 from ..specs.run import RunSpec
 
 Num = Any  # int | float | np.ndarray: everything here broadcasts
+
+#: Fused attention kernels as the integer codes of ``Exec.fa3``.
+ATTENTION_KERNEL_CODE = {"flash2": 0, "flash3": 1, "triton": 2}
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Exec:
     flash: Num  #: FlashAttention 0/1
     offload: Num  #: optimizer offload 0/1
     tp_overlap: Num = 0  #: TP communication overlapped with GEMMs 0/1
-    fa3: Num = 0  #: Hopper-native fused attention (FlashAttention-3 / cuDNN) 0/1
+    fa3: Num = 0  #: ATTENTION_KERNEL_CODE of the fused kernel: 0 flash2, 1 flash3 (Hopper-native), 2 triton
     recompute_frac: Num = 1.0  #: with full recomputation, the share of layers recomputed
 
     @property
@@ -86,5 +89,5 @@ def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
         zero_stage=layout.effective_zero_stage, fsdp=FSDP_CODE[layout.fsdp], sp=int(layout.sequence_parallel),
         recompute=RECOMPUTE_CODE[layout.recompute], flash=int(layout.flash_attention),
         offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
-        fa3=int(layout.attention_kernel == "flash3"), recompute_frac=layout.recompute_fraction,
+        fa3=ATTENTION_KERNEL_CODE[layout.attention_kernel], recompute_frac=layout.recompute_fraction,
     )

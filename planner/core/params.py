@@ -1,6 +1,6 @@
 """Parameter counts from the architecture, weight matrix by weight matrix.
 
-Source: the layer shapes of Vaswani et al. 2017 as used by GPT-2/3, BERT, T5 and LLaMA (DESIGN.md §2): attention
+Source: the layer shapes of Vaswani et al. 2017 as used by GPT-2/3, BERT, T5 and LLaMA (docs/DESIGN.md §2): attention
 Q and O are d x (a·d_head), K and V d x (kv·d_head) each (GQA/MQA when kv < a, Ainslie et al. 2023); the FFN is 2·d·f
 (ReLU/GELU) or 3·d·f (SwiGLU/GeGLU, Shazeer 2020); LayerNorm has 2·d (scale, bias), RMSNorm d. MoE layers hold
 E experts plus a d x E router (Fedus et al. 2021); *active* parameters count top_k (+ shared) experts per token.

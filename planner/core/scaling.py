@@ -1,6 +1,6 @@
 """Scaling laws: predicted loss, compute-optimal allocation, a parameter count turned into a model, and fits.
 
-Everything here is a pure function over numbers that broadcast (DESIGN.md §1), except the fit, which is an
+Everything here is a pure function over numbers that broadcast (docs/DESIGN.md §1), except the fit, which is an
 optimisation, and :func:`architecture_for_params`, which returns one :class:`~planner.specs.model.ModelSpec`.
 
 Laws are data (frozen dataclasses) carrying their constants, their source, the units of N and D and the range of

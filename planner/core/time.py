@@ -14,16 +14,16 @@ model"), in named pieces:
 * :func:`output_layer_s`: the logits GEMM and the fp32 loss on the last stage.
 * :func:`pipeline_s`: PP point-to-point activations and the 1F1B/interleaved bubble ((pp-1)/v stage-micro-batch
   times, Narayanan 2021 Eq. 1-2).
-* :func:`data_parallel_s`: DP gradient reduce overlapping the last micro-batch's backward by ``dp_overlap_fraction``;
-  ZeRO-3/FSDP all-gathers (forward, backward) and reduce-scatter per micro-batch, hidden under compute by
-  ``fsdp_overlap_fraction``.
+* :func:`data_parallel_s`: DP gradient reduce overlapping the last micro-batch's backward bucket by bucket;
+  ZeRO-3/FSDP all-gathers (forward, backward) and reduce-scatter per layer and micro-batch, each hidden under the
+  layer it is prefetched beside, the first gather and last reduce-scatter exposed.
 * :func:`optimizer_s`: a memory-bound sweep over the local parameters.
 
 **Step** = m x (stage compute + exposed comm) + bubble + exposed DP/FSDP comm + optimizer step. The efficiency
 parameters (``eff``, :class:`~planner.core.efficiency.TimeParams`) are measured or fitted per GPU generation.
 
-Left out: kernel launch gaps between layers beyond the per-GEMM cost, data loading, NVLS/SHARP, load imbalance
-of MoE routing (assumed balanced), stragglers, and the first/last-stage imbalance beyond the logits (the
+Left out: kernel launch gaps between layers beyond the per-GEMM cost, data loading, NVLS/SHARP, MoE routing
+imbalance beyond one factor on the busiest rank (``moe.load_imbalance``), stragglers, and the first/last-stage imbalance beyond the logits (the
 embedding lookup is free).
 """
 
@@ -41,7 +41,7 @@ from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, colle
 from .efficiency import TimeParams, mfu_dtype, peak_flop_per_s
 from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, StepFlops,
                     attention_pairs, sequence_lengths)
-from .kernels import Rates, gemm_pass_s, rates_of
+from .kernels import Rates, attention_kernel_rates, gemm_pass_s, rates_of
 from .layout import Exec, Num
 from .memory import activation_bytes_per_element, bytes_per_grad, bytes_per_weight, stage_params
 from .params import expert_width, layer_groups, param_breakdown
@@ -100,12 +100,70 @@ def collective_of(hw: HardwareSpec, eff: TimeParams) -> Collective:
     return coll
 
 
+def routed_load(moe, ep: Num) -> Num:
+    """Routed tokens of the busiest expert-parallel rank over the balanced share (>= 0; 1 = balanced).
+
+    Dropless routing (``capacity_factor`` None; Megatron-Core's default, DeepSeek-V3 §2.1.2 "no token-dropping"):
+    every routed token is processed, so the busiest of ep > 1 ranks carries ``load_imbalance`` x the mean and the
+    others wait for it at the next all-to-all. With a capacity factor c (GShard, Lepikhin et al. 2020 §2.2; Switch
+    Transformer, Fedus et al. 2022 §2.2) an expert processes at most c·tokens·top_k/E rows and drops the rest, so
+    the load is min(imbalance, c); c < 1 drops tokens even when balanced. One GPU holding every expert (ep = 1) does
+    all routed work whatever the split between its experts: load 1 (capped by c)."""
+    load = np.where(np.asarray(ep) > 1, moe.load_imbalance, 1.0)
+    if moe.capacity_factor is not None:
+        load = np.minimum(load, moe.capacity_factor)
+    return load
+
+
+def ep_all_to_all_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, s: int) -> Num:
+    """Seconds of one EP all-to-all (dispatch or combine) of one MoE layer per micro-batch on the busiest rank.
+
+    Each GPU sends m_tok·top_k routed copies of its d-wide tokens (times :func:`routed_load`: the busiest rank
+    receives that much more in dispatch and sends it back in combine) to the ep ranks of its group, tp·cp apart.
+
+    * **Inside one NVLink domain** (ep·tp·cp <= GPUs per node: 8 on HGX, 72 on GB200 NVL72): the all-to-all at the
+      NVLink bus bandwidth, (ep-1)/ep of the message (nccl-tests convention, ``comm.py``).
+    * **Across nodes**, with k members per node and N = ep/k nodes, the copies bound for other nodes leave
+      through each GPU's own NIC (rail-optimised, one per GPU), those for its node's other GPUs go over NVLink, the
+      two at once: max(network, NVLink). Plain routing sends top_k·(N-1)/N copies per token over the network and
+      top_k·(k-1)/ep over NVLink. **Node-limited routing** (``max_nodes_per_token`` M; DeepSeek-V3 §2.1.2 and
+      §3.2.2: M = 4 of 8 nodes, IB 50 GB/s vs NVLink 160 GB/s) sends each token once to each of its <= M nodes, to
+      the GPU of the same in-node index, which forwards it over NVLink to its experts there: min(M, top_k, N)·
+      (N-1)/N network copies, and NVLink carries the forwards too. DeepSeek-V3 (top-8, ep 64 over 8 nodes): 7
+      network copies per token plain, 3.5 node-limited.
+
+    Left out: the SM share the all-to-all kernels take from compute (DeepSeek-V3: 20 of 132 SMs), and dispatch in
+    fp8 (it moves the run's activation bytes per element)."""
+    moe = model.moe
+    d, e = model.hidden_size, r.elem_bytes
+    m_tok = ex.micro_batch * s / ex.cp
+    n = np.asarray(ex.ep, dtype=float)
+    stride = np.asarray(ex.tp * ex.cp, dtype=float)
+    gpn = r.gpus_per_node
+    token_bytes = m_tok * d * e * routed_load(moe, ex.ep)
+    inside = coll(ALL_TO_ALL, token_bytes * moe.top_k, n, stride)
+    k = np.clip(np.floor(gpn / np.maximum(stride, 1.0)), 1.0, np.maximum(n, 1.0))  # members per node
+    nodes = np.maximum(n / k, 1.0)
+    remote = (nodes - 1.0) / nodes
+    if moe.max_nodes_per_token is None:
+        net_copies = moe.top_k * remote
+        nvl_copies = moe.top_k * (k - 1.0) / np.maximum(n, 1.0)
+    else:
+        net_copies = np.minimum(np.minimum(moe.max_nodes_per_token, moe.top_k), nodes) * remote
+        nvl_copies = moe.top_k * ((k - 1.0) / np.maximum(n, 1.0) + remote * (k - 1.0) / k)
+    across = np.maximum(coll(P2P, token_bytes * net_copies, 2, gpn), coll(P2P, token_bytes * nvl_copies, 2, 1))
+    return np.where(n * stride > gpn, across, inside)
+
+
 def layer_gemms(model: ModelSpec, ex: Exec, is_dec: bool, is_moe: bool, s: int, s_enc: int) -> tuple[list, Num]:
     """([(label, m, n, k, count), ...], FFN width per token) of one layer for one micro-batch on one GPU.
 
     (m x k) @ (k x n) per forward GEMM after TP (columns/rows split by t), CP (tokens split by c) and EP (experts
-    split by ep; balanced routing gives each local expert m·top_k·ep/E rows). The one list of a layer's GEMMs: the
-    time model sums it and ``planner bench`` measures its shapes."""
+    split by ep; each local expert gets m·top_k·ep/E rows with balanced routing, times :func:`routed_load` on the
+    busiest rank). The expert GEMMs are one grouped GEMM of ``count`` = E/ep problems of those rows each, so the
+    shape efficiency of ``kernels.gemm_efficiency`` applies per expert: fine-grained experts at few tokens per
+    expert run far below the matmul peak. The one list of a layer's GEMMs: the time model sums it and
+    ``planner bench`` measures its shapes."""
     d, a, dh, kv = model.hidden_size, model.num_heads, model.head_size, model.kv_heads
     q_w, kv_w = a * dh, kv * dh
     t, c, b = ex.tp, ex.cp, ex.micro_batch
@@ -128,7 +186,9 @@ def layer_gemms(model: ModelSpec, ex: Exec, is_dec: bool, is_moe: bool, s: int, 
     if is_moe:
         moe = model.moe
         fe = expert_width(model)
-        rows = m_tok * moe.top_k * ex.ep / moe.num_experts  # tokens per local expert, balanced routing
+        # rows of each local expert's GEMM on the busiest EP rank: the balanced share times its load
+        # (routed_load); the shape efficiency of kernels.gemm_efficiency then applies per expert (grouped GEMM)
+        rows = m_tok * moe.top_k * ex.ep / moe.num_experts * routed_load(moe, ex.ep)
         local = moe.num_experts / ex.ep
         gemms += [("expert_up", rows, (mats - 1) * fe / t, d, local), ("expert_down", rows, d, fe / t, local)]
         if moe.shared_experts:
@@ -154,11 +214,10 @@ def attention_core_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, s: int,
     if is_dec:
         pairs = pairs + float(s) * s_enc
     heads = model.num_heads / ex.tp
-    core_flops_fwd = 4.0 * model.head_size * heads * ex.micro_batch * pairs / ex.cp
-    eff = r.eff
-    attn_frac = np.where(ex.fa3 == 1, eff.attention_fraction_flash3, eff.attention_fraction)
-    flash_fwd = core_flops_fwd / (attn_frac * r.peak16_flop_per_s)
-    flash_total = flash_fwd * (1 + FLASH_BWD_OVER_FWD)
+    # QK^T over the query/key width plus AV over the value width: 2·(d_qk + d_v) per pair and head (= 4·d_head
+    # unless MLA's value heads are narrower; DeepSeek-V2 §2.1.2)
+    core_flops_fwd = 2.0 * (model.qk_head_size + model.v_head_size) * heads * ex.micro_batch * pairs / ex.cp
+    flash_fwd, flash_total = fused_attention_s(model, ex, r, attn, s, decoder_side, core_flops_fwd)
     # unfused: two batched GEMMs at matmul speed + softmax/mask/dropout streaming the scores
     drop = 1.0 if model.dropout > 0 else 0.0
     score_elems = heads * ex.micro_batch * pairs / ex.cp
@@ -169,12 +228,43 @@ def attention_core_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, s: int,
     return np.where(fused, flash_fwd, plain_fwd), np.where(fused, flash_total, plain_total)
 
 
+def fused_attention_s(model: ModelSpec, ex: Exec, r: Rates, attn: AttentionSpec, s: int, decoder_side: bool,
+                      core_flops_fwd: Num) -> tuple[Num, Num]:
+    """(forward, forward + backward) seconds of a fused attention kernel on ``core_flops_fwd`` executed FLOPs.
+
+    Where the generation has a measured curve of the kernel (``hardware_profiles/kernels/``; FlashAttention-2 and
+    -3 on Hopper, Shah et al. 2024 Fig. 5-6) its rate at the kernel's sequence length is used: the tokens each GPU
+    attends over (s/cp with context parallelism, at most the window of sliding-window attention), causal when
+    the mask is. Elsewhere the fitted ``attention_fraction`` (FlashAttention-2 and Triton kernels) or
+    ``attention_fraction_flash3`` of the bf16 peak, the backward at 2.5 x the forward's FLOPs (Dao 2023 §4.1)."""
+    eff, peak16 = r.eff, r.peak16_flop_per_s
+    s_kernel = s / ex.cp
+    if attn.pattern == "sliding_window":
+        s_kernel = np.minimum(s_kernel, attn.window_tokens)
+    causal = decoder_side and attn.pattern in ("causal", "sliding_window")
+    out = []
+    for name, frac in (("flash2", eff.attention_fraction), ("flash3", eff.attention_fraction_flash3),
+                       ("triton", eff.attention_fraction)):
+        curve = r.attention_kernels.get(name)
+        if curve is not None:
+            fwd_rate, bwd_rate = attention_kernel_rates(curve, s_kernel, causal, peak16)
+            fwd = core_flops_fwd / fwd_rate
+            total = fwd + FLASH_BWD_OVER_FWD * core_flops_fwd / bwd_rate
+        else:
+            fwd = core_flops_fwd / (frac * peak16)
+            total = fwd * (1 + FLASH_BWD_OVER_FWD)
+        out.append((fwd, total))
+    code = np.asarray(ex.fa3)
+    return (np.choose(code, [f for f, _ in out]) if code.ndim else out[int(code)][0],
+            np.choose(code, [t for _, t in out]) if code.ndim else out[int(code)][1])
+
+
 def elementwise_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, m_tok: Num, ffn_width: Num) -> tuple[Num, Num]:
     """(forward, forward + backward) seconds of one layer's memory-bound traffic per micro-batch.
 
     Per token, forward (backward ~2x): norms (read + write d each), residual adds (2 reads + 1 write of d each),
     FFN activation (read 1-2 f, write f), rotary on Q and K, dropout; sequence parallelism splits the d-wide ones
-    over t."""
+    over t. Frameworks fuse some of these (``elementwise_traffic_fraction`` of the unfused count moves)."""
     d, t = model.hidden_size, ex.tp
     sp_div = np.where(ex.sp == 1, t, 1)
     drop = 1.0 if model.dropout > 0 else 0.0
@@ -182,7 +272,7 @@ def elementwise_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, m_tok: Num
     per_tok = (2 * n_norms + 6 + 3 * drop * 2) * d / sp_div + (model.ffn_matrices * ffn_width) / t
     if model.position == "rotary":
         per_tok = per_tok + 2 * (model.num_heads * model.head_size + model.kv_heads * model.head_size) / t
-    fwd = r.stream_s(m_tok * per_tok * r.elem_bytes)
+    fwd = r.stream_s(m_tok * per_tok * r.elem_bytes * r.eff.elementwise_traffic_fraction)
     return fwd, 3.0 * fwd
 
 
@@ -193,7 +283,8 @@ def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec:
     TP: 2 collectives forward + 2 backward per block of m_tok·d activations (self-attention, FFN; + cross-attention),
     Megatron-LM's f/g operators (Shoeybi et al. 2019 §3). CP: ring exchange of K and V forward, K, V, dK, dV backward
     (3 x (c-1) steps), hidden under the attention core (Liu et al. 2023, Ring Attention). EP: dispatch + combine,
-    forward and backward: 4 all-to-alls of the routed activations (Lepikhin et al. 2020)."""
+    forward and backward: 4 all-to-alls of the routed activations (Lepikhin et al. 2020), placed on NVLink or the
+    network and node-limited as :func:`ep_all_to_all_s` says."""
     d, e = model.hidden_size, r.elem_bytes
     m_tok = ex.micro_batch * s / ex.cp
     blocks = 2 + (1 if is_dec else 0)
@@ -201,7 +292,7 @@ def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec:
     kv_bytes = ex.micro_batch * s / ex.cp * 2 * (model.kv_heads * model.head_size) / ex.tp * e
     cp_t = 3 * (ex.cp - 1) * coll(P2P, kv_bytes, 2, ex.tp)
     cp_comm = np.maximum(0.0, cp_t - core_total)
-    ep_comm = 4 * coll(ALL_TO_ALL, m_tok * model.moe.top_k * d * e, ex.ep, ex.tp * ex.cp) if is_moe else 0.0
+    ep_comm = 4 * ep_all_to_all_s(model, ex, r, coll, s) if is_moe else 0.0
     return tp_comm, cp_comm, ep_comm
 
 
@@ -283,33 +374,52 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
     return per_mb_pp, bubble
 
 
-def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: TimeParams, coll: Collective,
-                    per_mb_compute: Num, per_mb_recompute: Num) -> Num:
-    """Exposed data-parallel seconds per step: gradient reduce (all-reduce, or reduce-scatter + all-gather of the
-    updated weights under ZeRO-1/2) overlapping the last backward by ``dp_overlap_fraction``; or ZeRO-3/FSDP's
-    per-micro-batch weight all-gathers (forward, backward) and gradient reduce-scatter, hidden under compute by
-    ``fsdp_overlap_fraction``, plus the all-reduce between hybrid-sharding replicas (Rajbhandari et al. 2020;
-    Zhao et al. 2023, PyTorch FSDP)."""
+def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, coll: Collective, work: LayerWork,
+                    recompute_mb_s: Num) -> Num:
+    """Exposed data-parallel and sharding seconds per step, from the layer-by-layer overlap frameworks implement.
+
+    Layer by layer, one stage of n layers, per micro-batch: forward f and backward b seconds per layer (the
+    recomputed forward runs inside the backward), g/r seconds to all-gather one layer's weights / reduce-scatter
+    its gradients over the shard group.
+
+    * **ZeRO-3 / FSDP** (Rajbhandari et al. 2020 §5; Zhao et al. 2023 §3.4, PyTorch FSDP's backward prefetch):
+      each micro-batch gathers every layer's weights in the forward and again in the backward and reduce-scatters
+      its gradients. The next layer's gather runs while the current layer computes, so per micro-batch the exposed
+      time is g + (n-1)·max(0, g - f) forward and g + (n-1)·max(0, g + r - b) + r backward (the first gather of
+      each pass and the last reduce-scatter have nothing to hide under; gathers and reduce-scatters share the
+      links). Hybrid sharding adds the all-reduce of the gradient shards between replicas after the last one.
+    * **DP, ZeRO-1/2** (PyTorch DDP and Megatron-LM's overlapped gradient reduce, Li et al. 2020 §3.2): buckets of
+      gradients are reduced while the last micro-batch's backward goes on, so what shows is max(reduce - backward,
+      one layer's bucket); ZeRO-1/2 then all-gather the updated weights (Megatron's distributed optimizer), exposed.
+
+    Left out: SM contention between NCCL and compute kernels (a few percent of compute), bucket sizes other than
+    one layer, the embedding's separate gather, and FSDP's limit on gathers in flight."""
     f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
     stage_params_gpu = np.maximum(f_dense + f_exp, l_dense + l_exp)
     g_bytes, w_bytes = bytes_per_grad(run), bytes_per_weight(run)
     n_dp = ex.dp * ex.cp
     shard = ex.shard_group(hw.gpus_per_node)
-    zero3 = ex.zero_stage >= 3
-    grad_kind_bytes = stage_params_gpu * g_bytes
-    t_reduce = np.where(ex.zero_stage >= 1, coll(REDUCE_SCATTER, grad_kind_bytes, n_dp, ex.tp),
-                        coll(ALL_REDUCE, grad_kind_bytes, n_dp, ex.tp))
-    t_param_gather = np.where((ex.zero_stage >= 1) & ~zero3,
-                              coll(ALL_GATHER, stage_params_gpu * w_bytes, n_dp, ex.tp), 0.0)
-    last_bwd = per_mb_compute * (2.0 / 3.0)
-    dp_exposed = np.maximum(t_reduce - eff.dp_overlap_fraction * last_bwd, 0.0) + t_param_gather
-    fsdp_mb = (2 * coll(ALL_GATHER, stage_params_gpu * w_bytes, shard, ex.tp)
-               + coll(REDUCE_SCATTER, stage_params_gpu * g_bytes, shard, ex.tp))
+    L = model.total_layers
+    n = np.maximum(1.0, np.round(L * ex.stage_fraction(L)))  # layers on the fullest stage
+    f = work.fwd_s / L  # per layer and micro-batch
+    b = (work.total_s - work.fwd_s) / L + recompute_mb_s / L
+    layer_params = stage_params_gpu / n
+
+    g = coll(ALL_GATHER, layer_params * w_bytes, shard, ex.tp)
+    r = coll(REDUCE_SCATTER, layer_params * g_bytes, shard, ex.tp)
+    fsdp_mb = (g + (n - 1) * np.maximum(0.0, g - f)) + (g + (n - 1) * np.maximum(0.0, g + r - b) + r)
     hybrid_replicas = n_dp / shard
-    fsdp_step = ex.grad_accum * np.maximum(fsdp_mb - eff.fsdp_overlap_fraction * (per_mb_compute + per_mb_recompute),
-                                           0.0)
-    fsdp_step = fsdp_step + coll(ALL_REDUCE, stage_params_gpu * g_bytes / shard, hybrid_replicas, ex.tp * shard)
-    return np.where(zero3, fsdp_step, dp_exposed)
+    fsdp_step = ex.grad_accum * fsdp_mb + coll(ALL_REDUCE, stage_params_gpu * g_bytes / shard, hybrid_replicas,
+                                               ex.tp * shard)
+
+    grad_bytes = stage_params_gpu * g_bytes
+    t_reduce = np.where(ex.zero_stage >= 1, coll(REDUCE_SCATTER, grad_bytes, n_dp, ex.tp),
+                        coll(ALL_REDUCE, grad_bytes, n_dp, ex.tp))
+    t_param_gather = np.where((ex.zero_stage >= 1) & (ex.zero_stage < 3),
+                              coll(ALL_GATHER, stage_params_gpu * w_bytes, n_dp, ex.tp), 0.0)
+    last_bwd = n * b
+    dp_exposed = np.maximum(t_reduce - last_bwd, t_reduce / n) + t_param_gather
+    return np.where(ex.zero_stage >= 3, fsdp_step, dp_exposed)
 
 
 def optimizer_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, r: Rates) -> Num:
@@ -347,7 +457,7 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: T
         ep_comm_s=m * per_mb_ep,
         pp_comm_s=m * per_mb_pp,
         bubble_s=bubble,
-        dp_comm_s=data_parallel_s(model, run, ex, hw, r.eff, coll, per_mb_compute, per_mb_recompute),
+        dp_comm_s=data_parallel_s(model, run, ex, hw, coll, work, recompute_mb),
         optimizer_s=optimizer_s(model, run, ex, hw, r),
     )
 
@@ -359,6 +469,7 @@ class Throughput:
     model_tflop_per_s_per_gpu: Num
     mfu: Num
     hfu: Num
+    mfu_at_run_precision: Num  #: model FLOPs against the dense peak of the precision the GEMMs run in (fp8: fp8)
 
 
 def throughput(flops: StepFlops, tb: TimeBreakdown, ex: Exec, hw: HardwareSpec, precision: str) -> Throughput:
@@ -371,10 +482,12 @@ def throughput(flops: StepFlops, tb: TimeBreakdown, ex: Exec, hw: HardwareSpec, 
     st = tb.step_time_s
     gpus = ex.gpus
     peak = peak_flop_per_s(hw, mfu_dtype(precision))
+    peak_run = peak_flop_per_s(hw, precision) if precision == "fp8" else peak
     return Throughput(
         step_time_s=st,
         tokens_per_s_per_gpu=flops.tokens_per_step / st / gpus,
         model_tflop_per_s_per_gpu=flops.model_flops_per_step / st / gpus / 1e12,
         mfu=flops.model_flops_per_step / st / gpus / peak,
         hfu=(flops.model_flops_per_step + flops.recompute_flops_per_step) / st / gpus / peak,
+        mfu_at_run_precision=flops.model_flops_per_step / st / gpus / peak_run,
     )

@@ -48,6 +48,9 @@ EXPORT_COLUMNS = (
     "recompute_fraction", "attention_kernel", "tp_comm_overlap",
     "time_run_overhead_days", "wall_clock_ideal_days", "ideal_gpu_hours", "end_to_end_tokens_per_s_per_gpu",
     "end_to_end_mfu",
+    # error bands (p10..p90 of the cross-validated error, planner/core/accuracy.py) and extrapolation flags
+    "mfu_at_run_precision", "step_time_s_p10", "step_time_s_p90", "wall_clock_days_p10", "wall_clock_days_p90", "gpu_hours_p10", "gpu_hours_p90",
+    "cost_usd_p10", "cost_usd_p90", "mfu_p10", "mfu_p90", "tokens_per_s_per_gpu_p10", "tokens_per_s_per_gpu_p90", "extrapolation",
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -78,6 +81,11 @@ UNITS: dict[str, str] = {
     "end_to_end_tokens_per_s_per_gpu": "tokens/(s·GPU)", "end_to_end_mfu": "fraction",
     **{k: "bytes" for k in EXPORT_COLUMNS if k.startswith("memory_") and k.endswith("_bytes")},
     "memory_stage": "pipeline stage", "memory_per_gpu_gib": "GiB",
+    "mfu_at_run_precision": "fraction", "step_time_s_p10": "s", "step_time_s_p90": "s",
+    "wall_clock_days_p10": "days", "wall_clock_days_p90": "days",
+    "gpu_hours_p10": "GPU·h", "gpu_hours_p90": "GPU·h", "cost_usd_p10": "USD", "cost_usd_p90": "USD",
+    "mfu_p10": "fraction", "mfu_p90": "fraction", "tokens_per_s_per_gpu_p10": "tokens/(s·GPU)",
+    "tokens_per_s_per_gpu_p90": "tokens/(s·GPU)", "extrapolation": _TEXT,
 }
 
 
@@ -363,6 +371,7 @@ def write_xlsx(path, results, title: str = "", plan_file: Optional[str] = None) 
 #: Columns holding text (left-aligned, header too); every other column is a number, right-aligned under a
 #: right-aligned header.
 _TEXT_COLUMNS = ("scenario", "model", "hardware", "reason", "recompute", "precision", "fsdp", "attention_kernel",
+                 "extrapolation",
                  "price_key", "applies_to", "source", "field", "fits")
 _MAX_WIDTH = {"reason": 70, "applies_to": 60, "source": 70}
 

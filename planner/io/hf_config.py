@@ -101,11 +101,11 @@ INT_FIELDS = frozenset((
     "d_ff", "d_kv", "d_model", "decoder_sparse_step", "experts_per_token", "ffn_hidden_size", "first_k_dense_replace",
     "hidden_size", "intermediate_size", "kv_lora_rank", "kv_n_heads", "max_position_embeddings",
     "max_window_layers", "moe_intermediate_size", "moe_layer_freq", "moe_num_experts", "moe_top_k", "n_ctx",
-    "n_embd", "n_head", "n_heads", "n_inner", "n_layer", "n_layers", "n_positions", "n_routed_experts",
+    "n_embd", "n_group", "n_head", "n_heads", "n_inner", "n_layer", "n_layers", "n_positions", "n_routed_experts",
     "n_shared_experts", "num_attention_heads", "num_decoder_layers", "num_experts_per_tok", "num_heads",
     "num_hidden_layers", "num_key_value_heads", "num_layers", "num_nextn_predict_layers", "q_lora_rank",
     "qk_nope_head_dim", "qk_rope_head_dim", "relative_attention_num_buckets", "sliding_window",
-    "sliding_window_pattern", "type_vocab_size", "v_head_dim", "vocab_size", "num_local_experts", "num_experts",
+    "sliding_window_pattern", "topk_group", "type_vocab_size", "v_head_dim", "vocab_size", "num_local_experts", "num_experts",
     "head_dim"))
 FLOAT_FIELDS = frozenset(("attention_dropout", "dropout_rate", "hidden_dropout_prob", "resid_pdrop",
                           "attn_logit_softcapping", "final_logit_softcapping"))
@@ -329,6 +329,12 @@ def _deepseek(c: _Cfg, mt: str) -> dict:
             "expert_ffn_hidden": int(c.need("moe_intermediate_size")),
             "first_dense_layers": int(c.get("first_k_dense_replace", 0)),
         }
+        # group-limited routing: experts in n_group groups, each token's top_k taken from its best topk_group
+        # groups. DeepSeek places one group per node (V3: 8 groups on 8 nodes, 4 per token, §2.1.2) or per device
+        # (V2: at most 3 devices, which bounds the nodes too): the planner's node-limited routing
+        groups, per_token = int(c.get("n_group", 1) or 1), int(c.get("topk_group", 1) or 1)
+        if 1 < groups and 1 <= per_token < groups:
+            out["moe"]["max_nodes_per_token"] = min(per_token, out["moe"]["top_k"])
     depth = int(c.get("num_nextn_predict_layers", 0))
     if depth:
         out["mtp_depth"] = depth

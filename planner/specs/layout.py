@@ -63,10 +63,11 @@ class LayoutSpec(Spec):
         "per-layer checkpointing of every k-th layer (1/k). The other layers keep all their activations."
     )
     flash_attention: bool = Field(True, description="Fused attention kernel that keeps no s×s scores (flag).")
-    attention_kernel: Literal["flash2", "flash3"] = Field(
+    attention_kernel: Literal["flash2", "flash3", "triton"] = Field(
         "flash2", description="Which fused attention kernel (when flash_attention): flash2 (FlashAttention-2, Dao 2023; "
-        "any GPU) or flash3 (Hopper-native FlashAttention-3 / cuDNN fused attention, Shah et al. 2024, as Transformer "
-        "Engine and NeMo use on H100)."
+        "any GPU), flash3 (Hopper-native FlashAttention-3 / cuDNN fused attention, Shah et al. 2024, as Transformer "
+        "Engine and NeMo use on H100) or triton (a Triton fused kernel, as llm-foundry's attn_impl triton; no "
+        "measured curve: the fitted attention fraction applies)."
     )
     offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
     tp_comm_overlap: bool = Field(
@@ -90,8 +91,8 @@ class LayoutSpec(Spec):
             )
         if self.vpp > 1 and self.pp == 1:
             raise ValueError(f"vpp({self.vpp}) > 1 needs pp > 1 (got pp=1)")
-        if self.attention_kernel == "flash3" and not self.flash_attention:
-            raise ValueError("attention_kernel flash3 needs flash_attention true")
+        if self.attention_kernel != "flash2" and not self.flash_attention:
+            raise ValueError(f"attention_kernel {self.attention_kernel} needs flash_attention true")
         if self.recompute_fraction < 1.0 and self.recompute != "full":
             raise ValueError(f"recompute_fraction({self.recompute_fraction}) < 1 needs recompute full "
                              f"(got {self.recompute})")

@@ -163,6 +163,16 @@ class MLASpec(Spec):
         return self.qk_nope_head_dim + self.qk_rope_head_dim
 
 
+#: Default ``moe.load_imbalance``: tokens routed to the busiest expert-parallel rank over the mean. A prior, not a
+#: measurement of any one run. Sources: Switch Transformer trains with capacity factor 1.0-1.25 and reports few
+#: dropped tokens at 1.25 (Fedus et al. 2022 §2.2, Table 1), so the busiest expert stays within ~1.25x the mean under
+#: an auxiliary balance loss; DeepSeek-V3's auxiliary-loss-free balancing keeps "a good load balance during the
+#: entire training" (DeepSeek-AI 2024 §2.1.2), and its source paper measures the busiest expert's excess over the
+#: mean (MaxVio) at a few percent over the whole run, more within one batch (Wang et al. 2024, arXiv:2408.15664,
+#: Table 2 and Fig. 3); a rank holding several experts averages part of the per-expert excess out. 1.1 sits between.
+DEFAULT_LOAD_IMBALANCE = 1.1
+
+
 class MoESpec(Spec):
     """Mixture-of-experts feed-forward layers (Shazeer et al. 2017; Fedus et al. 2021; Jiang et al. 2024)."""
 
@@ -177,13 +187,32 @@ class MoESpec(Spec):
     )
     first_dense_layers: int = Field(0, le=MAX_LAYERS, ge=0, description="Leading layers that stay dense, count.")
     capacity_factor: Optional[float] = Field(
-        None, gt=0, description="Token capacity factor per expert (dimensionless). None = dropless."
+        None, gt=0, le=MAX_EXPERTS, description="Token capacity factor per expert (dimensionless): each expert "
+        "processes at most capacity_factor·tokens·top_k/num_experts rows and drops the rest (GShard: 2 for top-2; "
+        "Switch Transformer: 1.0-1.25). None = dropless (every routed token is processed; load imbalance applies)."
+    )
+    load_imbalance: float = Field(
+        DEFAULT_LOAD_IMBALANCE, ge=1, le=MAX_EXPERTS, description="Routed tokens of the busiest expert-parallel rank "
+        "over the mean (dimensionless, >= 1): it scales the expert GEMMs and the all-to-all of the rank every other "
+        "waits for. Default 1.1, a prior (planner.specs.model.DEFAULT_LOAD_IMBALANCE gives its sources)."
+    )
+    max_nodes_per_token: Optional[PositiveInt] = Field(
+        None, le=MAX_EXPERTS, description="Node-limited routing (DeepSeek-V3 §2.1.2 and §3.2.2: 4): each token's "
+        "experts lie on at most this many nodes, and the token crosses the network once per node, then NVLink "
+        "forwards it to its experts there, count. None = plain all-to-all (one network copy per routed expert)."
     )
 
     @model_validator(mode="after")
     def _check(self):
         if self.top_k > self.num_experts:
             raise ValueError(f"moe.top_k({self.top_k}) > moe.num_experts({self.num_experts})")
+        bound = self.num_experts / self.top_k
+        if self.load_imbalance > bound:
+            raise ValueError(f"moe.load_imbalance({self.load_imbalance:g}) > moe.num_experts({self.num_experts})/"
+                             f"moe.top_k({self.top_k}) = {bound:g}: a rank cannot receive more than every token")
+        if self.max_nodes_per_token is not None and self.max_nodes_per_token > self.top_k:
+            raise ValueError(f"moe.max_nodes_per_token({self.max_nodes_per_token}) > moe.top_k({self.top_k}): a token "
+                             f"reaches at most top_k nodes")
         return self
 
 

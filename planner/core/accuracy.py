@@ -1,0 +1,99 @@
+"""Error bands and extrapolation flags on every answer, from the cross-validated accuracy of the hardware's
+generation (``HardwareSpec.accuracy``: ``planner/data/accuracy.yaml``, ``planner/calibrate/bands.py``).
+
+With e the held-out error of predicted/measured tokens/s per GPU, a measured step time is the predicted one times
+(1 + e); the band of a step time is therefore step x (1 + e_p10) .. step x (1 + e_p90), and of MFU (and tokens/s)
+the inverse. Days, GPU-hours and dollars scale with the step time (their fixed parts, checkpoints and restarts,
+are a few percent and scaled alike). Outside the validated region (more GPUs than any validated run, a sequence
+length outside the runs' span, a borrowed calibration) the band's deviations are widened by
+:data:`OUTSIDE_WIDENING`, and the reason is given in ``extrapolation``; a predicted MFU more than
+:data:`RECORD_MARGIN` above the best published on the generation is flagged too.
+
+Left out: the correlation of the band with the plan's parallelism kind (the bands are per generation only, as the
+data holds too few runs of each kind to split further).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..specs.hardware import HardwareSpec
+from .layout import Num
+
+#: Factor on the band's deviations from 1 outside the validated region (no data says how much worse it is there:
+#: a stated widening, not a measurement).
+OUTSIDE_WIDENING = 1.5
+#: Relative margin above the best published MFU of a generation before a prediction is flagged.
+RECORD_MARGIN = 0.10
+#: Columns that scale with the step time, and those that scale with its inverse.
+WITH_STEP = ("step_time_s", "wall_clock_days", "gpu_hours", "cost_usd")
+AGAINST_STEP = ("mfu", "tokens_per_s_per_gpu")
+BAND_COLUMNS = tuple(f"{k}_{q}" for k in WITH_STEP + AGAINST_STEP for q in ("p10", "p90")) + ("extrapolation",)
+
+
+def extrapolation_flags(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> np.ndarray:
+    # ``mfu`` is against the peak of the precision the run uses, as the records are
+    """Reasons (one string per candidate, "" when none; an object array of the broadcast shape) the plan lies
+    outside what the calibration covers."""
+    acc = hw.accuracy
+    gpus, mfu = np.asarray(gpus), np.asarray(mfu, dtype=float)
+    shape = np.broadcast(gpus, mfu).shape
+    parts: list[np.ndarray] = []
+
+    def add(mask, text):
+        parts.append(np.where(np.broadcast_to(mask, shape), text, ""))
+
+    if acc is None:
+        add(True, "no cross-validated accuracy for this hardware")
+    elif acc.borrowed:
+        add(True, f"borrowed calibration: no measured runs on {hw.generation or hw.name} GPUs")
+    else:
+        gen = hw.generation or hw.name
+        if acc.max_gpus:
+            add(gpus > acc.max_gpus, f"GPU count beyond the largest validated {gen} run ({acc.max_gpus})")
+        if acc.max_seq_len and seq_len > acc.max_seq_len:
+            add(True, f"sequence {seq_len} longer than any validated {gen} run ({acc.max_seq_len})")
+        if acc.min_seq_len and seq_len < acc.min_seq_len:
+            add(True, f"sequence {seq_len} shorter than any validated {gen} run ({acc.min_seq_len})")
+        rec = np.where(gpus >= 1024, acc.record_mfu_1024_gpus or acc.record_mfu or np.inf, acc.record_mfu or np.inf)
+        add(mfu > rec * (1 + RECORD_MARGIN), f"MFU above the best published on {gen} at that scale (+10%, against "
+            "the peak of the run's precision)")
+    out = np.full(shape, "", dtype=object)
+    for p in parts:
+        out = np.where((out != "") & (p != ""), out + "; " + p, np.where(out != "", out, p))
+    return out
+
+
+def band_columns(row: dict, hw: HardwareSpec, flags: Optional[object] = None) -> dict:
+    """``*_p10``/``*_p90`` of the step-time-like and throughput-like columns of ``row`` (scalars or arrays) and
+    the ``extrapolation`` text; None where the row lacks the column or the hardware has no accuracy entry."""
+    acc = hw.accuracy
+    out: dict = {}
+    if flags is None:
+        flags = extrapolation_flags(hw, row["gpus"], row["seq_len_tokens"], row["mfu_at_run_precision"])
+    flags_arr = np.asarray(flags, dtype=object)
+    outside = flags_arr != ""
+    if acc is None:
+        lo = hi = None
+    else:
+        widen = np.where(outside, OUTSIDE_WIDENING, 1.0)
+        lo = 1.0 + widen * acc.p10_signed_pct_error / 100.0
+        hi = 1.0 + widen * acc.p90_signed_pct_error / 100.0
+        lo = np.maximum(lo, 0.05)
+    for k in WITH_STEP + AGAINST_STEP:
+        v = row.get(k)
+        if v is None or lo is None:
+            out[f"{k}_p10"] = out[f"{k}_p90"] = None
+            continue
+        v = np.asarray(v, dtype=float)
+        p10, p90 = (v * lo, v * hi) if k in WITH_STEP else (v / hi, v / lo)
+        out[f"{k}_p10"], out[f"{k}_p90"] = _plain(p10), _plain(p90)
+    out["extrapolation"] = flags_arr.item() if flags_arr.ndim == 0 else flags_arr
+    return out
+
+
+def _plain(a):
+    a = np.asarray(a)
+    return a.item() if a.ndim == 0 else a

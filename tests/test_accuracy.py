@@ -1,0 +1,105 @@
+"""Cross-validated accuracy (issues 15 and 16): what the README quotes, regenerated and gated here.
+
+The calibration is refitted without each source (and each GPU generation) and the held-out runs are predicted
+(planner/calibrate/crossval.py). The gates are the measured held-out errors with a 10% relative margin: a change
+that makes any source or generation worse fails. They are regression gates, not targets: the issue's targets
+(median <= 10%, p90 <= 30% for every source with 8+ runs and every generation) are not all met yet, and the
+``TARGET_MISSES`` list says which, so that meeting one shows up as a test to tighten.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from planner.calibrate.bands import BANDS_PATH, accuracy_markdown, bands_document
+from planner.calibrate.crossval import cross_validate, error_stats
+from planner.calibrate.measured import load_runs
+from planner.calibrate.validate import modelable, validate
+
+# measured held-out median / p90 |error| in percent (benchmarks/cross_validate.py), gated at +10% relative
+MEASURED_SOURCE = {"llm-foundry": (14.1, 37.4), "megatron-korthikanti": (11.8, 17.8), "megatron-ptdp": (6.5, 145.4),
+                   "nemo": (10.8, 19.0), "torchtitan": (11.5, 16.9)}
+MEASURED_GENERATION = {"ampere": (8.4, 30.9), "hopper": (22.3, 71.5)}
+#: (group, statistic) that miss the issue's target today
+TARGET_MISSES = {("llm-foundry", "median"), ("llm-foundry", "p90"), ("megatron-korthikanti", "median"),
+                 ("megatron-ptdp", "p90"), ("nemo", "median"), ("torchtitan", "median"), ("ampere", "p90"),
+                 ("hopper", "median"), ("hopper", "p90")}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return modelable(load_runs()[0])[0]
+
+
+@pytest.fixture(scope="module")
+def cv(runs):
+    return cross_validate(runs)
+
+
+def _gate(stats, measured):
+    med, p90 = measured
+    assert stats["median_abs_pct_error"] <= 1.1 * med, (stats, measured)
+    assert stats["p90_abs_pct_error"] <= 1.1 * p90, (stats, measured)
+
+
+@pytest.mark.parametrize("source", sorted(MEASURED_SOURCE))
+def test_held_out_source_gate(cv, source):
+    _gate(cv["leave_one_source_out"]["by_source"][source], MEASURED_SOURCE[source])
+
+
+@pytest.mark.parametrize("generation", sorted(MEASURED_GENERATION))
+def test_held_out_generation_gate(cv, generation):
+    _gate(cv["leave_one_source_out"]["by_generation"][generation], MEASURED_GENERATION[generation])
+
+
+def test_target_misses_are_the_listed_ones(cv):
+    """Median <= 10% and p90 <= 30% is the target; a group that reaches it must leave TARGET_MISSES."""
+    loso = cv["leave_one_source_out"]
+    groups = {**{k: v for k, v in loso["by_source"].items() if v["n"] >= 8}, **loso["by_generation"]}
+    misses = {(g, "median") for g, s in groups.items() if s["median_abs_pct_error"] > 10} | {
+        (g, "p90") for g, s in groups.items() if s["p90_abs_pct_error"] > 30}
+    assert misses == TARGET_MISSES
+
+
+def test_no_held_out_fit_leaks_the_held_out_source(runs):
+    """Holding a source out must change what its runs are predicted with whenever that source alone exercises a
+    parameter (llm-foundry alone runs the Triton kernel on Hopper): its held-out prediction uses the prior."""
+    from planner.calibrate.crossval import leave_one_source_out
+
+    held = [r for r in leave_one_source_out([r for r in runs if r.source_key in ("llm-foundry", "nemo")])
+            if r.source == "llm-foundry" and r.generation == "hopper"]
+    in_sample = {r["id"]: r["error_pct"] for r in validate()["runs"]}
+    assert held and np.median([abs(h.error * 100 - in_sample[h.run_id]) for h in held]) > 1.0
+
+
+def test_bands_cover_held_out_runs_about_80_percent(cv, runs):
+    """Nested, as a user meets it: the band computed without a source (its 10th-90th percentile, pooled over
+    generations as planner/calibrate/bands.py pools it) covers that source's held-out runs. Measured: 75% of the
+    236 runs (per-generation bands would cover 52%)."""
+    rows = [r for r in cv["runs"] if r["held_out"] == "source"]
+    inside = []
+    for src in sorted({r["source"] for r in rows}):
+        others = [r["error"] for r in rows if r["source"] != src]
+        lo, hi = np.percentile(others, 10), np.percentile(others, 90)
+        inside += [lo <= r["error"] <= hi for r in rows if r["source"] == src]
+    coverage = float(np.mean(inside))
+    assert 0.70 <= coverage <= 0.90, coverage
+
+
+def test_committed_bands_and_readme_are_the_scripts_output(cv, runs):
+    """`python benchmarks/cross_validate.py --write` produced the committed bands file and README table."""
+    from pathlib import Path
+
+    committed = yaml.safe_load(BANDS_PATH.read_text())
+    assert committed == yaml.safe_load(yaml.safe_dump(bands_document(cv, runs), sort_keys=False))
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- accuracy:begin -->\n", 1)[1].split("<!-- accuracy:end -->", 1)[0]
+    assert block == accuracy_markdown(cv, validate())
+
+
+def test_error_stats_of_known_errors():
+    s = error_stats([-0.2, -0.1, 0.0, 0.1, 0.3])
+    assert s["n"] == 5 and s["median_abs_pct_error"] == pytest.approx(10.0)
+    assert s["p10_signed_pct_error"] == pytest.approx(-16.0) and s["p90_signed_pct_error"] == pytest.approx(22.0)
