@@ -107,6 +107,29 @@ def _whole_nodes(gpus: float, per_node: int) -> int:
     return g
 
 
+def _whole_nodes_up(gpus: float, per_node: int) -> int:
+    """The smallest GPU count >= ``gpus`` that is a whole number of nodes (or a power of two below one node)."""
+    if not math.isfinite(gpus) or per_node < 1:
+        raise SpecError(f"budget: {gpus:g} GPUs ({per_node} per node) is not a GPU count planner can plan")
+    if gpus > per_node:
+        return int(math.ceil(gpus / per_node)) * per_node
+    g = 1
+    while g < gpus:
+        g *= 2
+    return min(g, per_node)
+
+
+def _overrun(est: dict, days: Optional[float], usd: Optional[float]) -> tuple[float, str]:
+    """(how far the answer overshoots its tightest target, as actual/target, and which target): 1 or less when
+    every target holds."""
+    worst, what = 0.0, ""
+    for target, key, name in ((days, "wall_clock_days", "days"), (usd, "cost_usd", "dollars")):
+        got = est.get(key)
+        if target is not None and got is not None and got / target > worst:
+            worst, what = got / target, name
+    return worst, what
+
+
 def gpu_count_candidates(gpus: int, per_node: int, n: int = 6) -> list[int]:
     """Up to ``n`` GPU counts <= ``gpus``, largest first, of whole nodes whose node count is 2^a x {1, 3, 5}:
     counts like 928 (= 8 x 116) leave a data-parallel degree that divides no power-of-two batch, so the budget
@@ -160,8 +183,10 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
     if gpus is None:
         if usd is not None and days is not None:
             gpus = _whole_nodes(usd / (price * 24.0 * days), per_node)
-        elif usd is not None and target_loss is None:
-            gpus = _whole_nodes(min(max_gpus, usd / (price * 24.0 * DEFAULT_MAX_DAYS)), per_node)
+        elif usd is not None and target_loss is None:  # enough GPUs that the dollars last at most the default days
+            gpus = min(_whole_nodes_up(usd / (price * 24.0 * DEFAULT_MAX_DAYS), per_node),
+                       _whole_nodes(max_gpus, per_node))
+            days = DEFAULT_MAX_DAYS
             notes.append(f"only a dollar budget: GPUs chosen so the run takes about {DEFAULT_MAX_DAYS:g} days or "
                          f"fewer (at most --max-gpus {max_gpus}); give --days or --gpus to choose otherwise")
         else:
@@ -213,5 +238,23 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
     else:
         notes.append(f"MFU did not settle within {MAX_ITERATIONS} iterations (last change "
                      f"{abs(iterations[-1]['mfu_predicted'] - iterations[-1]['mfu_assumed']):.3f})")
+    # Keep the promise: the iteration above agrees on MFU to half a point, and restarts, checkpoints and the run
+    # overhead are only known once estimated; shrink the compute until the days and dollars hold.
+    for _ in range(4):
+        over, _what = _overrun(est, days, usd)
+        if target_loss is not None or over <= 1.0:
+            break
+        flops_model *= 0.998 / over
+        sc = plan_for_compute(flops_model / flop_ratio, law, vocab_size=vocab_size, unique_tokens=tokens_available)
+        run = RunSpec(seq_len=seq_len, global_batch_seqs=max(1, batch_tokens // seq_len), training_tokens=sc.tokens)
+        est, plan, gpus = _best_layout(sc.model, run, hw, schedule, gpus)
+        if est is None:
+            raise SpecError(f"budget: no layout of a {sc.params_model / 1e9:.1f}B-parameter model fits on {gpus} "
+                            f"{hw.name} GPUs; raise --gpus/--max-gpus or lower the budget")
+    over, what = _overrun(est, days, usd)
+    if over > 1.0:
+        why = ("the target loss fixes the model and tokens" if target_loss is not None
+               else "no smaller plan on these GPUs meets it")
+        notes.append(f"misses the {what} target by {100 * (over - 1):.1f}% ({why})")
     plan = dataclasses.replace(plan, name=f"budget-{sc.params_model / 1e9:.1f}b")
     return BudgetAnswer(scaling=sc, plan=plan, estimate=est, gpus=gpus, iterations=iterations, notes=tuple(notes))

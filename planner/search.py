@@ -664,7 +664,7 @@ class SearchResult:
             mem = evaluate(self.plan, scalar).memory
             parts = sorted(((float(v), k) for k, v in mem.parts().items()), reverse=True)[:3]
             top = ", ".join(f"{k.removesuffix('_bytes')} {v / GIB:.1f}" for v, k in parts)
-            return f"oom: {float(mem.total_bytes) / GIB:.1f} GiB > {mem.capacity_bytes / GIB:.1f} GiB ({top})"
+            return f"oom: {float(mem.total_bytes) / GIB:.1f} GiB > {mem.usable_bytes / GIB:.1f} GiB usable ({top})"
         for r in layout_rules(self.plan.model, self.plan.run, scalar):
             if r.code == code:
                 return f"{code}: {r.message(scalar)}"
@@ -735,7 +735,7 @@ class SearchResult:
         cols.update(self._band_cols(cols, c["gpus"], maybe))
         cols.update(parts_m)
         cols["memory_stage"] = np.broadcast_to(np.asarray(mem.stage), (n,)).astype(np.int64).tolist()
-        cap = mem.capacity_bytes
+        cap = mem.usable_bytes
         rule_text: dict = {}
         for j, code in enumerate(codes):
             if not code:
@@ -744,7 +744,7 @@ class SearchResult:
                 cols["reason"][j] = code
             elif code == OOM:  # from this row's own breakdown: no second evaluation
                 top = sorted(((parts_m[k][j], k) for k in parts_m), reverse=True)[:3]
-                cols["reason"][j] = (f"oom: {total[j] / GIB:.1f} GiB > {cap / GIB:.1f} GiB ("
+                cols["reason"][j] = (f"oom: {total[j] / GIB:.1f} GiB > {cap / GIB:.1f} GiB usable ("
                                      + ", ".join(f"{k[7:-6]} {v / GIB:.1f}" for v, k in top) + ")")
             else:  # a divisibility rule: its message depends on the structural values only
                 key = (code, int(s[j]))

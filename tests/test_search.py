@@ -132,7 +132,8 @@ def test_oom_reason_names_memory_and_capacity():
     for i in sel:
         text = res.reason_text(int(i))
         need = res.memory_per_gpu_bytes[i] / GIB
-        assert text.startswith(f"oom: {need:.1f} GiB > {cap / GIB:.1f} GiB (")
+        usable = cap * (1 - p.hardware.memory_headroom_fraction)  # the plan keeps its memory headroom free
+        assert text.startswith(f"oom: {need:.1f} GiB > {usable / GIB:.1f} GiB usable (")
         assert res.memory_per_gpu_bytes[i] > cap
     assert [r["reason"] for r in res.rows(sel)] == [res.reason_text(int(i)) for i in sel]
 
@@ -164,8 +165,9 @@ def test_every_candidate_divides_and_none_repeats(case):
     # rows that divide but do not fit say so, and only those
     oom = np.array([res.reasons[c] == "oom" for c in res.reason_code])
     assert (oom == (~res.feasible)).all()
-    assert (res.memory_per_gpu_bytes[oom] > p.hardware.accelerator.hbm_bytes.value).all()
-    assert (res.memory_per_gpu_bytes[~oom] <= p.hardware.accelerator.hbm_bytes.value).all()
+    usable = p.hardware.accelerator.hbm_bytes.value * (1 - p.hardware.memory_headroom_fraction)  # headroom kept free
+    assert (res.memory_per_gpu_bytes[oom] > usable).all()
+    assert (res.memory_per_gpu_bytes[~oom] <= usable).all()
 
 
 def test_space_covers_every_divisor_split():

@@ -36,6 +36,7 @@ BUDGET_FLAGS: tuple[Flag, ...] = (
     _budget_flag("law", Optional[str], "Scaling law (default besiroglu2024; see `planner scaling laws`)."),
     _budget_flag("vocab", Optional[int], "Vocabulary of the model to build (default 128256).", field="vocab_size"),
     FLAGS["price"].but(help="USD per GPU-hour (overrides the profile)."),
+    FLAGS["memory_headroom"],
 )
 
 
@@ -106,7 +107,10 @@ def _read_budget(budget_file: Optional[Path], flags: dict):
     hw_value = gpu if gpu is not None else data.get("hardware")
     if hw_value is None:
         raise SpecError("budget: give --gpu PROFILE or `hardware:` in the budget file (see `planner hardware`)")
-    hw = _validate(HardwareSpec, resolve_hardware(hw_value), "hardware", budget_file, lines)
+    raw_hw = resolve_hardware(hw_value)
+    if flags.get("memory_headroom") is not None:
+        raw_hw = {**raw_hw, "memory_headroom_fraction": flags["memory_headroom"]}
+    hw = _validate(HardwareSpec, raw_hw, "hardware", budget_file, lines)
     sched = dict(data.get("schedule") or {})
     if price is not None:
         sched["price_usd_per_gpu_hour"] = price

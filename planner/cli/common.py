@@ -233,6 +233,8 @@ FLAGS: dict[str, Flag] = _table(
     Flag("tokens", "run.training_tokens", Optional[float], "Training tokens in total."),
     Flag("precision", "run.precision", Optional[Precision], "Training precision."),
     Flag("optimizer", "run.optimizer", Optional[Optim], "Optimizer."),
+    Flag("memory_headroom", "hardware.memory_headroom_fraction", Optional[float],
+         "Share of GPU memory to keep free; a layout fits within capacity x (1 - headroom) (default 0.03)."),
     Flag("price", "schedule.price_usd_per_gpu_hour", Optional[float],
          "Price per GPU-hour, USD (overrides the profile)."),
     Flag("price_source", "schedule.price_usd_per_gpu_hour", Optional[str],
@@ -279,8 +281,13 @@ def build_plan(plan_file: Optional[Path], flags: dict):
         _require_without_file(values)
     _drop_pairs(data, values)
     source = values.pop("price_source", None)
+    headroom = values.pop("memory_headroom", None)
     for k, v in values.items():
         set_path(data, FLAGS[k].field, flag_value(v))
+    if headroom is not None:  # a field of the hardware: a profile given by name is extended, not replaced
+        if isinstance(data.get("hardware"), str):
+            data["hardware"] = {"extends": data["hardware"]}
+        set_path(data, FLAGS["memory_headroom"].field, headroom)
     if source is not None:
         _price_from_table(data, source, "price" in values)
     data.setdefault("layout", {})

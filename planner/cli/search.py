@@ -303,8 +303,8 @@ def estimate_command_line(plan_file: Optional[Path], model: Optional[str], gpu: 
 #: Table flags that set the plan a search starts from, and (after the first three) that its best layout's
 #: `planner estimate` command repeats.
 RUN_FLAGS = ("model", "gpu", "seq", "global_batch_tokens", "tokens", "precision", "optimizer", "flash", "offload",
-             "price", "price_source")
-_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload")
+             "price", "price_source", "memory_headroom")
+_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "memory_headroom")
 
 
 def _run_flags(flags: dict) -> list[str]:
@@ -372,6 +372,7 @@ def _fix(name: str, what: str) -> inspect.Parameter:
          "per step: step time x GPUs x price) or wall-clock time to train.", panel="Ranking"),
     FLAGS["price"].param(),
     FLAGS["price_source"].param(),
+    FLAGS["memory_headroom"].param(),
     _opt("top", int, 10, help="Rows of the ranked table (0 = every candidate).", panel="Ranking"),
     _opt("rejected", int, 5, help="Rejected layouts ranked ahead of the winner to show, with the reason.",
          panel="Ranking"),

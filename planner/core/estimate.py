@@ -141,13 +141,14 @@ class Estimate:
 
 def fit_reason(mem: MemoryBreakdown) -> Optional[str]:
     """Why a scalar memory breakdown does not fit, naming the largest parts; None when it fits."""
-    total, cap = float(mem.total_bytes), mem.capacity_bytes
-    if total <= cap:
+    total, cap, usable = float(mem.total_bytes), mem.capacity_bytes, mem.usable_bytes
+    if total <= usable:
         return None
     parts = sorted(((float(v), k) for k, v in mem.parts().items()), reverse=True)
     top = ", ".join(f"{k.removesuffix('_bytes')} {v / GIB:.1f}" for v, k in parts[:3])
     stage = "first" if int(mem.stage) == 0 else "last"
-    return (f"needs {total / GIB:.1f} GiB on the {stage} pipeline stage's GPUs but the GPU has {cap / GIB:.1f} GiB "
+    room = f"{cap / GIB:.1f} GiB" + (f", {usable / GIB:.1f} GiB after the memory headroom" if usable < cap else "")
+    return (f"needs {total / GIB:.1f} GiB on the {stage} pipeline stage's GPUs but the GPU has {room} "
             f"(largest parts, GiB: {top})")
 
 

@@ -153,6 +153,7 @@ class MemoryBreakdown:
     overhead_bytes: Num
     stage: Num  #: which pipeline stage is the most loaded one: 0 (first) or pp-1 (last)
     capacity_bytes: float  #: device memory of one GPU
+    usable_bytes: float  #: capacity less the plan's headroom (hardware.memory_headroom_fraction): what fits
     optimizer_offloaded_bytes: Num  #: optimizer state held in CPU memory instead (not in total): bytes
 
     @property
@@ -162,7 +163,7 @@ class MemoryBreakdown:
 
     @property
     def fits(self) -> Num:
-        return self.total_bytes <= self.capacity_bytes
+        return self.total_bytes <= self.usable_bytes
 
     def parts(self) -> dict[str, Num]:
         names = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "logits_bytes",
@@ -173,6 +174,7 @@ class MemoryBreakdown:
         out = {f"memory_{k}": v for k, v in self.parts().items()}
         out["memory_per_gpu_bytes"] = self.total_bytes
         out["memory_capacity_bytes"] = self.capacity_bytes
+        out["memory_usable_bytes"] = self.usable_bytes
         out["memory_optimizer_offloaded_bytes"] = self.optimizer_offloaded_bytes
         out["memory_stage"] = self.stage
         return out
@@ -266,5 +268,6 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
         overhead_bytes=overhead * np.ones_like(np.asarray(first_total, dtype=float)),
         stage=np.where(use_last, ex.pp - 1, 0),
         capacity_bytes=hw.accelerator.hbm_bytes.value,
+        usable_bytes=hw.accelerator.hbm_bytes.value * (1.0 - hw.memory_headroom_fraction),
         optimizer_offloaded_bytes=pick(fo, lo) * ex.offload,
     )

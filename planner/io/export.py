@@ -49,8 +49,10 @@ EXPORT_COLUMNS = (
     "time_run_overhead_days", "wall_clock_ideal_days", "ideal_gpu_hours", "end_to_end_tokens_per_s_per_gpu",
     "end_to_end_mfu",
     # error bands (p10..p90 of the cross-validated error, planner/core/accuracy.py) and extrapolation flags
-    "mfu_at_run_precision", "step_time_s_p10", "step_time_s_p90", "wall_clock_days_p10", "wall_clock_days_p90", "gpu_hours_p10", "gpu_hours_p90",
-    "cost_usd_p10", "cost_usd_p90", "mfu_p10", "mfu_p90", "tokens_per_s_per_gpu_p10", "tokens_per_s_per_gpu_p90", "extrapolation",
+    "mfu_at_run_precision", "step_time_s_p10", "step_time_s_p90", "wall_clock_days_p10", "wall_clock_days_p90",
+    "gpu_hours_p10", "gpu_hours_p90", "cost_usd_p10", "cost_usd_p90", "mfu_p10", "mfu_p90", "tokens_per_s_per_gpu_p10",
+    "tokens_per_s_per_gpu_p90", "extrapolation",
+    "memory_usable_bytes",  # capacity less the memory headroom (hardware.memory_headroom_fraction)
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -81,7 +83,8 @@ UNITS: dict[str, str] = {
     "end_to_end_tokens_per_s_per_gpu": "tokens/(s·GPU)", "end_to_end_mfu": "fraction",
     **{k: "bytes" for k in EXPORT_COLUMNS if k.startswith("memory_") and k.endswith("_bytes")},
     "memory_stage": "pipeline stage", "memory_per_gpu_gib": "GiB",
-    "mfu_at_run_precision": "fraction", "step_time_s_p10": "s", "step_time_s_p90": "s",
+    "mfu_at_run_precision": "fraction", "memory_usable_bytes": "bytes", "step_time_s_p10": "s",
+    "step_time_s_p90": "s",
     "wall_clock_days_p10": "days", "wall_clock_days_p90": "days",
     "gpu_hours_p10": "GPU·h", "gpu_hours_p90": "GPU·h", "cost_usd_p10": "USD", "cost_usd_p90": "USD",
     "mfu_p10": "fraction", "mfu_p90": "fraction", "tokens_per_s_per_gpu_p10": "tokens/(s·GPU)",

@@ -135,6 +135,10 @@ class HardwareSpec(Spec):
         default_factory=dict, description="Measured fused-attention throughput by sequence length, per kernel "
         "(flash2, flash3), from ``hardware_profiles/kernels/<generation>.yaml``; without one the time model uses "
         "the fitted attention fraction.")
+    memory_headroom_fraction: float = Field(
+        0.03, ge=0.0, le=0.5, description="Share of device memory a plan keeps free (allocator spikes, a larger "
+        "batch of a variable-length step): a layout fits when its memory is at most capacity x (1 - headroom), "
+        "fraction. 0 reproduces runs that filled the GPU to the last byte.")
     accuracy: Optional[AccuracySpec] = Field(
         None, description="Cross-validated error band and validated region of the generation (merged by the registry "
         "from planner/data/accuracy.yaml).")
