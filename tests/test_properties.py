@@ -8,6 +8,7 @@ Sources of the properties:
   overhead; step time = compute + recompute + exposed communication + bubble + optimizer); a search and a single
   estimate run the very same formulas, so a searched row re-estimated alone gives the same numbers.
 * PaLM Appendix B: model FLOPs count no recomputation, hardware FLOPs do, so HFU >= MFU.
+* ``fits`` means the most loaded GPU's memory is within the capacity less the headroom (``memory_usable_bytes``).
 * Parameters are a property of the model alone: the layout shards them, it never changes the count.
 * Pipeline schedules (Narayanan et al. 2021 §2.2): 1F1B keeps at most min(pp, m) micro-batches in flight on the
   first stage (m micro-batches per step), so a larger micro-batch never lowers the activations held; Megatron's
@@ -87,7 +88,9 @@ def check_estimate(d: dict) -> None:
     assert d["hfu"] >= d["mfu"] * (1 - 1e-12)
     if not d["flash_attention"]:  # FlashAttention skips masked blocks: fewer executed than model FLOPs, by design
         assert d["hardware_flops_per_token"] >= d["model_flops_per_token"] * (1 - 1e-12)
-    assert d["fits"] == (d["memory_per_gpu_bytes"] <= d["memory_capacity_bytes"])
+    usable = d.get("memory_usable_bytes", d["memory_capacity_bytes"])  # capacity less the headroom
+    assert usable <= d["memory_capacity_bytes"]
+    assert d["fits"] == (d["memory_per_gpu_bytes"] <= usable)
     assert (d["reason"] is None) == d["fits"]
     assert d["params_active"] <= d["params_total"]
 
