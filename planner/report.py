@@ -71,7 +71,7 @@ def _columns(rows: Iterable[dict]) -> list[str]:
 
 #: One-line legend printed under a table that shows both MFU and HFU.
 MFU_HFU_LEGEND = ("MFU counts model FLOPs (PaLM: 6N + 12·L·H·Q·T per token, no recomputation); "
-                  "HFU counts the FLOPs the kernels execute (recomputation included).")
+                  "HFU adds the FLOPs recomputation repeats, so HFU >= MFU. Bands: p10–p90 of the cross-validated error.")
 
 #: When set (``planner --wide``), tables print at their natural width however narrow the terminal.
 WIDE = False
@@ -137,6 +137,18 @@ def usd(v) -> str:
 
 def _si(v: float) -> str:  # kept for callers that want SI prefixes
     return count(v)
+
+
+def with_band(value, low, high, key: str) -> str:
+    """``31.9 s (28.4–35.1)``: a value and its p10–p90 band in the value's own unit (the band without it)."""
+    text = human(value, key)
+    if low is None or high is None:
+        return text
+    lo, hi = human(low, key), human(high, key)
+    for suffix in (" s", "%", " GiB"):
+        if lo.endswith(suffix) and hi.endswith(suffix):
+            lo, hi = lo[: -len(suffix)], hi[: -len(suffix)]
+    return f"{text} ({lo}–{hi})"
 
 
 def kv_table(title: str, sections: Sequence[tuple[str, dict]]):

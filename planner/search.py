@@ -55,7 +55,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns
+from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns, band_multipliers, outside_region
+from .core.efficiency import mfu_dtype, peak_flop_per_s
 from .core.checks import layout_rules, valid_mask
 from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_costs
 from .core.estimate import GIB, evaluate
@@ -69,7 +70,9 @@ from .units import SECONDS_PER_HOUR
 #: (cp is for long sequences; shorter chunks leave the attention kernel too little work). ``max_cp`` overrides it.
 MIN_CP_CHUNK_TOKENS = 1024
 
-RANKS = ("step-time", "cost", "time-to-train")
+#: Rankings; a ``-p90`` one ranks by the pessimistic end of the cross-validated band (core.accuracy), which also
+#: penalises layouts outside the validated region (their band is wider).
+RANKS = ("step-time", "cost", "time-to-train", "step-time-p90", "cost-p90", "time-to-train-p90")
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODE.items()}
 FSDP_NAMES = {v: k for k, v in FSDP_CODE.items()}
 
@@ -493,15 +496,33 @@ class SearchResult:
         return self._metric
 
     def _compute_metric(self) -> np.ndarray:
+        if self.rank_by.endswith("-p90"):
+            return self._base_metric(self.rank_by.removesuffix("-p90")) * self.pessimistic_factor()
+        return self._base_metric(self.rank_by)
+
+    def pessimistic_factor(self) -> np.ndarray:
+        """Per candidate, the step-time multiplier at the p90 end of its cross-validated band (1 without one)."""
+        from .core.flops import step_flops
+
+        fpt = float(step_flops(self.plan.model, self.plan.run, exec_from_spec(self.plan.layout,
+                                                                              self.plan.run)).model_flops_per_token)
+        hw, prec = self.plan.hardware, self.plan.run.precision
+        peak = peak_flop_per_s(hw, prec) if prec == "fp8" else peak_flop_per_s(hw, mfu_dtype(prec))
+        gpus = self.column("gpus")
+        mfu = fpt * self.tokens_per_step() / (self.step_time_s * gpus * peak)
+        bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu))
+        return np.ones(self.n) if bands is None else np.broadcast_to(bands[1], (self.n,))
+
+    def _base_metric(self, rank_by: str) -> np.ndarray:
         varying_batch = len(np.unique(self.space.cols["global_batch"])) > 1
-        if self.rank_by == "step-time":
+        if rank_by == "step-time":
             return self.step_time_s / self.tokens_per_step() if varying_batch else self.step_time_s
-        if self.rank_by == "time-to-train":
+        if rank_by == "time-to-train":
             days = self.wall_clock_days()
             if days is None:
                 raise SpecError("search: ranking by time-to-train needs run.training_tokens (--tokens)")
             return days
-        if self.rank_by == "cost":
+        if rank_by == "cost":
             if self.price_usd_per_gpu_hour is None:
                 raise SpecError(f"search: ranking by cost needs a price: the profile {self.plan.hardware.name!r} has "
                                 f"none; give --price USD_PER_GPU_HOUR (or schedule.price_usd_per_gpu_hour)")

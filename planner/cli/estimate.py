@@ -34,6 +34,9 @@ def estimate(plan_file: Optional[Path], plot: Optional[Path], force: bool, fmt: 
     est = run_estimate(plan)
     d = est.to_dict()
     emit(fmt, d, table=estimate_table(d))
+    if fmt == Fmt.table and d.get("extrapolation"):
+        report.stdout_console().print(f"[yellow]outside the validated region:[/yellow] {escape(d['extrapolation'])}",
+                                      highlight=False)
     if (d.get("goodput") == 0 and d.get("training_tokens") and d.get("wall_clock_days") is None
             and d.get("mtbf_hours") is not None and d.get("lost_per_failure_hours") is not None):
         report.stderr_console().print(
@@ -70,8 +73,15 @@ def estimate_table(d: dict):
         ("memory per GPU (most loaded)", [k for k in d if k.startswith("memory_") and k.endswith("_bytes")]
          + ["memory_stage", "fits", "reason"]),
     ]
-    sections = [(name, {k: d[k] for k in keys if k in d and d[k] is not None}) for name, keys in groups]
+    sections = [(name, {k: _banded(d, k) for k in keys if k in d and d[k] is not None}) for name, keys in groups]
     return report.kv_table(d.get("plan") or d.get("model", ""), [s for s in sections if s[1]])
+
+
+def _banded(d: dict, key: str):
+    """The value of ``key``, with its cross-validated p10–p90 band when the estimate has one: ``31.9 s (28.4–35.1)``."""
+    if d.get(f"{key}_p10") is None:
+        return d[key]
+    return report.with_band(d[key], d[f"{key}_p10"], d[f"{key}_p90"], key)
 
 
 def models(

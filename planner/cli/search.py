@@ -31,6 +31,9 @@ class Rank(str, Enum):
     step_time = "step-time"
     cost = "cost"
     time_to_train = "time-to-train"
+    step_time_p90 = "step-time-p90"
+    cost_p90 = "cost-p90"
+    time_to_train_p90 = "time-to-train-p90"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -369,7 +372,8 @@ def _fix(name: str, what: str) -> inspect.Parameter:
     FLAGS["precision"].param(),
     FLAGS["optimizer"].param(),
     _opt("rank", Rank, Rank.step_time, "--rank", help="Rank by step time, cost (of the whole run with --tokens, else "
-         "per step: step time x GPUs x price) or wall-clock time to train.", panel="Ranking"),
+         "per step: step time x GPUs x price) or wall-clock time to train; a -p90 ranking uses the pessimistic end of "
+         "each layout's cross-validated band (wider outside the validated region).", panel="Ranking"),
     FLAGS["price"].param(),
     FLAGS["price_source"].param(),
     FLAGS["memory_headroom"].param(),

@@ -33,55 +33,68 @@ AGAINST_STEP = ("mfu", "tokens_per_s_per_gpu")
 BAND_COLUMNS = tuple(f"{k}_{q}" for k in WITH_STEP + AGAINST_STEP for q in ("p10", "p90")) + ("extrapolation",)
 
 
-def extrapolation_flags(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> np.ndarray:
-    # ``mfu`` is against the peak of the precision the run uses, as the records are
-    """Reasons (one string per candidate, "" when none; an object array of the broadcast shape) the plan lies
-    outside what the calibration covers."""
+def _region_checks(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> list[tuple[Num, str]]:
+    """(mask, reason) of every way a plan can lie outside what the calibration covers; ``mfu`` is against the peak
+    of the precision the run uses, as the records are."""
     acc = hw.accuracy
     gpus, mfu = np.asarray(gpus), np.asarray(mfu, dtype=float)
-    shape = np.broadcast(gpus, mfu).shape
-    parts: list[np.ndarray] = []
-
-    def add(mask, text):
-        parts.append(np.where(np.broadcast_to(mask, shape), text, ""))
-
+    gen = hw.generation or hw.name
     if acc is None:
-        add(True, "no cross-validated accuracy for this hardware")
-    elif acc.borrowed:
-        add(True, f"borrowed calibration: no measured runs on {hw.generation or hw.name} GPUs")
-    else:
-        gen = hw.generation or hw.name
-        if acc.max_gpus:
-            add(gpus > acc.max_gpus, f"GPU count beyond the largest validated {gen} run ({acc.max_gpus})")
-        if acc.max_seq_len and seq_len > acc.max_seq_len:
-            add(True, f"sequence {seq_len} longer than any validated {gen} run ({acc.max_seq_len})")
-        if acc.min_seq_len and seq_len < acc.min_seq_len:
-            add(True, f"sequence {seq_len} shorter than any validated {gen} run ({acc.min_seq_len})")
-        rec = np.where(gpus >= 1024, acc.record_mfu_1024_gpus or acc.record_mfu or np.inf, acc.record_mfu or np.inf)
-        add(mfu > rec * (1 + RECORD_MARGIN), f"MFU above the best published on {gen} at that scale (+10%, against "
-            "the peak of the run's precision)")
+        return [(True, "no cross-validated accuracy for this hardware")]
+    if acc.borrowed:
+        return [(True, f"borrowed calibration: no measured runs on {gen} GPUs")]
+    checks: list[tuple[Num, str]] = []
+    if acc.max_gpus:
+        checks.append((gpus > acc.max_gpus, f"GPU count beyond the largest validated {gen} run ({acc.max_gpus})"))
+    if acc.max_seq_len and seq_len > acc.max_seq_len:
+        checks.append((True, f"sequence {seq_len} longer than any validated {gen} run ({acc.max_seq_len})"))
+    if acc.min_seq_len and seq_len < acc.min_seq_len:
+        checks.append((True, f"sequence {seq_len} shorter than any validated {gen} run ({acc.min_seq_len})"))
+    rec = np.where(gpus >= 1024, acc.record_mfu_1024_gpus or acc.record_mfu or np.inf, acc.record_mfu or np.inf)
+    checks.append((mfu > rec * (1 + RECORD_MARGIN), f"MFU above the best published on {gen} at that scale (+10%, "
+                   "against the peak of the run's precision)"))
+    return checks
+
+
+def outside_region(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> np.ndarray:
+    """Whether each candidate lies outside the validated region (any of :func:`extrapolation_flags`' reasons)."""
+    shape = np.broadcast(np.asarray(gpus), np.asarray(mfu)).shape
+    out = np.zeros(shape, dtype=bool)
+    for mask, _ in _region_checks(hw, gpus, seq_len, mfu):
+        out |= np.broadcast_to(np.asarray(mask, dtype=bool), shape)
+    return out
+
+
+def extrapolation_flags(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> np.ndarray:
+    """Reasons (one string per candidate, "" when none; an object array of the broadcast shape) the plan lies
+    outside what the calibration covers."""
+    shape = np.broadcast(np.asarray(gpus), np.asarray(mfu)).shape
     out = np.full(shape, "", dtype=object)
-    for p in parts:
+    for mask, text in _region_checks(hw, gpus, seq_len, mfu):
+        p = np.where(np.broadcast_to(np.asarray(mask, dtype=bool), shape), text, "")
         out = np.where((out != "") & (p != ""), out + "; " + p, np.where(out != "", out, p))
     return out
+
+
+def band_multipliers(hw: HardwareSpec, outside: Num) -> Optional[tuple[Num, Num]]:
+    """(1 + e_p10, 1 + e_p90): what a predicted step time is multiplied by at the band's ends, the deviations
+    widened by :data:`OUTSIDE_WIDENING` outside the validated region; None without an accuracy entry."""
+    acc = hw.accuracy
+    if acc is None:
+        return None
+    widen = np.where(outside, OUTSIDE_WIDENING, 1.0)
+    lo = np.maximum(1.0 + widen * acc.p10_signed_pct_error / 100.0, 0.05)
+    return lo, 1.0 + widen * acc.p90_signed_pct_error / 100.0
 
 
 def band_columns(row: dict, hw: HardwareSpec, flags: Optional[object] = None) -> dict:
     """``*_p10``/``*_p90`` of the step-time-like and throughput-like columns of ``row`` (scalars or arrays) and
     the ``extrapolation`` text; None where the row lacks the column or the hardware has no accuracy entry."""
-    acc = hw.accuracy
     out: dict = {}
     if flags is None:
         flags = extrapolation_flags(hw, row["gpus"], row["seq_len_tokens"], row["mfu_at_run_precision"])
     flags_arr = np.asarray(flags, dtype=object)
-    outside = flags_arr != ""
-    if acc is None:
-        lo = hi = None
-    else:
-        widen = np.where(outside, OUTSIDE_WIDENING, 1.0)
-        lo = 1.0 + widen * acc.p10_signed_pct_error / 100.0
-        hi = 1.0 + widen * acc.p90_signed_pct_error / 100.0
-        lo = np.maximum(lo, 0.05)
+    lo, hi = band_multipliers(hw, flags_arr != "") or (None, None)
     for k in WITH_STEP + AGAINST_STEP:
         v = row.get(k)
         if v is None or lo is None:

@@ -1,0 +1,73 @@
+"""Error bands and extrapolation flags on every answer (issue 16 items 4-5; planner/core/accuracy.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import planner
+from planner.core.estimate import estimate
+from planner.search import Constraints, search
+
+
+def _d(hardware="h100-sxm", gpus=64, seq=4096, model="llama-3-8b", **layout):
+    p = planner.make_plan(model=model, hardware=hardware,
+                          run={"seq_len": seq, "global_batch_seqs": 256, "training_tokens": 1e11},
+                          layout={"gpus": gpus, **layout})
+    return estimate(p).to_dict()
+
+
+@pytest.mark.parametrize("key", ["step_time_s", "wall_clock_days", "gpu_hours", "cost_usd", "mfu",
+                                 "tokens_per_s_per_gpu"])
+def test_every_quantity_sits_inside_its_band(key):
+    d = _d()
+    assert d[f"{key}_p10"] < d[key] < d[f"{key}_p90"]
+
+
+def test_band_is_the_cross_validated_error_and_wider_outside_the_region():
+    inside = _d(gpus=64, tp=8)
+    outside = _d(gpus=2048, tp=8)  # more GPUs than any validated Hopper run
+    assert "GPU count beyond the largest validated hopper run" in outside["extrapolation"]
+    acc = planner.make_plan(model="llama-3-8b", hardware="h100-sxm", run={"seq_len": 4096},
+                            layout={"gpus": 8}).hardware.accuracy
+    if not inside["extrapolation"]:
+        assert inside["step_time_s_p90"] / inside["step_time_s"] == pytest.approx(1 + acc.p90_signed_pct_error / 100)
+    w_in = inside["step_time_s_p90"] / inside["step_time_s_p10"]
+    w_out = outside["step_time_s_p90"] / outside["step_time_s_p10"]
+    assert w_out > w_in
+
+
+def test_borrowed_calibration_is_said():
+    d = _d(hardware="b200")
+    assert "borrowed calibration" in d["extrapolation"]
+
+
+def test_sequence_beyond_the_data_is_said():
+    d = _d(seq=131072, gpus=64, tp=8, cp=8)
+    assert "longer than any validated hopper run" in d["extrapolation"]
+
+
+def test_search_rows_carry_the_same_bands_and_flags_as_estimate():
+    p = planner.make_plan(model="llama-3-8b", hardware="h100-sxm",
+                          run={"seq_len": 4096, "global_batch_seqs": 256, "training_tokens": 1e11},
+                          layout={"gpus": 64})
+    res = search(p, Constraints(gpus=(64, 1024)))
+    idx = [int(i) for i in res.ranked(5)] + [int(i) for i in np.flatnonzero(res.column("gpus") == 1024)[:3]]
+    for i, row in zip(idx, res.rows(idx)):
+        d = estimate(res.plan_of(i)).to_dict()
+        for k in ("extrapolation", "step_time_s_p10", "step_time_s_p90", "mfu_p10", "cost_usd_p90"):
+            assert row[k] == d[k], (k, row[k], d[k])
+
+
+def test_pessimistic_ranking_penalises_what_lies_outside_the_region():
+    p = planner.make_plan(model="llama-3-8b", hardware="h100-sxm",
+                          run={"seq_len": 4096, "global_batch_seqs": 256, "training_tokens": 1e11},
+                          layout={"gpus": 64})
+    plain = search(p, Constraints(gpus=(64, 1024)), rank_by="time-to-train")
+    pess = search(p, Constraints(gpus=(64, 1024)), rank_by="time-to-train-p90")
+    factor = pess.metric / plain.metric
+    outside = pess.column("gpus") > 512
+    # every layout beyond the validated GPU count carries the widened band; inside, those that stay in the region
+    # carry the plain one (some 64-GPU layouts leave it too: an MFU above the published record)
+    assert (factor >= 1).all() and factor[outside].min() == pytest.approx(factor.max())
+    assert factor[~outside].min() < factor[outside].min()
