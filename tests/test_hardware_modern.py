@@ -26,7 +26,9 @@ PRICES = Path(__file__).resolve().parent.parent / "hardware_profiles" / "pricing
 def test_loads_with_generation_calibration_and_dense_peaks(name):
     hw = load_hardware(name)
     acc = hw.accelerator
-    assert set(acc.peak_flop_per_s) == {"fp32", "tf32", "bf16", "fp16", "fp8"}
+    # fp4 (NVFP4/MXFP4) only on Blackwell, at 2x fp8 dense (B300: Blackwell Ultra raises fp4 alone)
+    assert set(acc.peak_flop_per_s) - {"fp4"} == {"fp32", "tf32", "bf16", "fp16", "fp8"}
+    assert ("fp4" in acc.peak_flop_per_s) == (hw.generation in ("blackwell", "blackwell_ultra"))
     assert acc.peak("fp8") == pytest.approx(2 * acc.peak("bf16"), rel=1e-3)  # dense, not the sparse figures
     assert acc.peak("tf32") == pytest.approx(acc.peak("bf16") / 2, rel=1e-3)
     assert hw.network.inter_node_bandwidth_bytes_per_s.value < hw.node.intra_node_bandwidth_bytes_per_s.value

@@ -339,23 +339,57 @@ def _build_model(key: str, m: dict, seq_len: int, fill: bool, notes: list[str]) 
 _PRECISION_WORDS = {"amp_bf16": "bf16", "bf16": "bf16", "amp_fp8": "fp8", "fp8": "fp8", "amp_fp16": "fp16",
                     "fp16": "fp16", "fp32": "fp32", "tf32": "tf32"}
 
+#: Recipe names as sources publish them (lower-cased, '_' and '-' read as spaces) -> run.precision_recipe. NeMo's
+#: performance tables: FP8-DS / FP8-CS / FP8-MX (MXFP8) / FP8-BLK (block-wise); torchtitan/torchao: "float8
+#: rowwise", "float8 tensorwise" and "Float8 linears" (torchao Float8Linear: dynamic, i.e. current, per-tensor
+#: scaling); DeepSeek-V3: fine-grained block-wise FP8; Blackwell: MXFP8, NVFP4, MXFP4.
+_RECIPE_WORDS = {
+    "fp8 ds": "fp8_delayed", "fp8 delayed": "fp8_delayed", "fp8 delayed scaling": "fp8_delayed",
+    "delayed scaling": "fp8_delayed", "fp8 tensorwise delayed": "fp8_delayed",
+    "fp8 cs": "fp8_current", "fp8 current": "fp8_current", "fp8 current scaling": "fp8_current",
+    "current scaling": "fp8_current", "float8 tensorwise": "fp8_current", "fp8 tensorwise": "fp8_current",
+    "float8 linears": "fp8_current", "float8 linear": "fp8_current", "float8": "fp8_current",
+    "fp8 rowwise": "fp8_rowwise", "float8 rowwise": "fp8_rowwise", "rowwise": "fp8_rowwise",
+    "fp8 rowwise with gw hp": "fp8_rowwise", "float8 rowwise with gw hp": "fp8_rowwise",
+    "fp8 blk": "fp8_blockwise", "fp8 blockwise": "fp8_blockwise", "fp8 block wise": "fp8_blockwise",
+    "fp8 block scaling": "fp8_blockwise", "blockwise fp8": "fp8_blockwise", "fp8 bs": "fp8_blockwise",
+    "mxfp8": "mxfp8", "fp8 mx": "mxfp8", "mx fp8": "mxfp8",
+    "nvfp4": "nvfp4", "mxfp4": "mxfp4", "fp4 mx": "mxfp4",
+}
 
-def _precision(key: str, extra: dict, notes: list[str]) -> str:
+
+def _recipe_word(word: str) -> str:
+    return " ".join(str(word).strip().lower().replace("_", " ").replace("-", " ").split())
+
+
+def _precision(key: str, extra: dict, notes: list[str]) -> tuple[str, Optional[str]]:
+    """(precision, precision_recipe or None) a source ran in, from ``extra.precision`` (a precision such as
+    ``amp_bf16``/``FP8``, or a recipe name as the source publishes it: ``FP8-CS``, ``MXFP8``, ``float8 rowwise``,
+    ``Float8 linears``, ...). An unknown word skips the run, naming the word and what is known; a bare ``fp8`` is
+    fp8 without a named recipe (Transformer Engine's default delayed scaling, as before recipes existed)."""
     word = extra.get("precision")
     if word is not None:
         p = _PRECISION_WORDS.get(str(word).strip().lower())
         if p is None:
-            raise _Skip(f"extra.precision: unknown precision {word!r}")
+            recipe = _RECIPE_WORDS.get(_recipe_word(word))
+            if recipe is None:
+                raise _Skip(f"extra.precision: unknown precision or recipe {word!r} (known: "
+                            f"{', '.join(sorted(_PRECISION_WORDS))}; recipes: FP8-DS, FP8-CS, float8 rowwise, "
+                            f"Float8 linears, FP8 blockwise, MXFP8, NVFP4, MXFP4)")
+            from ..specs.run import RECIPE_PRECISION
+
+            notes.append(f"precision {word!r}: the {recipe} recipe ({RECIPE_PRECISION[recipe]} GEMMs)")
+            return RECIPE_PRECISION[recipe], recipe
         if key == "llm-foundry" and str(word) == "bf16":
             notes.append("llm-foundry precision 'bf16' with FSDP mixed_precision PURE (bf16 params/grads in FSDP "
                          "communication) represented as bf16 mixed precision")
-        return p
+        return p, None
     if key == "megatron-ptdp":
         notes.append("precision: fp16 mixed precision (extra.peak_basis '312 TFLOP/s fp16'; A100 peak is the same "
                      "for bf16)")
-        return "fp16"
+        return "fp16", None
     notes.append("precision not given: bf16 mixed precision assumed")
-    return "bf16"
+    return "bf16", None
 
 
 def _build_run(key: str, b: dict, seq_len: int, extra: dict, notes: list[str]) -> RunSpec:
@@ -368,8 +402,9 @@ def _build_run(key: str, b: dict, seq_len: int, extra: dict, notes: list[str]) -
                      "batch.micro_batch not given: 1 assumed")
     if seqs is None and toks is None:
         notes.append("global batch not given: left unknown (None); throughput per GPU does not need it")
+    precision, recipe = _precision(key, extra, notes)
     data = dict(seq_len=seq_len, global_batch_seqs=seqs, global_batch_tokens=toks, micro_batch=micro,
-                precision=_precision(key, extra, notes))
+                precision=precision, precision_recipe=recipe)
     try:
         return RunSpec.model_validate(data)
     except ValidationError as exc:

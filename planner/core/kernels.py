@@ -35,6 +35,57 @@ FP8_CAST_BYTES_PER_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """What a low-precision recipe adds around its GEMMs: HBM bytes its quantisation kernels move per input element
+    of each GEMM (each GEMM of forward, dgrad and wgrad casts both operands, transposed ones included), the bytes
+    its quantised copy of the weights keeps between micro-batches, and whether it needs Blackwell tensor cores."""
+
+    dtype: str  #: the GEMMs' precision: fp8 or fp4
+    act_cast_bytes: float  #: per activation-side element: bf16 read(s) + quantised write + scales
+    weight_cast_bytes: float  #: per weight-side element, per use
+    weight_copy_bytes: float  #: quantised weight copies kept per parameter (row- and column-wise where needed)
+    blackwell: bool  #: block-scaled formats the Blackwell tensor cores scale in hardware (OCP MX, NVFP4)
+    source: str
+
+
+#: The recipes (``run.precision_recipe``). Cast bytes: q = bytes of the quantised element (fp8 1, fp4 0.5), a bf16
+#: source read is 2, a scale is its bytes over its block's elements. Linear-layer GEMMs (QKV, output projection,
+#: FFN, experts) run in the recipe; the attention core and the output layer stay in bf16 (Transformer Engine;
+#: DeepSeek-V3 §3.3.1 also keeps the embedding, gating and norms in their original precision).
+RECIPES = {
+    "fp8_delayed": Recipe("fp8", 1.0, 3.0, 2.0, False,
+                          "Transformer Engine DelayedScaling (Micikevicius et al. 2022 §4): the scale comes from the "
+                          "amax history, so the producing kernel (fused norm/activation) writes the fp8 copy: +1 "
+                          "byte per activation; weights read 2 + write 1; fp8 weight and its transpose kept (2)"),
+    "fp8_current": Recipe("fp8", 5.0, 5.0, 2.0, False,
+                          "Transformer Engine Float8CurrentScaling (NeMo 'FP8-CS'): the tensor's own amax first "
+                          "(a 2-byte read), then the cast (read 2, write 1): 5 bytes per element, both operands"),
+    "fp8_rowwise": Recipe("fp8", 3.0 + 4.0 / 128, 3.0 + 4.0 / 128, 2.0, False,
+                          "torchao float8 rowwise (torchtitan): one fp32 scale per row computed in the cast kernel "
+                          "(read 2, write 1, 4 bytes per row; 128-wide rows counted, wider rows cost less); row- "
+                          "and column-wise copies for the backward"),
+    "fp8_blockwise": Recipe("fp8", 3.0 + 4.0 / 128, 3.0 + 4.0 / (128 * 128), 1.0, False,
+                            "DeepSeek-V3 §3.3.2: activations scaled online per 1x128 tile, weights per 128x128 "
+                            "block (fp32 scales), one pass each (read 2, write 1); a 128x128-block weight serves "
+                            "its transpose, so one copy"),
+    "mxfp8": Recipe("fp8", 3.0 + 1.0 / 32, 3.0 + 1.0 / 32, 2.0 + 2.0 / 32, True,
+                    "OCP Microscaling v1.0 MXFP8 (Transformer Engine MXFP8BlockScaling): E8M0 scale per 32 elements "
+                    "(1/32 byte), row- and column-wise copies; scaled by Blackwell tensor cores"),
+    "nvfp4": Recipe("fp4", 2.5 + 1.0 / 16, 2.5 + 1.0 / 16, 0.5 + 1.0 / 256, True,
+                    "NVIDIA NVFP4 (Blackwell; NVIDIA 2025, 'Pretraining LLMs with NVFP4', arXiv:2509.25149): E2M1 "
+                    "(0.5 byte) with an E4M3 scale per 16 elements plus a per-tensor fp32 scale; weights in 16x16 "
+                    "blocks, one copy serving the transpose"),
+    "mxfp4": Recipe("fp4", 2.5 + 1.0 / 32, 2.5 + 1.0 / 32, 1.0 + 2.0 / 32, True,
+                    "OCP Microscaling v1.0 MXFP4: E2M1 with an E8M0 scale per 32 elements, row- and column-wise "
+                    "copies; Blackwell"),
+}
+
+
+#: Generations whose tensor cores scale MX/NVFP4 blocks in hardware.
+BLACKWELL_GENERATIONS = ("blackwell", "blackwell_ultra")
+
+
+@dataclass(frozen=True)
 class Rates:
     """The roofline inputs of every kernel of one run on one GPU: peaks, HBM bandwidth, efficiencies."""
 
@@ -44,9 +95,11 @@ class Rates:
     peak16_flop_per_s: float  #: dense bf16 peak (fp8 runs keep attention and the output layer in bf16)
     hbm_bytes_per_s: float  #: datasheet HBM bandwidth
     elem_bytes: float  #: bytes per activation element
-    fp8: bool  #: GEMMs run in fp8 (with casts)
+    fp8: bool  #: linear-layer GEMMs run in a low precision (fp8 or fp4 recipe) with casts
     attention_kernels: dict  #: kernel name -> AttentionKernelCurve measured on this generation (may be empty)
     gpus_per_node: int = 8  #: GPUs of one NVLink domain (72 on GB200 NVL72): where an all-to-all leaves NVLink
+    #: (activation-side, weight-side) cast bytes per GEMM input element of the run's recipe
+    cast_bytes: tuple = (FP8_CAST_BYTES_PER_ACTIVATION, FP8_CAST_BYTES_PER_WEIGHT)
 
     def stream_s(self, nbytes: Num) -> Num:
         """Seconds to stream ``nbytes`` through HBM at the achievable bandwidth."""
@@ -56,13 +109,23 @@ class Rates:
 def rates_of(hw: HardwareSpec, run: RunSpec, elem_bytes: float, eff: TimeParams | None = None) -> Rates:
     """:class:`Rates` of ``run`` on ``hw``; ``eff`` overrides the profile's calibrated parameters (fits do)."""
     eff = eff or time_params(hw, run.precision)
-    fp8 = run.precision == "fp8"
-    # fp8 recipes (Transformer Engine, NeMo) run the attention core and the output layer in bf16
+    fp8 = run.precision in ("fp8", "fp4")
+    # fp8/fp4 recipes (Transformer Engine, NeMo, DeepSeek-V3) run the attention core and the output layer in bf16
+    recipe = RECIPES.get(run.recipe) if fp8 else None
+    if recipe is not None and recipe.blackwell and hw.generation not in BLACKWELL_GENERATIONS:
+        from ..errors import SpecError
+
+        named = (f"run.precision_recipe({run.recipe})" if run.precision_recipe else
+                 f"run.precision({run.precision}) (recipe {run.recipe})")
+        raise SpecError(f"{named} needs Blackwell tensor cores (block scales in hardware); hardware {hw.name} is "
+                        f"{hw.generation or 'an unknown generation'}")
     peak = peak_flop_per_s(hw, run.precision)
     return Rates(eff=eff, eff16=eff.replace(matmul_fraction=eff.matmul_fraction_bf16) if fp8 else eff,
                  peak_flop_per_s=peak, peak16_flop_per_s=peak_flop_per_s(hw, "bf16") if fp8 else peak,
                  hbm_bytes_per_s=hw.accelerator.hbm_bandwidth_bytes_per_s.value, elem_bytes=elem_bytes, fp8=fp8,
-                 attention_kernels=dict(hw.attention_kernels), gpus_per_node=hw.gpus_per_node)
+                 attention_kernels=dict(hw.attention_kernels), gpus_per_node=hw.gpus_per_node,
+                 cast_bytes=(recipe.act_cast_bytes, recipe.weight_cast_bytes) if recipe is not None else
+                 (FP8_CAST_BYTES_PER_ACTIVATION, FP8_CAST_BYTES_PER_WEIGHT))
 
 
 def gemm_efficiency(a, b, c, eff: TimeParams) -> Num:
@@ -82,13 +145,15 @@ def gemm_efficiency(a, b, c, eff: TimeParams) -> Num:
     return eff.matmul_fraction * (a / (a + h)) * (b / (b + h)) * (c / (c + h))
 
 
-def gemm_time_s(a, b, c, peak: float, bw: float, e: float, eff: TimeParams, fp8: bool = False) -> Num:
-    """One (a x c) @ (c x b) GEMM: roofline on FLOPs (at its shape's efficiency) and on operand bytes."""
+def gemm_time_s(a, b, c, peak: float, bw: float, e: float, eff: TimeParams, fp8: bool = False,
+                cast_bytes: tuple = (FP8_CAST_BYTES_PER_ACTIVATION, FP8_CAST_BYTES_PER_WEIGHT)) -> Num:
+    """One (a x c) @ (c x b) GEMM: roofline on FLOPs (at its shape's efficiency) and on operand bytes; a
+    low-precision GEMM (``fp8``, any recipe) adds its recipe's casts of both operands (``cast_bytes``)."""
     t_c = 2.0 * a * b * c / (gemm_efficiency(a, b, c, eff) * peak)
     t_m = e * (a * c + c * b + a * b) / (eff.hbm_fraction * bw)
     t = np.maximum(t_c, t_m)
     if fp8:  # operand (a x c) is the activation side, (c x b) the weight side for the forward GEMM
-        t = t + (FP8_CAST_BYTES_PER_ACTIVATION * a * c + FP8_CAST_BYTES_PER_WEIGHT * c * b) / (eff.hbm_fraction * bw)
+        t = t + (cast_bytes[0] * a * c + cast_bytes[1] * c * b) / (eff.hbm_fraction * bw)
     return t
 
 
@@ -104,8 +169,9 @@ def gemm_pass_s(m, n, k, r: Rates, bf16: bool = False) -> tuple[Num, Num]:
     dW = X^T dY backward. ``bf16``: a GEMM an fp8 recipe keeps in bf16 (the output layer)."""
     peak, eff, fp8 = (r.peak16_flop_per_s, r.eff16, False) if bf16 else (r.peak_flop_per_s, r.eff, r.fp8)
     bw, e = r.hbm_bytes_per_s, r.elem_bytes
-    fwd = gemm_time_s(m, n, k, peak, bw, e, eff, fp8)
-    return fwd, fwd + gemm_time_s(m, k, n, peak, bw, e, eff, fp8) + gemm_time_s(k, n, m, peak, bw, e, eff, fp8)
+    cb = r.cast_bytes
+    fwd = gemm_time_s(m, n, k, peak, bw, e, eff, fp8, cb)
+    return fwd, fwd + gemm_time_s(m, k, n, peak, bw, e, eff, fp8, cb) + gemm_time_s(k, n, m, peak, bw, e, eff, fp8, cb)
 
 
 def attention_kernel_rates(curve: AttentionKernelCurve, s_kernel: Num, causal: bool, peak16: float

@@ -52,8 +52,8 @@ OPTIMIZER_STATE_BYTES = {  # (mixed precision, full precision): bytes/parameter
 
 
 def bytes_per_weight(run: RunSpec) -> float:
-    """Bytes per stored weight: 4 for fp32/tf32 training, 2 under mixed precision (fp8 keeps bf16 weights, as
-    Transformer Engine does; its transient fp8 copies are left out)."""
+    """Bytes per stored weight: 4 for fp32/tf32 training, 2 under mixed precision (fp8/fp4 keep bf16 weights, as
+    Transformer Engine does; a named recipe's quantised copies are :func:`weight_copy_bytes`)."""
     return 2.0 if run.mixed_precision else 4.0
 
 
@@ -65,11 +65,36 @@ def bytes_per_grad(run: RunSpec) -> float:
 
 
 def optimizer_bytes_per_param(run: RunSpec) -> float:
-    """Optimizer state (and master copy) bytes per parameter."""
+    """Optimizer state (and master copy) bytes per parameter.
+
+    Mixed precision: master weights (``run.master_weights_dtype``: fp32 4, bf16 2) + the optimizer's moments
+    (:data:`OPTIMIZER_STATE_BYTES`' full-precision column), halved when ``run.optimizer_moments_dtype`` is bf16
+    (8-bit Adam's 1-byte moments stay). DeepSeek-V3 (§3.3.3: fp32 master weights, bf16 AdamW moments): 4 + 4 = 8
+    bytes instead of 12."""
     if run.optimizer_state_bytes_per_param is not None:
         return run.optimizer_state_bytes_per_param
     mixed, full = OPTIMIZER_STATE_BYTES[run.optimizer]
-    return mixed if run.mixed_precision else full
+    if not run.mixed_precision:
+        return full
+    if run.master_weights_dtype == "fp32" and run.optimizer_moments_dtype == "fp32":
+        return mixed
+    master = 4.0 if run.master_weights_dtype == "fp32" else 2.0
+    moments = mixed - 4.0
+    if run.optimizer_moments_dtype == "bf16" and run.optimizer != "adam8bit":
+        moments = moments / 2.0
+    return master + moments
+
+
+def weight_copy_bytes(run: RunSpec) -> float:
+    """Bytes per parameter of the low-precision weight copies a named recipe keeps between micro-batches of a step
+    (``kernels.RECIPES``: Transformer Engine caches the fp8 weight and its transpose; block formats whose blocks
+    serve the transpose keep one). 0 for bf16, and for fp8 named without a recipe (planner's model before recipes
+    left these copies out)."""
+    from .kernels import RECIPES
+
+    if run.precision_recipe is None or run.recipe is None:
+        return 0.0
+    return RECIPES[run.recipe].weight_copy_bytes
 
 
 def activation_bytes_per_element(run: RunSpec) -> float:
@@ -212,6 +237,8 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
         w, g, o = bytes_per_weight(run), bytes_per_grad(run), optimizer_bytes_per_param(run)
         z = ex.zero_stage
         weights = dense * w / np.where(z >= 3, shard, 1) + expert * w / np.where(z >= 3, exp_shard, 1)
+        # low-precision weight copies of a named recipe; ZeRO-3/FSDP casts the gathered layer and drops it
+        weights = weights + (dense + expert) * weight_copy_bytes(run) * np.where(z >= 3, 0.0, 1.0)
         grads = dense * g / np.where(z >= 2, shard, 1) + expert * g / np.where(z >= 2, exp_shard, 1)
         opt = dense * o / np.where(z >= 1, shard, 1) + expert * o / np.where(z >= 1, exp_shard, 1)
         return weights, grads, opt

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from .base import Spec
 
-Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
+Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "fp4"]
 USER_SOURCE = "user-supplied"
 
 
