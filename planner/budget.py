@@ -162,6 +162,37 @@ def _best_layout(model, run: RunSpec, hw: HardwareSpec, schedule: ScheduleSpec, 
     return estimate(plan).to_dict(), plan, g
 
 
+def _choose_gpus(usd, days, target_loss, max_gpus: int, price: float, per_node: int, notes: list[str]):
+    """(GPUs, days target) when the query does not fix the GPU count: what the dollars buy over the days; with
+    dollars alone, enough GPUs that the run lasts at most :data:`DEFAULT_MAX_DAYS`; else ``max_gpus``."""
+    if usd is not None and days is not None:
+        return _whole_nodes(usd / (price * 24.0 * days), per_node), days
+    if usd is not None and target_loss is None:
+        gpus = min(_whole_nodes_up(usd / (price * 24.0 * DEFAULT_MAX_DAYS), per_node), _whole_nodes(max_gpus, per_node))
+        notes.append(f"only a dollar budget: GPUs chosen so the run takes about {DEFAULT_MAX_DAYS:g} days or "
+                     f"fewer (at most --max-gpus {max_gpus}); give --days or --gpus to choose otherwise")
+        return gpus, DEFAULT_MAX_DAYS
+    return _whole_nodes(max_gpus, per_node), days
+
+
+def _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, schedule, *, law, vocab_size,
+                  tokens_available, seq_len, batch_tokens):
+    """Keep the promise: the MFU iteration agrees to half a point, and restarts, checkpoints and the run overhead
+    are only known once estimated; shrink the compute until the days and dollars hold (at most four rounds)."""
+    for _ in range(4):
+        over, _what = _overrun(est, days, usd)
+        if over <= 1.0:
+            break
+        flops_model *= 0.998 / over
+        sc = plan_for_compute(flops_model / flop_ratio, law, vocab_size=vocab_size, unique_tokens=tokens_available)
+        run = RunSpec(seq_len=seq_len, global_batch_seqs=max(1, batch_tokens // seq_len), training_tokens=sc.tokens)
+        est, plan, gpus = _best_layout(sc.model, run, hw, schedule, gpus)
+        if est is None:
+            raise SpecError(f"budget: no layout of a {sc.params_model / 1e9:.1f}B-parameter model fits on {gpus} "
+                            f"{hw.name} GPUs; raise --gpus/--max-gpus or lower the budget")
+    return est, plan, sc, gpus
+
+
 def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[float] = None,
            gpus: Optional[int] = None, max_gpus: int = 4096, target_loss: Optional[float] = None,
            tokens_available: Optional[float] = None, seq_len: int = 4096, batch_tokens: int = 4 * 2**20,
@@ -181,16 +212,7 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
 
     # GPUs and GPU-hours
     if gpus is None:
-        if usd is not None and days is not None:
-            gpus = _whole_nodes(usd / (price * 24.0 * days), per_node)
-        elif usd is not None and target_loss is None:  # enough GPUs that the dollars last at most the default days
-            gpus = min(_whole_nodes_up(usd / (price * 24.0 * DEFAULT_MAX_DAYS), per_node),
-                       _whole_nodes(max_gpus, per_node))
-            days = DEFAULT_MAX_DAYS
-            notes.append(f"only a dollar budget: GPUs chosen so the run takes about {DEFAULT_MAX_DAYS:g} days or "
-                         f"fewer (at most --max-gpus {max_gpus}); give --days or --gpus to choose otherwise")
-        else:
-            gpus = _whole_nodes(max_gpus, per_node)
+        gpus, days = _choose_gpus(usd, days, target_loss, max_gpus, price, per_node, notes)
     if gpus < 1:
         raise SpecError(f"budget: ${usd:,.0f} buys less than one GPU for {days:g} days at ${price}/GPU-hour")
     hours = usd / price if usd is not None else (gpus * 24.0 * days if days is not None else None)
@@ -238,19 +260,10 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
     else:
         notes.append(f"MFU did not settle within {MAX_ITERATIONS} iterations (last change "
                      f"{abs(iterations[-1]['mfu_predicted'] - iterations[-1]['mfu_assumed']):.3f})")
-    # Keep the promise: the iteration above agrees on MFU to half a point, and restarts, checkpoints and the run
-    # overhead are only known once estimated; shrink the compute until the days and dollars hold.
-    for _ in range(4):
-        over, _what = _overrun(est, days, usd)
-        if target_loss is not None or over <= 1.0:
-            break
-        flops_model *= 0.998 / over
-        sc = plan_for_compute(flops_model / flop_ratio, law, vocab_size=vocab_size, unique_tokens=tokens_available)
-        run = RunSpec(seq_len=seq_len, global_batch_seqs=max(1, batch_tokens // seq_len), training_tokens=sc.tokens)
-        est, plan, gpus = _best_layout(sc.model, run, hw, schedule, gpus)
-        if est is None:
-            raise SpecError(f"budget: no layout of a {sc.params_model / 1e9:.1f}B-parameter model fits on {gpus} "
-                            f"{hw.name} GPUs; raise --gpus/--max-gpus or lower the budget")
+    if target_loss is None:
+        est, plan, sc, gpus = _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, schedule,
+                                            law=law, vocab_size=vocab_size, tokens_available=tokens_available,
+                                            seq_len=seq_len, batch_tokens=batch_tokens)
     over, what = _overrun(est, days, usd)
     if over > 1.0:
         why = ("the target loss fixes the model and tokens" if target_loss is not None

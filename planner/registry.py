@@ -202,3 +202,19 @@ def load_hardware(name: str) -> HardwareSpec:
         return HardwareSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc, prefix=f"hardware {name}")) from None
+
+
+def cluster_names() -> list[str]:
+    """The cluster profiles (``hardware_profiles/clusters/*.yaml``): a node and fabric to put a GPU in."""
+    return sorted({p.stem for d in _profile_dirs() for p in (d / "clusters").glob("*.yaml")})
+
+
+def cluster_data(name: str) -> dict:
+    """A cluster profile's mapping (its ``node`` and ``network`` sections replace a GPU profile's)."""
+    if not isinstance(name, str) or not name.replace("-", "").replace(".", "").replace("_", "").isalnum():
+        raise SpecError(f"cluster: {str(name)[:80]!r} is not a cluster profile name (known: "
+                        f"{', '.join(cluster_names())})")
+    path = _generation_file("clusters", name)
+    if path is None:
+        raise _unknown("cluster", str(name), cluster_names())
+    return read_data(path)

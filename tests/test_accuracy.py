@@ -103,3 +103,19 @@ def test_error_stats_of_known_errors():
     s = error_stats([-0.2, -0.1, 0.0, 0.1, 0.3])
     assert s["n"] == 5 and s["median_abs_pct_error"] == pytest.approx(10.0)
     assert s["p10_signed_pct_error"] == pytest.approx(-16.0) and s["p90_signed_pct_error"] == pytest.approx(22.0)
+
+
+def test_committed_calibration_is_what_one_command_refits(runs):
+    """`planner fit-time --write` reproduces hardware_profiles/calibration/ from the public runs (same values to
+    1e-3 relative: the optimiser's tolerance), and no fitted parameter sits on a bound."""
+    from planner.calibrate.fit import fit_all
+    from planner.registry import calibration_path, read_yaml
+
+    fits = fit_all(runs, strict=True)
+    for gen, res in fits.items():
+        stored = read_yaml(calibration_path(gen))
+        assert stored.get("at_bound") == []
+        values = {k: v["value"] for k, v in stored["parameters"].items()}
+        assert set(values) == set(res.params), gen
+        for k, v in res.params.items():
+            assert v == pytest.approx(values[k], rel=1e-3), (gen, k)

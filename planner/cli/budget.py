@@ -36,6 +36,7 @@ BUDGET_FLAGS: tuple[Flag, ...] = (
     _budget_flag("law", Optional[str], "Scaling law (default besiroglu2024; see `planner scaling laws`)."),
     _budget_flag("vocab", Optional[int], "Vocabulary of the model to build (default 128256).", field="vocab_size"),
     FLAGS["price"].but(help="USD per GPU-hour (overrides the profile)."),
+    FLAGS["cluster"],
     FLAGS["memory_headroom"],
 )
 
@@ -107,6 +108,8 @@ def _read_budget(budget_file: Optional[Path], flags: dict):
     hw_value = gpu if gpu is not None else data.get("hardware")
     if hw_value is None:
         raise SpecError("budget: give --gpu PROFILE or `hardware:` in the budget file (see `planner hardware`)")
+    if flags.get("cluster") is not None:
+        hw_value = ({"extends": hw_value} if isinstance(hw_value, str) else dict(hw_value)) | {"cluster": flags["cluster"]}
     raw_hw = resolve_hardware(hw_value)
     if flags.get("memory_headroom") is not None:
         raw_hw = {**raw_hw, "memory_headroom_fraction": flags["memory_headroom"]}

@@ -234,6 +234,9 @@ FLAGS: dict[str, Flag] = _table(
     Flag("tokens", "run.training_tokens", Optional[float], "Training tokens in total."),
     Flag("precision", "run.precision", Optional[Precision], "Training precision."),
     Flag("optimizer", "run.optimizer", Optional[Optim], "Optimizer."),
+    Flag("cluster", "hardware.cluster", Optional[str],
+         "Node and fabric around the GPU: a profile of hardware_profiles/clusters/ (dgx-h100-superpod, aws-p4d, "
+         "aws-p5, azure-nd-h100-v5, ...)."),
     Flag("memory_headroom", "hardware.memory_headroom_fraction", Optional[float],
          "Share of GPU memory to keep free; a layout fits within capacity x (1 - headroom) (default 0.03)."),
     Flag("price", "schedule.price_usd_per_gpu_hour", Optional[float],
@@ -282,13 +285,14 @@ def build_plan(plan_file: Optional[Path], flags: dict):
         _require_without_file(values)
     _drop_pairs(data, values)
     source = values.pop("price_source", None)
-    headroom = values.pop("memory_headroom", None)
+    on_hardware = {k: values.pop(k) for k in ("cluster", "memory_headroom") if k in values}
     for k, v in values.items():
         set_path(data, FLAGS[k].field, flag_value(v))
-    if headroom is not None:  # a field of the hardware: a profile given by name is extended, not replaced
+    if on_hardware:  # fields of the hardware: a profile given by name is extended, not replaced
         if isinstance(data.get("hardware"), str):
             data["hardware"] = {"extends": data["hardware"]}
-        set_path(data, FLAGS["memory_headroom"].field, headroom)
+        for k, v in on_hardware.items():
+            set_path(data, FLAGS[k].field, v)
     if source is not None:
         _price_from_table(data, source, "price" in values)
     data.setdefault("layout", {})

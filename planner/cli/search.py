@@ -306,8 +306,9 @@ def estimate_command_line(plan_file: Optional[Path], model: Optional[str], gpu: 
 #: Table flags that set the plan a search starts from, and (after the first three) that its best layout's
 #: `planner estimate` command repeats.
 RUN_FLAGS = ("model", "gpu", "seq", "global_batch_tokens", "tokens", "precision", "optimizer", "flash", "offload",
-             "price", "price_source", "memory_headroom")
-_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "memory_headroom")
+             "price", "price_source", "cluster", "memory_headroom")
+_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "cluster",
+             "memory_headroom")
 
 
 def _run_flags(flags: dict) -> list[str]:
@@ -376,6 +377,7 @@ def _fix(name: str, what: str) -> inspect.Parameter:
          "each layout's cross-validated band (wider outside the validated region).", panel="Ranking"),
     FLAGS["price"].param(),
     FLAGS["price_source"].param(),
+    FLAGS["cluster"].param(),
     FLAGS["memory_headroom"].param(),
     _opt("top", int, 10, help="Rows of the ranked table (0 = every candidate).", panel="Ranking"),
     _opt("rejected", int, 5, help="Rejected layouts ranked ahead of the winner to show, with the reason.",

@@ -97,7 +97,7 @@ def fit_time(
     gens = list(generations(usable))
     with report.Progress("fitting", total=1, delay_s=0.0) as bar:
         bar.update(0, description=f"fitting {', '.join(gens)} together ({len(usable)} runs)")
-        fits = list(fit_all(usable, exclude_sources=exclude_source).items())
+        fits = list(fit_all(usable, exclude_sources=exclude_source, strict=write).items())
         bar.update(1)
     for gen, res in fits:
         errs = [abs(v) * 100 for v in res.residuals.values()]

@@ -90,7 +90,8 @@ class TimeBreakdown:
 def collective_of(hw: HardwareSpec, eff: TimeParams) -> Collective:
     """The collective timer of ``hw``: NVLink inside a node, the NICs across nodes, at measured/fitted busbw."""
     intra_bw = hw.node.intra_node_bandwidth_bytes_per_s.value * eff.nvlink_busbw_fraction
-    inter_bw = hw.network.inter_node_bandwidth_bytes_per_s.value * eff.network_busbw_fraction
+    over = hw.network.oversubscription_ratio.value if hw.network.oversubscription_ratio is not None else 1.0
+    inter_bw = hw.network.inter_node_bandwidth_bytes_per_s.value * eff.network_busbw_fraction / over
     lat_in, lat_out = hw.node.intra_node_latency_s.value, hw.network.inter_node_latency_s.value
     gpn = hw.gpus_per_node
 

@@ -138,15 +138,21 @@ def resolve_model(value: Any, base_dir: Optional[Path] = None) -> dict:
 
 
 def resolve_hardware(value: Any) -> dict:
-    """The raw hardware mapping: a profile name, or an inline mapping (``extends:`` allowed)."""
+    """The raw hardware mapping: a profile name, or an inline mapping (``extends:`` a profile, ``cluster:`` a node
+    and fabric from ``hardware_profiles/clusters/``)."""
     if isinstance(value, str):
         return with_calibration(profile_data(value))
     if isinstance(value, dict):
         value = dict(value)
         base = value.pop("extends", None)
-        if base is None:
-            return with_calibration(value)
-        merged = copy.deepcopy(profile_data(base))
+        cluster = value.pop("cluster", None)
+        merged = copy.deepcopy(profile_data(base)) if base is not None else {}
+        if cluster is not None:  # the cluster's node and fabric, then the mapping's own overrides
+            from ..registry import cluster_data
+
+            fabric = cluster_data(cluster)
+            _deep_update(merged, {k: fabric[k] for k in ("node", "network") if k in fabric})
+            merged["cluster"] = str(cluster)
         _deep_update(merged, value)
         return with_calibration(merged)
     raise SpecError(f"hardware: expected a profile name or a mapping, got {type(value).__name__}")

@@ -68,6 +68,16 @@ class NetworkSpec(Spec):
         ..., description="Unidirectional network bandwidth per GPU between nodes (IB/RoCE/EFA), bytes/s."
     )
     inter_node_latency_s: Sourced = Field(..., description="Small-message collective latency across nodes, s.")
+    oversubscription_ratio: Optional[Sourced] = Field(
+        None, description="Host-facing over spine bandwidth of the fabric (2.0 = 2:1 oversubscribed): traffic "
+        "between nodes gets 1/ratio of the NIC bandwidth; 1 (or absent) = non-blocking, dimensionless.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        r = self.oversubscription_ratio
+        if r is not None and not 1.0 <= r.value <= 64.0:
+            raise ValueError(f"network.oversubscription_ratio must be between 1 and 64, got {r.value}")
+        return self
 
 
 class AttentionKernelCurve(Spec):
@@ -135,6 +145,9 @@ class HardwareSpec(Spec):
         default_factory=dict, description="Measured fused-attention throughput by sequence length, per kernel "
         "(flash2, flash3), from ``hardware_profiles/kernels/<generation>.yaml``; without one the time model uses "
         "the fitted attention fraction.")
+    cluster: Optional[str] = Field(
+        None, description="The cluster profile (hardware_profiles/clusters/<name>.yaml) whose node and network "
+        "replaced the GPU profile's: a DGX SuperPOD, a cloud instance type, a RoCE fabric.")
     memory_headroom_fraction: float = Field(
         0.03, ge=0.0, le=0.5, description="Share of device memory a plan keeps free (allocator spikes, a larger "
         "batch of a variable-length step): a layout fits when its memory is at most capacity x (1 - headroom), "
