@@ -783,7 +783,7 @@ class SearchResult:
         src = {"gpus": gpus, "seq_len_tokens": self.plan.run.seq_len,
                "mfu_at_run_precision": arr("mfu_at_run_precision")}
         src.update({k: arr(k) for k in WITH_STEP + AGAINST_STEP})
-        bands = band_columns(src, self.plan.hardware)
+        bands = band_columns(src, self.plan.hardware, precision=self.plan.run.precision)
         out = {k: ([None] * len(gpus) if v is None else maybe(v)) for k, v in bands.items() if k != "extrapolation"}
         out["extrapolation"] = [str(x) for x in np.broadcast_to(np.asarray(bands["extrapolation"], dtype=object),
                                                                  (len(gpus),))]

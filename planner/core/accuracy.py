@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from ..specs.hardware import HardwareSpec
+from .efficiency import time_params
 from .layout import Num
 
 #: Factor on the band's deviations from 1 outside the validated region (no data says how much worse it is there:
@@ -87,14 +88,21 @@ def band_multipliers(hw: HardwareSpec, outside: Num) -> Optional[tuple[Num, Num]
     return lo, 1.0 + widen * acc.p90_signed_pct_error / 100.0
 
 
-def band_columns(row: dict, hw: HardwareSpec, flags: Optional[object] = None) -> dict:
+def band_columns(row: dict, hw: HardwareSpec, flags: Optional[object] = None, precision: str = "bf16") -> dict:
     """``*_p10``/``*_p90`` of the step-time-like and throughput-like columns of ``row`` (scalars or arrays) and
-    the ``extrapolation`` text; None where the row lacks the column or the hardware has no accuracy entry."""
+    the ``extrapolation`` text; None where the row lacks the column or the hardware has no accuracy entry.
+
+    The fast end never implies an MFU above the measured matmul ceiling (MAMF) of the run's precision: no
+    training step outruns its GEMMs at their best shape."""
     out: dict = {}
     if flags is None:
         flags = extrapolation_flags(hw, row["gpus"], row["seq_len_tokens"], row["mfu_at_run_precision"])
     flags_arr = np.asarray(flags, dtype=object)
     lo, hi = band_multipliers(hw, flags_arr != "") or (None, None)
+    if lo is not None:
+        ceiling = time_params(hw, precision).matmul_fraction
+        lo = np.maximum(lo, np.asarray(row["mfu_at_run_precision"], dtype=float) / ceiling)
+        hi = np.maximum(hi, lo)
     for k in WITH_STEP + AGAINST_STEP:
         v = row.get(k)
         if v is None or lo is None:

@@ -131,7 +131,7 @@ class Estimate:
             out["training_time_ideal_days"] = out["training_steps"] * out["step_time_s"] / SECONDS_PER_DAY
             out.update(run_costs(out, p.schedule, p.hardware,
                                  checkpoint_bytes=checkpoint_bytes_of(p.model, p.run)).to_dict())
-        out.update(band_columns(out, p.hardware))
+        out.update(band_columns(out, p.hardware, precision=run.precision))
         out.update({k: _scalar(v) for k, v in self.memory.to_dict().items()})
         out["memory_per_gpu_gib"] = out["memory_per_gpu_bytes"] / GIB
         out["fits"] = self.fits
