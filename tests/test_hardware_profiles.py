@@ -228,8 +228,11 @@ def test_dtypes_match_the_chips(profiles):
     assert set(profiles["v100-sxm2"].accelerator.peak_flop_per_s) == {"fp32", "fp16"}
     for name in ("a100-40gb", "a100-80gb"):
         assert "fp8" not in profiles[name].accelerator.peak_flop_per_s
-    for name in ("h100-sxm", "h100-pcie", "h200", "b200", "mi300x"):
+    for name in ("h100-sxm", "h100-pcie", "h200", "mi300x"):
         assert set(profiles[name].accelerator.peak_flop_per_s) == {"fp32", "tf32", "bf16", "fp16", "fp8"}
+    # Blackwell adds FP4 (NVFP4/MXFP4) tensor cores, at 2x fp8 dense
+    assert set(profiles["b200"].accelerator.peak_flop_per_s) == {"fp32", "tf32", "bf16", "fp16", "fp8", "fp4"}
+    assert profiles["b200"].accelerator.peak("fp4") == 2 * profiles["b200"].accelerator.peak("fp8")
     with pytest.raises(ValueError, match="bf16"):
         profiles["v100-sxm2"].accelerator.peak("bf16")
 

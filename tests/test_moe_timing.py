@@ -93,6 +93,16 @@ def test_imbalance_scales_expert_rows_not_shared_or_router():
     assert capped["expert_up"][1] == pytest.approx(8192)
 
 
+def test_default_imbalance_capped_where_every_token_goes_everywhere():
+    """top_k = E (every token to every expert): the default 1.1 is capped at E/top_k = 1; a given value above that
+    bound is an error."""
+    moe = MoESpec(num_experts=8, top_k=8)
+    assert float(routed_load(moe, 8)) == 1.0
+    assert MoESpec(num_experts=8, top_k=8, load_imbalance=1.1).load_imbalance == 1.1  # a dumped plan repeats it
+    with pytest.raises(ValidationError, match=r"moe.load_imbalance\(1.5\) > moe.num_experts\(8\)/moe.top_k\(8\) = 1"):
+        MoESpec(num_experts=8, top_k=8, load_imbalance=1.5)
+
+
 def test_vectorised_over_ep():
     m = _v3(load_imbalance=1.2)
     ep = np.array([1, 8, 64])

@@ -109,8 +109,9 @@ def routed_load(moe, ep: Num) -> Num:
     others wait for it at the next all-to-all. With a capacity factor c (GShard, Lepikhin et al. 2020 §2.2; Switch
     Transformer, Fedus et al. 2022 §2.2) an expert processes at most c·tokens·top_k/E rows and drops the rest, so
     the load is min(imbalance, c); c < 1 drops tokens even when balanced. One GPU holding every expert (ep = 1) does
-    all routed work whatever the split between its experts: load 1 (capped by c)."""
-    load = np.where(np.asarray(ep) > 1, moe.load_imbalance, 1.0)
+    all routed work whatever the split between its experts: load 1 (capped by c). No rank receives more than every
+    token: the load is at most E/top_k (top_k = E routes every token everywhere: balanced by construction)."""
+    load = np.where(np.asarray(ep) > 1, min(moe.load_imbalance, moe.num_experts / moe.top_k), 1.0)
     if moe.capacity_factor is not None:
         load = np.minimum(load, moe.capacity_factor)
     return load

@@ -206,8 +206,9 @@ class MoESpec(Spec):
     def _check(self):
         if self.top_k > self.num_experts:
             raise ValueError(f"moe.top_k({self.top_k}) > moe.num_experts({self.num_experts})")
+        # the default applies capped at the bound (time.routed_load; a dumped plan may repeat it), another value not
         bound = self.num_experts / self.top_k
-        if self.load_imbalance > bound:
+        if self.load_imbalance > bound and self.load_imbalance != DEFAULT_LOAD_IMBALANCE:
             raise ValueError(f"moe.load_imbalance({self.load_imbalance:g}) > moe.num_experts({self.num_experts})/"
                              f"moe.top_k({self.top_k}) = {bound:g}: a rank cannot receive more than every token")
         if self.max_nodes_per_token is not None and self.max_nodes_per_token > self.top_k:
