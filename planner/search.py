@@ -507,7 +507,7 @@ class SearchResult:
         fpt = float(step_flops(self.plan.model, self.plan.run, exec_from_spec(self.plan.layout,
                                                                               self.plan.run)).model_flops_per_token)
         hw, prec = self.plan.hardware, self.plan.run.precision
-        peak = peak_flop_per_s(hw, prec) if prec == "fp8" else peak_flop_per_s(hw, mfu_dtype(prec))
+        peak = peak_flop_per_s(hw, prec) if prec in ("fp8", "fp4") else peak_flop_per_s(hw, mfu_dtype(prec))
         gpus = self.column("gpus")
         mfu = fpt * self.tokens_per_step() / (self.step_time_s * gpus * peak)
         bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu))

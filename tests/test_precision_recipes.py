@@ -182,3 +182,13 @@ def test_deepseek_v3_example_runs_blockwise_fp8():
     assert plan.run.precision_recipe == "fp8_blockwise" and plan.run.optimizer_moments_dtype == "bf16"
     est = estimate(plan)
     assert est.memory.fits if hasattr(est, "memory") else True
+
+
+def test_cli_recipe_choices_are_the_specs():
+    """--precision-recipe offers exactly run.precision_recipe's values (one list, two spellings would drift)."""
+    import typing
+
+    from planner.cli.common import Recipe
+    from planner.specs.run import PrecisionRecipe
+
+    assert {r.value for r in Recipe} == set(typing.get_args(PrecisionRecipe))

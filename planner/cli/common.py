@@ -122,6 +122,11 @@ class Precision(str, Enum):
     fp4 = "fp4"
 
 
+#: run.precision_recipe as a choice (planner/specs/run.py PrecisionRecipe)
+Recipe = Enum("Recipe", {r: r for r in ("bf16", "fp8_delayed", "fp8_current", "fp8_rowwise", "fp8_blockwise", "mxfp8",
+                                        "nvfp4", "mxfp4")}, type=str)
+
+
 class Optim(str, Enum):
     adamw = "adamw"
     adam = "adam"
@@ -233,6 +238,8 @@ FLAGS: dict[str, Flag] = _table(
     Flag("micro_batch", "run.micro_batch", Optional[int], "Micro-batch, sequences."),
     Flag("tokens", "run.training_tokens", Optional[float], "Training tokens in total."),
     Flag("precision", "run.precision", Optional[Precision], "Training precision."),
+    Flag("precision_recipe", "run.precision_recipe", Optional[Recipe],
+         "Low-precision recipe: which GEMMs, scaling and casts (fp8_blockwise = DeepSeek-V3's; MX/NVFP4 on Blackwell)."),
     Flag("optimizer", "run.optimizer", Optional[Optim], "Optimizer."),
     Flag("cluster", "hardware.cluster", Optional[str],
          "Node and fabric around the GPU: a profile of hardware_profiles/clusters/ (dgx-h100-superpod, aws-p4d, "

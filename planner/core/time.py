@@ -484,7 +484,7 @@ def throughput(flops: StepFlops, tb: TimeBreakdown, ex: Exec, hw: HardwareSpec, 
     st = tb.step_time_s
     gpus = ex.gpus
     peak = peak_flop_per_s(hw, mfu_dtype(precision))
-    peak_run = peak_flop_per_s(hw, precision) if precision == "fp8" else peak
+    peak_run = peak_flop_per_s(hw, precision) if precision in ("fp8", "fp4") else peak
     return Throughput(
         step_time_s=st,
         tokens_per_s_per_gpu=flops.tokens_per_step / st / gpus,
