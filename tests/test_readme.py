@@ -4,7 +4,8 @@ lands in the checkout).
 
 Skipped, each with its reason: ``pip install`` (the command after ``&&`` runs; installing would re-point the
 editable install), the test suite itself, lines that need PyTorch when it is absent, and ``fit-time --write``
-(two minutes of fitting) unless ``PLANNER_README_SLOW=1``.
+(two minutes of fitting) and ``validate --cross-validate`` (tests/test_accuracy.py runs it) unless
+``PLANNER_README_SLOW=1``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def _command(line: str) -> tuple[str | None, str]:
         return None, "needs PyTorch (pip install -e '.[bench]')"
     if "fit-time --write" in line and not os.environ.get("PLANNER_README_SLOW"):
         return None, "two minutes of fitting; set PLANNER_README_SLOW=1 to run it"
+    if "--cross-validate" in line and not os.environ.get("PLANNER_README_SLOW"):
+        return None, "seven refits (minutes); tests/test_accuracy.py runs the same cross-validation"
     return line, ""
 
 
