@@ -23,7 +23,8 @@ from planner.calibrate.conventions import (
 from planner.calibrate.measured import DEFAULT_PATH, GPU_PROFILES, MeasuredRun, SkippedRun, load_runs, summary
 from planner.specs import LayoutSpec, ModelSpec, RunSpec
 
-N_ENTRIES = 243
+N_ENTRIES = 257
+N_SHARED = 243  #: entries of the workspace's shared copy; the package copy adds memory-only runs after them
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_every_entry_loaded_or_skipped_with_a_reason(data, result):
 def test_counts_per_source(result):
     loaded, skipped = result
     assert Counter(r.source_key for r in loaded) == {
-        "llm-foundry": 186, "megatron-ptdp": 22, "megatron-korthikanti": 9, "nemo": 12, "torchtitan": 8,
+        "llm-foundry": 186, "megatron-ptdp": 22, "megatron-korthikanti": 9, "nemo": 12, "torchtitan": 22,
     }
     # The only entries that cannot be represented: NeMo LoRA (frozen base weights) and packed SFT (attention over
     # short packed documents, which the specs cannot state).
@@ -82,6 +83,10 @@ def test_every_spec_is_valid_and_consistent(result):
         assert lay.gpus == lay.dp * lay.tp * lay.pp * lay.cp == r.raw["hardware"]["count"], r.id
         assert r.hardware in set(GPU_PROFILES.values())
         assert r.run.seq_len == r.raw["model"]["seq_len"]
+        if r.measured_tokens_per_s_per_gpu is None:  # a memory-only entry (its throughput kept under extra)
+            assert r.measured_memory_bytes and r.measured_memory_bytes > 0, r.id
+            assert r.flop_convention and r.assumptions
+            continue
         assert r.measured_tokens_per_s_per_gpu and r.measured_tokens_per_s_per_gpu > 0, r.id
         assert r.conversion and r.flop_convention and r.assumptions
         if r.measured_step_time_s is not None and r.run.batch_seqs is not None:
@@ -189,7 +194,7 @@ def test_mpt_benchmark_shape_reproduces_logged_params_exactly(result):
 
 def test_torchtitan_mfu_formula_reproduces_wps(result):
     loaded, _ = result
-    rows = [r for r in loaded if r.source_key == "torchtitan"]
+    rows = [r for r in loaded if r.source_key == "torchtitan" and r.measured_tokens_per_s_per_gpu is not None]
     assert len(rows) == 8
     for r in rows:
         m = r.model
@@ -243,7 +248,7 @@ def test_fill_architectures_off_skips_the_entries_that_need_it(result):
 
 def test_summary_lists_loaded_and_skipped(result):
     text = summary(*result)
-    assert f"{N_ENTRIES} entries: 237 loaded, 6 skipped" in text
+    assert f"{N_ENTRIES} entries: 251 loaded, 6 skipped" in text
     assert "llm-foundry" in text and "nemo2407_finetune_LLAMA2-7B_LoRA" in text
 
 
@@ -251,8 +256,11 @@ def test_package_copy_is_the_default():
     assert DEFAULT_PATH.name == "measured_runs.yaml" and DEFAULT_PATH.parent.name == "data"
     assert (DEFAULT_PATH.parent / "whole_runs.yaml").exists()
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "measured_runs.yaml"
-    if shared.exists():  # the workspace's shared copy, when there is one: the package copy is verbatim
-        assert shared.read_bytes() == DEFAULT_PATH.read_bytes()
+    if shared.exists():  # the workspace's shared copy, when there is one: every entry of it, unchanged and in order,
+        # then the runs added here (public measured memory: issue 15 item 6)
+        theirs = yaml.safe_load(shared.read_text())["runs"]
+        ours = yaml.safe_load(DEFAULT_PATH.read_text())["runs"]
+        assert len(theirs) == N_SHARED and ours[:N_SHARED] == theirs
 
 
 # ---- custom files of the same schema ----------------------------------------------------------------------------
@@ -411,3 +419,142 @@ def test_named_model_disagreeing_with_its_preset_is_skipped(tmp_path, data):
                   "seq_len": 2048}
     loaded, skipped = load_runs(_write(tmp_path, [e]))
     assert not loaded and "disagrees with the planner preset" in skipped[0].reason
+
+
+# ---- published configurations as published (issue 15 item 9) ----------------------------------------------------
+
+def _titan(data, **parallelism):
+    e = _entry(data, "torchtitan_a100_Llama_3_8B_selective_op_lbs1")
+    e["id"] = "as_published"
+    e["parallelism"].update(parallelism)
+    return e
+
+
+@pytest.mark.parametrize("sharding, zero, fsdp, words", [
+    ("zero1", 1, "none", "distributed optimizer"),
+    ("hybrid", 3, "hybrid", "HYBRID_SHARD"),
+    ("zero2", 2, "none", "zero_stage=2"),
+    ("zero3", 3, "full", None),
+])
+def test_sharding_stages_as_published(tmp_path, data, sharding, zero, fsdp, words):
+    """ZeRO-1 / Megatron's distributed optimizer and FSDP hybrid sharding are stages of their own."""
+    e = _titan(data, sharding=sharding, zero_fsdp_as_published=None)
+    (r,), skipped = load_runs(_write(tmp_path, [e]))
+    assert not skipped
+    assert r.layout.zero_stage == zero and r.layout.fsdp == fsdp
+    if words:
+        assert any(words in a for a in r.assumptions)
+
+
+def test_unknown_sharding_is_skipped_naming_the_field(tmp_path, data):
+    loaded, (s,) = load_runs(_write(tmp_path, [_titan(data, sharding="zero4")]))
+    assert not loaded and "parallelism.sharding" in s.reason and "zero1" in s.reason and "hybrid" in s.reason
+
+
+def test_blank_recompute_and_sequence_parallel_are_the_frameworks_default(tmp_path, data):
+    """Blank is not "off": torchtitan's default is selective (op) recomputation, and its TP plan always shards
+    the norms with SequenceParallel; both are written down as assumptions."""
+    e = _titan(data, recompute=None, recompute_as_published=None, sequence_parallel=None, tp=8, dp=8)
+    (r,), _ = load_runs(_write(tmp_path, [e]))
+    assert r.layout.recompute == "full" and r.layout.recompute_fraction == 0.5  # selective op, as represented
+    assert r.layout.sequence_parallel is True
+    assert any("recompute not given" in a and "selective_ac_option 'op'" in a for a in r.assumptions)
+    assert any("sequence_parallel not given: true" in a and "torchtitan" in a for a in r.assumptions)
+    # an entry that states them is taken as stated
+    e = _titan(data, recompute="none", recompute_as_published=None, sequence_parallel=False, tp=8, dp=8)
+    (r,), _ = load_runs(_write(tmp_path, [e]))
+    assert r.layout.recompute == "none" and r.layout.sequence_parallel is False
+
+
+def test_blank_defaults_of_other_sources_are_noted(tmp_path, data):
+    e = _entry(data)  # Narayanan Table 1: sequence_parallel blank, predates it
+    e["id"] = "ptdp_blank"
+    e["parallelism"]["sequence_parallel"] = None
+    (r,), _ = load_runs(_write(tmp_path, [e]))
+    assert r.layout.sequence_parallel is False
+    assert any("sequence parallelism came with Korthikanti" in a for a in r.assumptions)
+
+
+def test_cluster_as_published(tmp_path, data):
+    """hardware.cluster names the node and fabric; the plan puts the GPU profile inside it."""
+    from planner.calibrate.measured import hardware_of
+    from planner.calibrate.validate import plan_of
+    from planner.registry import cluster_data, load_hardware
+
+    e = _titan(data)
+    e["hardware"]["cluster"] = "aws-p4d"
+    e["hardware"]["gpu"] = "A100-SXM4-40GB"
+    (r,), skipped = load_runs(_write(tmp_path, [e]))
+    assert not skipped and r.cluster == "aws-p4d" and r.hardware == "a100-40gb"
+    hw = hardware_of(r)
+    fabric = cluster_data("aws-p4d")["network"]["inter_node_bandwidth_bytes_per_s"]["value"]
+    assert hw.cluster == "aws-p4d" and hw.network.inter_node_bandwidth_bytes_per_s.value == fabric
+    assert hw.accelerator == load_hardware("a100-40gb").accelerator
+    assert plan_of(r).hardware == hw
+    assert any("hardware.cluster aws-p4d" in a for a in r.assumptions)
+    e["hardware"]["cluster"] = "my-garage"
+    loaded, (s,) = load_runs(_write(tmp_path, [e]))
+    assert not loaded and "hardware.cluster" in s.reason and "aws-p4d" in s.reason
+
+
+def test_runs_without_a_cluster_keep_their_profile(result):
+    from planner.calibrate.measured import hardware_of
+    from planner.registry import load_hardware
+
+    r = result[0][0]
+    assert r.cluster is None and hardware_of(r) == load_hardware(r.hardware)
+
+
+# ---- memory as measured: units and kinds (issue 15 item 6) --------------------------------------------------------
+
+def _with_memory(data, **measured):
+    e = _titan(data)
+    e["measured"].update({"memory_gb": None, **measured})
+    return e
+
+
+@pytest.mark.parametrize("fields, nbytes, kind", [
+    ({"memory_gb": 60.0}, 60e9, "device"),
+    ({"memory": 60.0, "memory_unit": "GiB", "memory_kind": "reserved"}, 60 * 2.0 ** 30, "reserved"),
+    ({"memory": 61440, "memory_unit": "MiB", "memory_kind": "device"}, 61440 * 2.0 ** 20, "device"),
+    ({"memory": 60.0, "memory_unit": "GB", "memory_kind": "allocated"}, 60e9, "allocated"),
+])
+def test_memory_units_and_kinds(tmp_path, data, fields, nbytes, kind):
+    """GB (1e9) and GiB (2^30) are carried in the data; what was read (allocated, reserved, device) too."""
+    (r,), _ = load_runs(_write(tmp_path, [_with_memory(data, **fields)]))
+    assert r.measured_memory_bytes == pytest.approx(nbytes, rel=1e-12) and r.measured_memory_kind == kind
+    if "memory_kind" not in fields:
+        assert any("memory_kind not given: device" in a for a in r.assumptions)
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"memory": 60.0}, "measured.memory_unit"),
+    ({"memory": 60.0, "memory_unit": "gigs"}, "measured.memory_unit"),
+    ({"memory": 60.0, "memory_gb": 60.0, "memory_unit": "GiB"}, "measured.memory_gb"),
+    ({"memory_gb": 60.0, "memory_kind": "peak"}, "measured.memory_kind"),
+])
+def test_bad_memory_fields_are_skipped_naming_the_field(tmp_path, data, fields, field):
+    e = _with_memory(data, **fields)
+    loaded, (s,) = load_runs(_write(tmp_path, [e]))
+    assert not loaded and field in s.reason
+
+
+def test_memory_only_entries(result):
+    """The public memory runs carry no throughput under measured (so the calibrated time model does not see them),
+    their memory in GiB as torchtitan reports it, reserved, and the loss as their torchtitan computed it."""
+    from planner.calibrate.measured import MEMORY_ONLY_PATH
+
+    extra, skipped = load_runs(MEMORY_ONLY_PATH)
+    assert not skipped and len(extra) == 6 and all(r.model.total_layers == 126 and r.layout.pp == 8 for r in extra)
+    rows = [r for r in result[0] if r.id.startswith("torchtitan_h")] + extra
+    assert len(rows) == 20
+    for r in rows:
+        assert r.measured_tokens_per_s_per_gpu is None and r.raw["extra"]["tps_per_gpu_as_published"] > 0
+        assert r.raw["measured"]["memory_unit"] == "GiB" and r.measured_memory_kind == "reserved"
+        assert r.measured_memory_bytes == pytest.approx(r.raw["measured"]["memory"] * 2.0 ** 30, rel=1e-12)
+        assert r.loss == ("inplace" if r.hardware == "h200" else "unfused")
+    by = {r.id: r for r in rows}
+    assert by["torchtitan_h100_mem_70b_2d"].layout.sequence_parallel  # torchtitan's TP plan: SP by default
+    assert by["torchtitan_h100_mem_405b_pp8_interleaved"].layout.vpp == 2
+    assert by["torchtitan_h100_mem_405b_pp8_1f1b"].layout.fsdp == "full"
+    assert by["torchtitan_h100_mem_8b_fsdp1_cp8_seq262144"].layout.cp == 8

@@ -52,6 +52,10 @@ from .conventions import (FLOP_CONVENTION, FORMULAS, OTHER_SOURCE, SOURCE_PEAK_F
 #: The project's copy of the published measured runs (see planner/data/README.md for where it comes from).
 DEFAULT_PATH = Path(__file__).parent.parent / "data" / "measured_runs.yaml"
 
+#: Memory-only measured runs whose layouts the layout search does not enumerate yet (Llama 3.1 405B's 126 layers on 8
+#: pipeline stages); same schema. ``planner validate``'s memory check reads it beside :data:`DEFAULT_PATH`.
+MEMORY_ONLY_PATH = Path(__file__).parent.parent / "data" / "measured_memory_runs.yaml"
+
 
 #: ``hardware.gpu`` (normalised names of the data README) -> hardware profile name.
 #: H100-SXM5-96GB-HBM2e-500W has its own profile: it differs from the H100 SXM5 80GB in memory, HBM bandwidth and
@@ -74,6 +78,17 @@ CROSS_CHECK_TOLERANCE = 0.03
 
 #: Bytes in one ``memory_gb`` unit. The schema says GB; vendors' and papers' GB are 1e9 bytes.
 BYTES_PER_GB = GB
+
+#: ``measured.memory_unit`` -> bytes. PyTorch's own figures (``torch.cuda.max_memory_allocated() / 2**30``,
+#: torchtitan's "Memory(GiB)" column, nvidia-smi's MiB) are binary units; papers and vendors mostly write GB = 1e9.
+MEMORY_UNITS = {"GB": 1e9, "GiB": 2.0 ** 30, "MB": 1e6, "MiB": 2.0 ** 20}
+
+#: ``measured.memory_kind``: what a memory figure counts (the PyTorch CUDA semantics docs, "Memory management").
+#: allocated: tensors live at the peak (torch.cuda.max_memory_allocated); reserved: the caching allocator's segments
+#: (max_memory_reserved, memory_stats()['reserved_bytes.all.peak']): tensors plus the allocator's fragmentation;
+#: device: everything on the GPU (nvidia-smi / NVML): reserved plus the CUDA context, kernels and NCCL's buffers,
+#: which live outside the caching allocator. A figure whose source does not say is taken as ``device``.
+MEMORY_KINDS = ("allocated", "reserved", "device")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -101,12 +116,18 @@ class MeasuredRun:
     measured_step_time_s: Optional[float]  #: seconds per optimizer step
     measured_mfu: Optional[float]  #: fraction, source's convention
     measured_hfu: Optional[float]  #: fraction, source's convention
-    measured_memory_bytes: Optional[float]  #: bytes per GPU (memory_gb x 1e9)
+    measured_memory_bytes: Optional[float]  #: bytes per GPU (memory_gb x 1e9, or memory x its memory_unit)
     flop_convention: str  #: the FLOP count behind the source's TFLOP/s and MFU/HFU
     assumptions: tuple[str, ...]  #: every default filled in, in words
     raw: dict = field(compare=False, hash=False)  #: the entry as read from the file (not compared or hashed)
     conversion: str = ""  #: how measured_tokens_per_s_per_gpu was obtained
     cross_checks: tuple[str, ...] = field(default_factory=tuple)  #: other measurements converted and compared
+    #: what the memory figure counts (:data:`MEMORY_KINDS`): 'allocated', 'reserved' or 'device' (the default)
+    measured_memory_kind: str = "device"
+    cluster: Optional[str] = None  #: hardware_profiles/clusters/ name of the node and fabric the run used, if stated
+    loss: str = "fused"  #: how the source's framework computes the loss (planner.core.memory.LOSS_KINDS)
+    #: FSDP with pipelining keeps the stage unsharded (planner.core.memory.fsdp_buffer_bytes): torchtitan
+    pipeline_unsharded: bool = False
 
     @property
     def gpus(self) -> int:
@@ -438,12 +459,28 @@ def _layout_dims(p: dict, gpus: int, model: ModelSpec, notes: list[str]) -> tupl
     return tp, pp, dp, cp, ep, vpp
 
 
+#: ``parallelism.sharding`` values the schema accepts (see the file's schema_note).
+SHARDINGS = ("none", "zero1", "zero2", "zero3", "hybrid")
+
+
 def _layout_sharding(key: str, p: dict, notes: list[str]) -> tuple[int, str]:
-    """(zero_stage, fsdp) of an entry's sharding (NeMo: the distributed optimizer, ZeRO-1)."""
-    sharding = _choice(p, "parallelism", "sharding", ("none", "zero2", "zero3"))
+    """(zero_stage, fsdp) of an entry's sharding, as published: zero1 (ZeRO-1 / Megatron's distributed optimizer:
+    optimizer state and fp32 master weights sharded over dp), zero2, zero3 (FSDP full shard), hybrid (FSDP
+    HYBRID_SHARD / HSDP: full shard inside a node, replicas across nodes); NeMo left blank: the distributed
+    optimizer."""
+    sharding = _choice(p, "parallelism", "sharding", SHARDINGS)
     as_published = str(p.get("zero_fsdp_as_published") or "")
     zero_stage, fsdp = 0, "none"
-    if sharding == "zero3":
+    if sharding == "zero1":
+        zero_stage = 1
+        notes.append(f"{as_published or 'zero1'} represented as zero_stage=1 (optimizer state and master weights "
+                     "sharded over dp; Megatron's distributed optimizer is ZeRO-1: Megatron-LM docs, "
+                     "distrib_optimizer.md)")
+    elif sharding == "hybrid":
+        zero_stage, fsdp = 3, "hybrid"
+        notes.append(f"{as_published or 'hybrid'} represented as fsdp=hybrid (ZeRO-3 inside a node, replicated "
+                     "across nodes: PyTorch FSDP ShardingStrategy.HYBRID_SHARD)")
+    elif sharding == "zero3":
         zero_stage, fsdp = 3, "full"
         if "FSDP" not in as_published:
             notes.append(f"{as_published or 'zero3'} represented as fsdp=full (ZeRO-3 over dp)")
@@ -454,21 +491,27 @@ def _layout_sharding(key: str, p: dict, notes: list[str]) -> tuple[int, str]:
     elif key == "nemo":
         zero_stage = 1
         notes.append("NeMo: Megatron distributed optimizer (optimizer state sharded over dp, ZeRO-1) assumed: the "
-                     "NeMo-Framework-Launcher configs use optim distributed_fused_adam / mcore_distributed_optim; "
-                     "the schema's sharding has no zero1 value")
+                     "NeMo-Framework-Launcher configs use optim distributed_fused_adam / mcore_distributed_optim "
+                     "(entries written before the schema had sharding: zero1)")
     elif sharding is None:
         notes.append("parallelism.sharding not given: none")
     return zero_stage, fsdp
 
 
 def _layout_sequence_parallel(key: str, p: dict, tp: int, notes: list[str]) -> bool:
-    """An entry's sequence parallelism, or the source's default when it is not given."""
+    """An entry's sequence parallelism, or the framework's default of the source's era when it is not given (blank
+    is not "off"; the assumption is noted)."""
     sp = _flag(p, "parallelism", "sequence_parallel")
     if sp is None:
         if key == "nemo" and tp > 1:
             sp = True
             notes.append("parallelism.sequence_parallel not given: true (NeMo-Framework-Launcher configs with tp > 1 "
                          "set sequence_parallel: true)")
+        elif key == "torchtitan" and tp > 1:
+            sp = True
+            notes.append("parallelism.sequence_parallel not given: true (the framework default: torchtitan's tensor-"
+                         "parallel plan, torchtitan/models/llama*/parallelize_llama.py apply_tp, shards the norms and "
+                         "the block inputs with SequenceParallel; there is no switch to turn it off)")
         else:
             sp = False
             if tp > 1:
@@ -481,12 +524,17 @@ def _layout_sequence_parallel(key: str, p: dict, tp: int, notes: list[str]) -> b
 def _layout_recompute(key: str, p: dict, notes: list[str]) -> tuple[str, float]:
     """(recompute, recompute_fraction) of an entry; torchtitan's selective AC as full recompute of half."""
     recompute = _choice(p, "parallelism", "recompute", ("none", "selective", "full"))
-    if recompute is None:
+    rp = str(p.get("recompute_as_published") or "")
+    if recompute is None and key == "torchtitan":
+        recompute, rp = "selective", rp or "selective op"
+        notes.append("parallelism.recompute not given: torchtitan's default of its train configs, "
+                     "activation_checkpoint mode 'selective' with selective_ac_option 'op' "
+                     "(torchtitan/models/llama3/train_configs/*.toml)")
+    elif recompute is None:
         recompute = "none"
         notes.append("parallelism.recompute not given: none assumed" +
                      (" (NeMo-Framework-Launcher configs of the era set activations_checkpoint_granularity: null)"
                       if key == "nemo" else ""))
-    rp = str(p.get("recompute_as_published") or "")
     recompute_fraction = 1.0
     if key == "torchtitan" and ("layer" in rp or "op" in rp):
         # torchtitan's selective AC (torchtitan/models/llama/parallelize_llama.py at that commit): "layer" wraps
@@ -645,6 +693,96 @@ def _param_counts(key: str, model: ModelSpec, notes: list[str]
     return counted, published, n_params, param_err
 
 
+def _memory(meas: dict, notes: list[str]) -> tuple[Optional[float], str]:
+    """(bytes per GPU or None, kind) of an entry's memory figure: ``memory_gb`` (GB = 1e9 bytes, the schema's unit) or
+    ``memory`` with ``memory_unit`` (:data:`MEMORY_UNITS`), and ``memory_kind`` (:data:`MEMORY_KINDS`)."""
+    gb = _num(meas, "measured", "memory_gb")
+    value = _num(meas, "measured", "memory")
+    unit = meas.get("memory_unit")
+    kind = _choice(meas, "measured", "memory_kind", MEMORY_KINDS)
+    if gb is not None and value is not None:
+        raise _Skip("measured.memory_gb and measured.memory: give one (memory_gb is GB; memory needs memory_unit)")
+    if value is not None and unit is None:
+        raise _Skip("measured.memory: given without measured.memory_unit (one of " + ", ".join(MEMORY_UNITS) + ")")
+    if unit is not None and unit not in MEMORY_UNITS:
+        raise _Skip(f"measured.memory_unit: expected one of {', '.join(MEMORY_UNITS)}, got {unit!r}")
+    if gb is None and value is None:
+        return None, kind or "device"
+    nbytes = gb * BYTES_PER_GB if gb is not None else value * MEMORY_UNITS[unit]
+    if kind is None:
+        kind = "device"
+        notes.append("measured.memory_kind not given: device (everything on the GPU, as nvidia-smi reports) assumed")
+    return nbytes, kind
+
+
+def _loss(key: str, extra: dict, notes: list[str]) -> str:
+    """How the source's framework computes the loss (memory at the loss, planner.core.memory.LOSS_KINDS): ``extra.loss``
+    when the entry says, else torchtitan's uncompiled ``F.cross_entropy(pred.flatten(0, 1).float(), labels)``
+    (torchtitan train.py of 2024: the loss is not compiled, a TODO there says compiling it caused CUDA errors) and the
+    fused losses of the others: Megatron-LM/NeMo vocab-parallel cross entropy (fused), llm-foundry's MPT
+    fused_crossentropy (inplace)."""
+    from ..core.memory import LOSS_KINDS
+
+    word = extra.get("loss")
+    if word is not None:
+        if word not in LOSS_KINDS:
+            raise _Skip(f"extra.loss: expected one of {', '.join(LOSS_KINDS)}, got {word!r}")
+        notes.append(f"extra.loss {word}: " + str(extra.get("loss_note") or "as the entry says"))
+        return str(word)
+    if key == "torchtitan":
+        notes.append("loss unfused: torchtitan computes F.cross_entropy(pred.flatten(0, 1).float(), labels) eagerly "
+                     "(bf16 logits, their fp32 copy and the fp32 log-softmax alive at the loss)")
+        return "unfused"
+    if key == "llm-foundry":
+        notes.append("loss inplace: MPT's loss_fn fused_crossentropy (flash-attn's Triton cross entropy: the logits "
+                     "and a log-sum-exp per row, the gradient written in place)")
+        return "inplace"
+    return "fused"
+
+
+def _pipeline_unsharded(key: str, layout: LayoutSpec, notes: list[str]) -> bool:
+    """Whether FSDP keeps each pipeline stage unsharded through the step: torchtitan with pp > 1 and FSDP
+    (parallelize_llama.apply_fsdp: reshard_after_forward=False when pipelining; torch.distributed.pipelining reduces
+    gradients after the last micro-batch only)."""
+    if key == "torchtitan" and layout.pp > 1 and layout.effective_zero_stage >= 3:
+        notes.append("FSDP with pipelining as torchtitan runs it: the stage's parameters stay unsharded between "
+                     "micro-batches and its gradients accumulate unsharded until the last one")
+        return True
+    return False
+
+
+def _cluster(hw: dict, notes: list[str]) -> Optional[str]:
+    """The ``hardware.cluster`` an entry names (a hardware_profiles/clusters/ profile), checked; None if not given."""
+    name = hw.get("cluster")
+    if name is None:
+        return None
+    from ..registry import cluster_names
+
+    if str(name) not in cluster_names():
+        raise _Skip(f"hardware.cluster: unknown cluster {name!r} (known: {', '.join(cluster_names())})")
+    notes.append(f"hardware.cluster {name}: the node and fabric of hardware_profiles/clusters/{name}.yaml")
+    return str(name)
+
+
+def hardware_of(run: "MeasuredRun"):
+    """The HardwareSpec a measured run ran on: its GPU profile, inside its cluster's node and fabric when the entry
+    names one (as a plan's ``hardware: {extends: <profile>, cluster: <name>}`` does)."""
+    from ..registry import load_hardware
+
+    if run.cluster is None:
+        return load_hardware(run.hardware)
+    from ..registry import cluster_data, profile_data, with_calibration
+    from ..specs.hardware import HardwareSpec
+
+    merged = copy.deepcopy(profile_data(run.hardware))
+    fabric = cluster_data(run.cluster)
+    for k in ("node", "network"):
+        if k in fabric:
+            merged[k] = {**merged.get(k, {}), **fabric[k]}
+    merged["cluster"] = run.cluster
+    return HardwareSpec.model_validate(with_calibration(merged))
+
+
 def _require_measurement(key: str, meas: dict, tok: Optional[float], memory_gb: Optional[float]) -> None:
     """A _Skip when the entry has neither a convertible throughput nor a memory figure."""
     if tok is None and memory_gb is None:
@@ -707,6 +845,7 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
     m, hw, par = _section(entry, "model"), _section(entry, "hardware"), _section(entry, "parallelism")
     b, meas, extra = _section(entry, "batch"), _section(entry, "measured"), _section(entry, "extra", required=False)
     profile, gpus, seq_len, task = _entry_target(hw, m, extra)
+    cluster = _cluster(hw, notes)
 
     model, filled = _build_model(key, m, seq_len, fill, notes)
     run = _build_run(key, b, seq_len, extra, notes)
@@ -715,8 +854,9 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
     counted, published, n_params, param_err = _param_counts(key, model, notes)
 
     tok, how, others = _convert(key, meas, model, run, layout, profile, n_params)
-    memory_gb = _num(meas, "measured", "memory_gb")
-    _require_measurement(key, meas, tok, memory_gb)
+    memory_bytes, memory_kind = _memory(meas, notes)
+    loss = _loss(key, extra, notes)
+    _require_measurement(key, meas, tok, memory_bytes)
     checks, worst = _cross_checks(others, tok)
     _check_packed_task(key, task, worst, meas, tok, model, seq_len)
     if filled:
@@ -738,12 +878,16 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
         measured_step_time_s=step_time,
         measured_mfu=_num(meas, "measured", "mfu"),
         measured_hfu=_num(meas, "measured", "hfu"),
-        measured_memory_bytes=memory_gb * BYTES_PER_GB if memory_gb is not None else None,
+        measured_memory_bytes=memory_bytes,
         flop_convention=FLOP_CONVENTION[key],
         assumptions=tuple(notes),
         raw=copy.deepcopy(entry),
         conversion=how,
         cross_checks=tuple(checks),
+        measured_memory_kind=memory_kind,
+        cluster=cluster,
+        loss=loss,
+        pipeline_unsharded=_pipeline_unsharded(key, layout, notes),
     )
 
 

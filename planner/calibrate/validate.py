@@ -15,9 +15,9 @@ import numpy as np
 from ..core.efficiency import TimeParams
 from ..core.estimate import evaluate
 from ..core.layout import exec_from_spec
-from ..registry import load_hardware
+from ..core.memory import memory_breakdown
 from ..specs.plan import Plan
-from .measured import MeasuredRun, SkippedRun, load_runs
+from .measured import MEMORY_ONLY_PATH, MeasuredRun, SkippedRun, hardware_of, load_runs
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,15 @@ class Prediction:
     memory_bytes: float
     capacity_bytes: float
     breakdown: dict
+    #: predicted memory comparable to what the source measured (MemoryBreakdown.comparable_bytes of the run's
+    #: measured_memory_kind: allocated, reserved or device = memory_bytes); bytes
+    memory_comparable_bytes: Optional[float] = None
+
+    @property
+    def memory_error(self) -> Optional[float]:
+        """Signed relative error of predicted vs measured memory, like with like (None where not measured)."""
+        m = self.run.measured_memory_bytes
+        return None if not m else self.memory_comparable_bytes / m - 1.0
 
     @property
     def error(self) -> Optional[float]:
@@ -38,17 +47,22 @@ class Prediction:
 
 
 def plan_of(run: MeasuredRun) -> Plan:
-    return Plan(model=run.model, run=run.run, layout=run.layout, hardware=load_hardware(run.hardware), name=run.id)
+    return Plan(model=run.model, run=run.run, layout=run.layout, hardware=hardware_of(run), name=run.id)
 
 
 def predict(run: MeasuredRun, params: Optional[TimeParams] = None, plan: Optional[Plan] = None) -> Prediction:
     """Predict one measured run; ``params`` overrides the profile's calibrated time parameters."""
     plan = plan or plan_of(run)
-    ev = evaluate(plan, exec_from_spec(plan.layout, plan.run), params)
+    ex = exec_from_spec(plan.layout, plan.run)
+    ev = evaluate(plan, ex, params)
     th, mem = ev.throughput, ev.memory
+    if run.loss != "fused" or run.pipeline_unsharded:  # framework behaviours of the source (MeasuredRun)
+        mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware, loss=run.loss,
+                               pipeline_unsharded=run.pipeline_unsharded)
     return Prediction(run=run, tokens_per_s_per_gpu=float(th.tokens_per_s_per_gpu), step_time_s=float(th.step_time_s),
                       mfu=float(th.mfu), memory_bytes=float(mem.total_bytes), capacity_bytes=mem.capacity_bytes,
-                      breakdown={k: float(v) for k, v in ev.time.parts().items()})
+                      breakdown={k: float(v) for k, v in ev.time.parts().items()},
+                      memory_comparable_bytes=float(mem.comparable_bytes(run.measured_memory_kind)))
 
 
 def modelable(runs: Iterable[MeasuredRun]) -> tuple[list[MeasuredRun], list[SkippedRun]]:
@@ -76,7 +90,8 @@ def summary(errors: Iterable[float]) -> dict:
 
 
 def validate(path=None) -> dict:
-    """Predict every run of a measured-runs file; the report holds per-run rows, summaries and skipped runs."""
+    """Predict every run of a measured-runs file; the report holds per-run rows, summaries and skipped runs. With the
+    default file, the memory check also covers the memory-only runs of ``MEMORY_ONLY_PATH``."""
     runs, skipped = load_runs(path)
     usable, not_modelled = modelable(runs)
     preds = [predict(r) for r in usable]
@@ -90,9 +105,9 @@ def validate(path=None) -> dict:
             "error_pct": 100.0 * p.error,
             "predicted_mfu": p.mfu,
             "measured_memory_bytes": r.measured_memory_bytes,
-            "predicted_memory_bytes": p.memory_bytes,
-            "memory_error_pct": (100.0 * (p.memory_bytes / r.measured_memory_bytes - 1.0)
-                                 if r.measured_memory_bytes else None),
+            "measured_memory_kind": r.measured_memory_kind if r.measured_memory_bytes else None,
+            "predicted_memory_bytes": p.memory_comparable_bytes if r.measured_memory_bytes else p.memory_bytes,
+            "memory_error_pct": 100.0 * p.memory_error if r.measured_memory_bytes else None,
             "predicted_fits": p.memory_bytes <= p.capacity_bytes,
         })
     by_source: dict[str, list[float]] = {}
@@ -108,13 +123,42 @@ def validate(path=None) -> dict:
         "by_source": {k: summary(v) for k, v in sorted(by_source.items())},
         "by_hardware": {k: summary(v) for k, v in sorted(by_hw.items())},
         "skipped": [{"id": s.id, "source": s.source_key, "reason": s.reason} for s in skipped + not_modelled],
-        # Every published run ran, so each one predicted not to fit is a memory-model miss (none measured memory
-        # directly in the public set; where a source does, measured_memory_bytes is compared row by row).
-        "memory_check": {
-            "runs": len(rows),
-            "ran_but_predicted_oom": [r["id"] for r in rows if not r["predicted_fits"]],
-            **{f"measured_{k}": v for k, v in summary(
-                r["predicted_memory_bytes"] / r["measured_memory_bytes"] - 1.0
-                for r in rows if r["measured_memory_bytes"]).items()},
-        },
+        "memory_check": memory_check(rows, memory_only_rows(runs + (load_runs(MEMORY_ONLY_PATH)[0] if path is None
+                                                                    else []))),
+    }
+
+
+def memory_only_rows(runs: Iterable[MeasuredRun]) -> list[dict]:
+    """Rows of the runs that measured memory but no throughput (or no global batch): memory is predicted for them
+    too (the pipeline in-flight count needs the global batch; without one a single micro-batch is assumed)."""
+    out = []
+    for r in runs:
+        if not r.measured_memory_bytes or (r.measured_tokens_per_s_per_gpu is not None and
+                                           r.run.batch_seqs is not None):
+            continue
+        p = predict(r)
+        out.append({"id": r.id, "source": r.source_key, "hardware": r.hardware, "gpus": r.gpus, "model": r.model.name,
+                    "measured_memory_bytes": r.measured_memory_bytes, "measured_memory_kind": r.measured_memory_kind,
+                    "predicted_memory_bytes": p.memory_comparable_bytes, "memory_error_pct": 100.0 * p.memory_error,
+                    "predicted_fits": p.memory_bytes <= p.capacity_bytes})
+    return out
+
+
+def memory_check(rows: list[dict], memory_rows: list[dict]) -> dict:
+    """Memory against the record. Every published run ran, so each one predicted not to fit (against raw capacity:
+    the planning headroom does not apply here) is a memory-model miss; where a source measured memory, the
+    prediction of the same kind (allocated, reserved or device) is compared and summarised: median, p90 and worst
+    |error| (``measured_*``), by source and by what was measured."""
+    measured = [r for r in rows + memory_rows if r["measured_memory_bytes"]]
+    by: dict[str, list[float]] = {}
+    for r in measured:
+        by.setdefault(f"{r['source']} ({r['measured_memory_kind']})", []).append(r["memory_error_pct"] / 100.0)
+    return {
+        "runs": len(rows) + len(memory_rows),
+        "ran_but_predicted_oom": [r["id"] for r in rows + memory_rows if not r["predicted_fits"]],
+        **{f"measured_{k}": v for k, v in summary(r["memory_error_pct"] / 100.0 for r in measured).items()},
+        "measured_by_source": {k: summary(v) for k, v in sorted(by.items())},
+        "measured_runs": [{k: r[k] for k in ("id", "source", "hardware", "gpus", "measured_memory_kind",
+                                             "measured_memory_bytes", "predicted_memory_bytes", "memory_error_pct")}
+                          for r in measured],
     }

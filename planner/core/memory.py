@@ -14,19 +14,52 @@ Sources:
   parallelism) plus one layer's working set for the layer being recomputed.
 * **Pipeline** (Korthikanti §4.2.3, Narayanan 2021 §2.2): with 1F1B the first stage holds min(pp, m) micro-batches
   of its L/pp layers in flight, i.e. one micro-batch of all L layers; interleaving with v virtual stages multiplies
-  that by 1 + (pp-1)/(pp·v). The last stage holds one micro-batch but also the logits: a bf16 copy and the fp32
-  copy the loss works on (Korthikanti: 4·s·b·V/t for the fp32 one; the bf16 one coexists at that moment), and the
-  output head's weights. Both ends are computed; the larger is the GPU that must fit.
-* **Overhead**: CUDA context, NCCL and allocator reserve come from the hardware profile.
+  that by 1 + (pp-1)/(pp·v). The last stage holds one micro-batch but also the logits and what the loss keeps
+  (**Loss** below), and the output head's weights. Both ends are computed; the larger is the GPU that must fit.
+  Recomputation as Megatron-LM implements it: selective = the attention core (the s x s scores) recomputed; full
+  = the layer input kept; torchtitan's per-layer policy = full recomputation of every other block.
+* **Loss**, as the framework implements it (``loss``, :data:`LOSS_KINDS`), bytes per logit element:
+  ``fused`` (the default; Megatron's vocab-parallel cross entropy keeps the fp32 softmax, Korthikanti's 4·s·b·V/t,
+  beside the bf16 logits): e + 4; ``unfused`` (PyTorch's ``F.cross_entropy(pred.float(), labels)`` as torchtitan
+  calls it, uncompiled: ``log_softmax`` saves its fp32 result for backward (autograd derivatives.yaml) while the
+  bf16 logits and the fp32 copy it reads are alive): e + 4 + 4; ``inplace`` (flash-attn's Triton cross entropy,
+  llm-foundry's ``fused_crossentropy``, and a torch.compile'd loss: the logits and an fp32 log-sum-exp per row,
+  the gradient written over the logits): e.
+* **ZeRO / FSDP buffers** (Zhao et al. 2023, "PyTorch FSDP", §3.2-3.3 and §4.2: a unit's parameters are
+  all-gathered just before use and freed after; with forward/backward prefetch two units are unsharded at once,
+  and backward reduce-scatters each unit's unsharded gradient): ZeRO-3 holds the largest unit's full weights twice
+  (current and prefetched) and the root unit (embedding, final norm, head), which FSDP keeps unsharded from the
+  start of forward to the end of backward (FSDP1 does not reshard the root after forward; torchtitan's FSDP2 root
+  spans the whole forward); ZeRO-2 and -3 hold one unit's unsharded gradient plus the reduce-scatter in flight.
+  Bounded by DeepSpeed's defaults and by what sharding saved. A framework option, ``pipeline_unsharded``:
+  torchtitan with pipeline parallelism passes ``reshard_after_forward=False`` (parallelize_llama.apply_fsdp) and
+  torch.distributed.pipelining skips gradient reduction until the last micro-batch (``backward_maybe_with_nosync``):
+  the stage's whole weights stay unsharded and its gradients accumulate unsharded in the fp32 reduce dtype. Counted
+  in ``weights_bytes`` and ``gradients_bytes``, and in :attr:`MemoryBreakdown.fsdp_buffer_bytes`.
+* **Overhead**, in named parts (:attr:`MemoryBreakdown.overhead_parts`):
+  - ``runtime``: CUDA context, kernels and NCCL initialisation, outside PyTorch's caching allocator: the hardware
+    profile's ``accelerator.memory_overhead_bytes`` (measured: stas00/ml-engineering, 2.0 GiB on A100);
+  - ``nccl``: each communicator's buffers (:data:`NCCL_COMMUNICATOR_BYTES` per process group larger than one:
+    NCCL_BUFFSIZE 4 MiB per channel and protocol, up to 32 channels), also outside the allocator;
+  - ``fragmentation``: the caching allocator's reserved-but-unallocated memory, :data:`ALLOCATOR_FRAGMENTATION`
+    of the reserved segments (GMLake, Guo et al. ASPLOS 2024, arXiv:2401.08156: the PyTorch caching allocator wastes
+    15% on average, up to 33%, training eight LLMs on A100-80GB with recomputation and distributed training). Under
+    memory pressure the allocator frees cached blocks and retries before it reports OOM (PyTorch docs, CUDA
+    semantics: memory_stats num_alloc_retries), so fragmentation only takes the room the device has left: a run
+    whose tensors, runtime and NCCL buffers fit its raw capacity is predicted to fit it (published runs ran); a
+    plan fits when the total, fragmentation included, is within the capacity less the planning headroom.
+  What a measurement counts (:meth:`MemoryBreakdown.comparable_bytes`): ``allocated`` (torch.cuda.max_memory_
+  allocated) = the tensors; ``reserved`` (max_memory_reserved) = tensors + fragmentation; ``device`` (nvidia-smi) = the
+  total.
 
-Left out: temporary buffers inside kernels and communication buckets beyond the profile's overhead (a few hundred
-MB), allocator fragmentation beyond the profile figure (can reach 10-20% on long runs), and activation memory of
-the embedding lookup other than its dropout mask.
+Left out: temporary buffers inside kernels (cuBLAS workspaces, a few tens of MB), op-level selective recomputation
+as its own saved-tensor set (torchtitan's op policy is counted as full recomputation of half the layers), and
+activation memory of the embedding lookup other than its dropout mask.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -42,6 +75,30 @@ from .params import ParamBreakdown, expert_width, layer_groups, param_breakdown
 #: SGD with momentum: fp32 momentum (4) + master (4). 8-bit Adam (Dettmers et al. 2022): 1 + 1 byte of
 #: quantised moments + master (4) (block-wise quantisation constants, < 0.1 byte, left out). Adafactor (Shazeer &
 #: Stern 2018): factored second moment, O(rows + cols) per matrix (~0 per parameter) and no momentum + master (4).
+#: fp32 bytes per logit element: the (log-)softmax a loss keeps for backward, and the fp32 copy an unfused loss
+#: reads (module docstring, **Loss**).
+LOSS_FP32_BYTES = 4.0
+
+#: How a framework computes the loss: fused (the default), unfused or inplace (module docstring, **Loss**).
+LOSS_KINDS = ("fused", "unfused", "inplace")
+
+#: Live unsharded parameters and gradient-bucket elements of ZeRO-3 per GPU are bounded: DeepSpeed's defaults
+#: stage3_max_live_parameters 1e9 and reduce_bucket_size 5e8 (DeepSpeed config docs, "ZeRO optimizations");
+#: PyTorch FSDP's per-block units stay below these for any model that fits (a Llama 3.1 405B block is 3.2e9
+#: parameters, 4e8 per GPU at tp 8).
+ZERO3_MAX_LIVE_PARAMETERS = 1e9
+ZERO3_REDUCE_BUCKET_ELEMENTS = 5e8
+
+#: Share of the caching allocator's reserved memory that is fragmentation at the peak: GMLake (Guo et al., ASPLOS
+#: 2024, arXiv:2401.08156, abstract and §6): 15% on average (up to 33%) over eight LLMs on A100-80GB. Reserved =
+#: allocated / (1 - fraction).
+ALLOCATOR_FRAGMENTATION = 0.15
+
+#: NCCL buffers per communicator (process group of more than one rank), bytes: NCCL_BUFFSIZE defaults to 4 MiB per
+#: channel for the Simple protocol, LL128 about as much again and LL a fraction of it (NCCL environment-variable
+#: docs, NCCL_BUFFSIZE / NCCL_PROTO), times up to 32 channels on NVLink/InfiniBand (NCCL_MAX_NCHANNELS) = 0.25 GiB.
+NCCL_COMMUNICATOR_BYTES = 0.25 * 2.0 ** 30
+
 OPTIMIZER_STATE_BYTES = {  # (mixed precision, full precision): bytes/parameter
     "adam": (12.0, 8.0),
     "adamw": (12.0, 8.0),
@@ -180,6 +237,23 @@ class MemoryBreakdown:
     capacity_bytes: float  #: device memory of one GPU
     usable_bytes: float  #: capacity less the plan's headroom (hardware.memory_headroom_fraction): what fits
     optimizer_offloaded_bytes: Num  #: optimizer state held in CPU memory instead (not in total): bytes
+    #: named parts of ``overhead_bytes`` (runtime, nccl, fragmentation): bytes; they sum to it
+    overhead_parts: dict = field(default_factory=dict, compare=False)
+    fsdp_buffer_bytes: Num = 0.0  #: of weights + gradients: FSDP/ZeRO-3 unsharded parameters and gradients, bytes
+
+    @property
+    def allocated_bytes(self) -> Num:
+        """Tensors at the peak (what torch.cuda.max_memory_allocated measures): total less the overhead."""
+        return self.total_bytes - self.overhead_bytes
+
+    @property
+    def reserved_bytes(self) -> Num:
+        """The caching allocator's segments (torch.cuda.max_memory_reserved): tensors + fragmentation."""
+        return self.allocated_bytes + self.overhead_parts.get("fragmentation", 0.0)
+
+    def comparable_bytes(self, kind: str) -> Num:
+        """The prediction comparable to a measurement of ``kind``: allocated, reserved or device (the total)."""
+        return {"allocated": self.allocated_bytes, "reserved": self.reserved_bytes}.get(kind, self.total_bytes)
 
     @property
     def total_bytes(self) -> Num:
@@ -226,8 +300,10 @@ def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, N
     return first_dense / ex.tp, layer_expert / (ex.tp * ex.ep), last_dense / ex.tp, layer_expert / (ex.tp * ex.ep)
 
 
-def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec) -> MemoryBreakdown:
-    """Memory of the most loaded GPU (first or last pipeline stage) for one plan or an array of layouts."""
+def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: str = "fused",
+                     pipeline_unsharded: bool = False) -> MemoryBreakdown:
+    """Memory of the most loaded GPU (first or last pipeline stage) for one plan or an array of layouts. Framework
+    behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`)."""
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     shard = ex.shard_group(hw.gpus_per_node)
@@ -248,9 +324,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
 
     # activations of one micro-batch through all layers (averaged per layer, then per stage)
     s_enc, s_dec = sequence_lengths(model, run)
-    stored = 0.0
-    working = 0.0
-    kept_input = 0.0
+    stored = working = kept_input = 0.0
     for (is_dec, is_moe), n_layers in layer_groups(model):
         decoder_side = model.arch == "decoder" or is_dec
         per = layer_activation_bytes(model, run, ex, decoder_side=decoder_side, cross=is_dec, is_moe=is_moe,
@@ -267,7 +341,6 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
     in_flight_first = np.minimum(ex.pp, m)
     interleave = np.where((ex.vpp > 1) & (m >= ex.pp), 1 + (ex.pp - 1) / (ex.pp * ex.vpp), 1.0)
     recompute_buffer = np.where(full, working, 0.0)  # the one layer being recomputed holds its full working set
-    e = activation_bytes_per_element(run)
     s_in = s_enc or s_dec
     emb_drop = (in_flight_first * s_in * ex.micro_batch / ex.cp * model.hidden_size
                 * (1.0 if model.dropout > 0 else 0.0) / np.where(ex.sp == 1, ex.tp, 1))
@@ -275,10 +348,13 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
     act_last = per_stage * 1.0 + recompute_buffer
 
     s_out = s_dec if model.arch != "encoder" else s_enc
-    logits = s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp * (e + 4.0)  # bf16 logits + fp32 copy
+    logits = (s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp
+              * loss_bytes_per_logit(run, loss))  # bf16 logits + fp32 softmax (+ the fp32 copy, unfused)
     logits_first = np.where(ex.pp == 1, logits, 0.0)
 
-    overhead = hw.accelerator.memory_overhead_bytes.value
+    fb_w_first, fb_g_first, fb_w_last, fb_g_last = fsdp_buffer_bytes(model, run, ex, hw, pb,
+                                                                      pipeline_unsharded=pipeline_unsharded)
+    fw, fg, lw, lg = fw + fb_w_first, fg + fb_g_first, lw + fb_w_last, lg + fb_g_last
     first_total = fw + fg + fo * (1 - ex.offload) + act_first + logits_first
     last_total = lw + lg + lo * (1 - ex.offload) + act_last + logits
     use_last = (last_total > first_total) & (ex.pp > 1)
@@ -286,15 +362,99 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec)
     def pick(a_first, a_last):
         return np.where(use_last, a_last, a_first)
 
+    usable = hw.accelerator.hbm_bytes.value * (1.0 - hw.memory_headroom_fraction)
+    allocated = pick(first_total, last_total)
+    parts = overhead_parts(ex, hw, allocated)
     return MemoryBreakdown(
         weights_bytes=pick(fw, lw),
         gradients_bytes=pick(fg, lg),
         optimizer_bytes=pick(fo, lo) * (1 - ex.offload),
         activations_bytes=pick(act_first, act_last),
         logits_bytes=pick(logits_first, logits),
-        overhead_bytes=overhead * np.ones_like(np.asarray(first_total, dtype=float)),
+        overhead_bytes=parts["runtime"] + parts["nccl"] + parts["fragmentation"],
         stage=np.where(use_last, ex.pp - 1, 0),
         capacity_bytes=hw.accelerator.hbm_bytes.value,
-        usable_bytes=hw.accelerator.hbm_bytes.value * (1.0 - hw.memory_headroom_fraction),
+        usable_bytes=usable,
         optimizer_offloaded_bytes=pick(fo, lo) * ex.offload,
+        overhead_parts=parts,
+        fsdp_buffer_bytes=pick(fb_w_first + fb_g_first, fb_w_last + fb_g_last),
     )
+
+
+def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
+    """Bytes per logit element at the loss: the logits (e) and, unless the loss works in place, the fp32
+    (log-)softmax kept for backward, plus, for an unfused loss under mixed precision, the fp32 copy it reads (module
+    docstring, **Loss**)."""
+    if loss not in LOSS_KINDS:
+        raise ValueError(f"loss: expected one of {', '.join(LOSS_KINDS)}, got {loss!r}")
+    e = activation_bytes_per_element(run)
+    if loss == "inplace":
+        return e
+    copy = LOSS_FP32_BYTES if (loss == "unfused" and e < LOSS_FP32_BYTES) else 0.0
+    return e + copy + LOSS_FP32_BYTES
+
+
+def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, pb: ParamBreakdown, *,
+                      pipeline_unsharded: bool = False) -> tuple[Num, Num, Num, Num]:
+    """(first-stage weights, first-stage gradients, last-stage weights, last-stage gradients) bytes of the unsharded
+    ZeRO buffers on one GPU (module docstring, **FSDP / ZeRO-3 buffers**); 0 with a shard group of one.
+
+    Weights, ZeRO-3/FSDP: the largest unit (one transformer block: its dense weights /tp, experts /(tp·ep)) twice,
+    current and prefetched (Zhao et al. 2023 §3.3: backward and forward prefetch keep at most two units' all-gathers
+    in flight), plus the root unit (embedding, final norm, head) for the whole step. Gradients, ZeRO-2 and -3: one
+    unit's unsharded gradient and the reduce-scatter of the previous one in flight. Both bounded: DeepSpeed's live
+    parameter and bucket limits (:data:`ZERO3_MAX_LIVE_PARAMETERS`, :data:`ZERO3_REDUCE_BUCKET_ELEMENTS`), and never
+    more than sharding saved (a ZeRO stage holds no more than the stage below it, Rajbhandari et al. 2020).
+
+    ``pipeline_unsharded`` (torchtitan with pp > 1: ``reshard_after_forward=False``, and torch.distributed.pipelining
+    reduces gradients only after the last micro-batch): the stage's weights stay unsharded and its gradients
+    accumulate unsharded, in fp32 (torchtitan's reduce dtype) under mixed precision. Measured (torchtitan's Llama 3.1
+    405B runs), not the default: this is more than ZeRO-2 would hold."""
+    w, g = bytes_per_weight(run), bytes_per_grad(run)
+    shard = ex.shard_group(hw.gpus_per_node)
+    saved = 1.0 - 1.0 / np.maximum(shard, 1)  # share of the dense weights / gradients sharding removes from a GPU
+    saved_exp = 1.0 - 1.0 / np.maximum(1, shard / ex.ep)  # experts shard over dp·cp/ep ranks
+    layers = max(model.total_layers, 1)
+    unit = (pb.layers_dense / ex.tp + pb.layers_expert / (ex.tp * ex.ep)) / layers
+    f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
+    stage_layers_dense = pb.layers_dense * ex.stage_fraction(model.total_layers) / ex.tp
+    acc = LOSS_FP32_BYTES if run.mixed_precision else g
+    piped = (ex.pp > 1) & pipeline_unsharded & (ex.zero_stage >= 3) & (shard > 1)
+    live = np.minimum(2 * unit, ZERO3_MAX_LIVE_PARAMETERS)
+    bucket = np.minimum(2 * unit, ZERO3_REDUCE_BUCKET_ELEMENTS)
+
+    def one(dense, expert):
+        stage = dense + expert
+        root = dense - stage_layers_dense
+        sharded_away = dense * saved + expert * saved_exp
+        weights = np.where(ex.zero_stage >= 3, np.minimum(live + root, sharded_away) * w, 0.0)
+        grads = np.where(ex.zero_stage >= 2, np.minimum(bucket, sharded_away) * g, 0.0)
+        return np.where(piped, stage * w, weights), np.where(piped, stage * acc, grads)
+
+    fw, fg = one(f_dense, f_exp)
+    lw, lg = one(l_dense, l_exp)
+    return fw, fg, lw, lg
+
+
+def communicators(ex: Exec, gpus_per_node: int) -> Num:
+    """NCCL communicators one GPU belongs to: data parallel (dp·cp ranks: gradients or the FSDP shard group, and
+    the replica group across nodes under hybrid sharding), tensor, pipeline (point-to-point), context and expert
+    parallel, each counted when it spans more than one rank."""
+    data = ex.dp * ex.cp
+    hybrid_replicas = (ex.fsdp == 2) & (data > ex.shard_group(gpus_per_node))
+    groups = [data > 1, ex.tp > 1, ex.pp > 1, ex.cp > 1, ex.ep > 1, hybrid_replicas]
+    return sum(np.asarray(x, dtype=float) for x in groups)
+
+
+def overhead_parts(ex: Exec, hw: HardwareSpec, allocated: Num) -> dict[str, Num]:
+    """The overhead in named parts (module docstring, **Overhead**): ``runtime`` (the profile's CUDA context, kernels
+    and NCCL initialisation), ``nccl`` (communicator buffers) and ``fragmentation`` (the caching allocator's reserved
+    but unallocated memory, at most the room left in the device's raw capacity; the planning headroom is not room
+    the allocator knows of)."""
+    shape = np.ones_like(np.asarray(allocated, dtype=float))
+    runtime = hw.accelerator.memory_overhead_bytes.value * shape
+    nccl = NCCL_COMMUNICATOR_BYTES * communicators(ex, hw.gpus_per_node) * shape
+    wanted = allocated * ALLOCATOR_FRAGMENTATION / (1.0 - ALLOCATOR_FRAGMENTATION)
+    room = hw.accelerator.hbm_bytes.value - runtime - nccl - allocated
+    fragmentation = np.minimum(wanted, np.maximum(0.0, room))
+    return {"runtime": runtime, "nccl": nccl, "fragmentation": fragmentation}
