@@ -138,15 +138,6 @@ class _Progress:
 # Rendering
 # ---------------------------------------------------------------------------------------------------------------
 
-def _usd(v) -> str:
-    if v is None:
-        return "—"
-    for div, suf in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= div:
-            return f"${v / div:,.3g}{suf}"
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3g}"
-
-
 def _days(v) -> str:
     if v is None:
         return "—"
@@ -200,7 +191,7 @@ def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason:
         cells = [str(r["rank"])] + _layout_cells(r, batch_varies) + [
             f"{r['step_time_s']:,.2f} s", f"{r['tokens_per_s_per_gpu']:,.0f}", f"{100 * r['mfu']:.1f}%",
             f"{r['memory_per_gpu_bytes'] / GIB:,.1f} G", _days(r["wall_clock_days"]),
-            _usd(r["cost_usd"] if r["cost_usd"] is not None else r["cost_per_step_usd"])]
+            report.usd(r["cost_usd"] if r["cost_usd"] is not None else r["cost_per_step_usd"])]
         if with_reason:
             cells.append(r["reason"] or "")
         t.add_row(*cells)
@@ -240,7 +231,7 @@ def _pareto_table(rows: list[dict], batch_varies: bool):
     for r in rows:
         gh = r["wall_clock_days"] * 24 * r["gpus"]
         t.add_row(*_layout_cells(r, batch_varies), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
-                  _days(r["wall_clock_days"]), report.count(gh), _usd(r["cost_usd"]),
+                  _days(r["wall_clock_days"]), report.count(gh), report.usd(r["cost_usd"]),
                   f"{100 * (r['cost_usd'] / cheapest - 1):+.1f}%")
     return t
 
@@ -256,8 +247,8 @@ def pareto_sentences(rows: list[dict]) -> list[str]:
         return f"{r['gpus']:,} GPUs for {_days(r['wall_clock_days']).replace(' d', ' days').replace(' h', ' hours')}"
 
     if len(rows) == 1:
-        return [f"fastest and cheapest: {say(by_cost)} ({_usd(c0)}); no other GPU count is faster or cheaper"]
-    out = [f"cheapest: {say(by_cost)} ({_usd(c0)})"]
+        return [f"fastest and cheapest: {say(by_cost)} ({report.usd(c0)}); no other GPU count is faster or cheaper"]
+    out = [f"cheapest: {say(by_cost)} ({report.usd(c0)})"]
     picked = {id(by_cost)}
     for limit in (0.10, 0.50, float("inf")):
         within = [r for r in rows if r["cost_usd"] <= c0 * (1 + limit)]
@@ -268,7 +259,7 @@ def pareto_sentences(rows: list[dict]) -> list[str]:
         extra = 100 * (fastest["cost_usd"] / c0 - 1)
         label = "fastest" if limit == float("inf") else f"fastest within +{100 * limit:.0f}% cost"
         out.append(f"{label}: {say(fastest)} at {extra:.{1 if extra < 10 else 0}f}% more cost "
-                   f"({_usd(fastest['cost_usd'])})")
+                   f"({report.usd(fastest['cost_usd'])})")
     return out
 
 
