@@ -56,7 +56,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns, band_multipliers, outside_region
-from .core.efficiency import mfu_dtype, peak_flop_per_s
+from .core.efficiency import run_peak_flop_per_s
 from .core.checks import layout_rules, valid_mask
 from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_costs
 from .core.estimate import GIB, evaluate
@@ -506,9 +506,9 @@ class SearchResult:
 
         fpt = float(step_flops(self.plan.model, self.plan.run, exec_from_spec(self.plan.layout,
                                                                               self.plan.run)).model_flops_per_token)
-        hw, prec = self.plan.hardware, self.plan.run.precision
-        peak = peak_flop_per_s(hw, prec) if prec in ("fp8", "fp4") else peak_flop_per_s(hw, mfu_dtype(prec))
+        hw = self.plan.hardware
         gpus = self.column("gpus")
+        peak = run_peak_flop_per_s(hw, self.plan.run.precision)
         mfu = fpt * self.tokens_per_step() / (self.step_time_s * gpus * peak)
         bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu))
         return np.ones(self.n) if bands is None else np.broadcast_to(bands[1], (self.n,))

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from planner.calibrate.fit import fit_generation
 from planner.core.flops import megatron_eq3_flops
-from planner.core.efficiency import TimeParams, time_params
+from planner.core.efficiency import TimeParams
 from planner.calibrate.measured import load_runs
 from planner.registry import load_hardware, load_model
-from planner.calibrate.validate import modelable, plan_of, predict, validate
+from planner.calibrate.validate import modelable, predict, validate
 
 # In-sample fit quality (the calibration is fitted on these runs, so this is not an accuracy: the cross-validated
 # figures and their gates are in tests/test_accuracy.py). A loose guard against a broken fit, not a target.

@@ -150,15 +150,6 @@ def fit_all(runs: Iterable[MeasuredRun], names: tuple[str, ...] = TimeParams.FIT
     return out
 
 
-def fit_generation(runs: Iterable[MeasuredRun], generation: str, names: tuple[str, ...] = TimeParams.FITTED,
-                   start: Optional[dict[str, float]] = None, exclude_sources: Iterable[str] = ()) -> FitResult:
-    """Fit ``names`` on the runs of one generation alone (shared terms included, fitted on that generation)."""
-    res = fit_all(runs, names, start, exclude_sources, only_generations=(generation,))
-    if generation not in res:
-        raise FitError(f"fit {generation}: no measured runs")
-    return res[generation]
-
-
 def generations(runs: Iterable[MeasuredRun]) -> list[str]:
     """The GPU generations present in ``runs``, sorted."""
     return sorted({generation_of(r) for r in runs})

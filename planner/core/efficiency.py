@@ -70,6 +70,12 @@ def peak_flop_per_s(hw: HardwareSpec, dtype: str) -> float:
     return hw.accelerator.peak(dtype)
 
 
+def run_peak_flop_per_s(hw: HardwareSpec, precision: str) -> float:
+    """The dense peak of the precision the GEMMs run in: fp8/fp4 runs against their own peak, mixed precision
+    against bf16 (what ``mfu_at_run_precision`` and the published-record comparison divide by)."""
+    return peak_flop_per_s(hw, precision if precision in ("fp8", "fp4") else mfu_dtype(precision))
+
+
 def mfu_dtype(precision: str) -> str:
     """The peak MFU is quoted against: bf16 for mixed precision, fp8 runs included (NeMo, Megatron convention)."""
     return {"fp32": "fp32", "tf32": "tf32"}.get(precision, "bf16")

@@ -38,7 +38,7 @@ from ..specs.hardware import HardwareSpec
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s
-from .efficiency import TimeParams, mfu_dtype, peak_flop_per_s
+from .efficiency import TimeParams, mfu_dtype, peak_flop_per_s, run_peak_flop_per_s
 from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, StepFlops,
                     attention_pairs, sequence_lengths)
 from .kernels import Rates, attention_kernel_rates, gemm_pass_s, rates_of
@@ -484,7 +484,7 @@ def throughput(flops: StepFlops, tb: TimeBreakdown, ex: Exec, hw: HardwareSpec, 
     st = tb.step_time_s
     gpus = ex.gpus
     peak = peak_flop_per_s(hw, mfu_dtype(precision))
-    peak_run = peak_flop_per_s(hw, precision) if precision in ("fp8", "fp4") else peak
+    peak_run = run_peak_flop_per_s(hw, precision)
     return Throughput(
         step_time_s=st,
         tokens_per_s_per_gpu=flops.tokens_per_step / st / gpus,

@@ -15,6 +15,7 @@ temporary file in the same folder and renamed over the target, so an interrupted
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -61,12 +62,27 @@ def _shown(p: Path) -> str:
     return t if t.isprintable() else repr(t)
 
 
+@contextlib.contextmanager
+def _system_errors(label: str, verb: str = ""):
+    """Turn what the operating system refuses (OSError) or a name it cannot take (ValueError: a NUL byte) into a
+    one-line SpecError ``label: [verb ](reason)``; planner's own SpecErrors pass through."""
+    try:
+        yield
+    except SpecError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise SpecError(f"{label}: {verb} ({reason})" if verb else f"{label}: {reason}") from None
+    except ValueError as exc:
+        raise SpecError(f"{label}: not a file name ({exc})") from None
+
+
 def read_text(path: PathLike, what: str = "") -> str:
     """The text of ``path``: an existing regular file of at most :data:`MAX_INPUT_BYTES`, UTF-8, with no NUL
     byte. SpecError ``[what ]path: reason`` otherwise."""
     p = Path(path)
     label = f"{what} {_shown(p)}" if what else _shown(p)
-    try:
+    with _system_errors(label, "cannot read"):
         if not p.exists():
             raise SpecError(f"{label}: no such file")
         if p.is_dir():
@@ -77,12 +93,6 @@ def read_text(path: PathLike, what: str = "") -> str:
         if size > MAX_INPUT_BYTES:
             raise SpecError(f"{label}: {size:,} bytes, more than the {MAX_INPUT_BYTES:,} planner reads")
         raw = p.read_bytes()
-    except SpecError:
-        raise
-    except OSError as exc:
-        raise SpecError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # a NUL byte in the name
-        raise SpecError(f"{label}: not a file name ({exc})") from None
     if len(raw) > MAX_INPUT_BYTES:
         raise SpecError(f"{label}: more than the {MAX_INPUT_BYTES:,} bytes planner reads")
     if NUL in raw:
@@ -314,7 +324,7 @@ def check_writable(path: PathLike, force: bool = False, what: str = "--out") -> 
     Otherwise a SpecError (exit 2) that says how to proceed."""
     p = Path(path)
     shown = _shown(p)
-    try:
+    with _system_errors(f"{what} {shown}"):
         if p.is_dir():
             raise SpecError(f"{what} {shown}: is a folder; give a file name")
         if p.exists() and not p.is_file():
@@ -327,12 +337,6 @@ def check_writable(path: PathLike, force: bool = False, what: str = "--out") -> 
             raise SpecError(f"{what} {shown}: folder {parent} does not exist")
         if not parent.is_dir():
             raise SpecError(f"{what} {shown}: {parent} is not a folder")
-    except SpecError:
-        raise
-    except OSError as exc:
-        raise SpecError(f"{what} {shown}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a NUL byte in the name
-        raise SpecError(f"{what} {shown}: not a file name ({exc})") from None
     return p
 
 
