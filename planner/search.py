@@ -590,11 +590,15 @@ class SearchResult:
         if len(idx) == 0:
             return idx, by_reason
         mem = self.memory_per_gpu_bytes
-        if b is None:
-            sel = self._fold(idx[np.lexsort((idx, mem[idx], m[idx]))][:3 * k])[:k]
-        else:  # the next-better ones: closest to the winner
-            sel = self._fold(idx[np.lexsort((-idx, -mem[idx], -m[idx]))][:3 * k])[:k][::-1]
-        return sel, by_reason
+        order = (idx[np.lexsort((idx, mem[idx], m[idx]))] if b is None  # the best rejected ones
+                 else idx[np.lexsort((-idx, -mem[idx], -m[idx]))])  # the next-better ones: closest to the winner
+        window = 3 * k
+        while True:  # fold recompute twins; widen the window until k distinct ones remain or none are left
+            sel = self._fold(order[:window])[:k]
+            if len(sel) == k or window >= len(order):
+                break
+            window *= 4
+        return (sel if b is None else sel[::-1]), by_reason
 
     def pareto(self) -> np.ndarray:
         """Indices of the wall-clock vs dollars Pareto front, GPU count ascending (cheapest first, fastest last);

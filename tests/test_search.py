@@ -263,7 +263,8 @@ def test_rejected_ahead_of_best(wide):
     m = wide.metric
     ahead = (~wide.feasible) & (m < m[best])
     assert sum(by_reason.values()) == ahead.sum() > 0
-    assert len(sel) == 5 and (~wide.feasible[sel]).all() and (m[sel] < m[best]).all()
+    distinct = len(wide._fold(np.flatnonzero(ahead)))  # rejected ones ahead, recompute twins folded
+    assert len(sel) == min(5, distinct) and (~wide.feasible[sel]).all() and (m[sel] < m[best]).all()
     assert (np.diff(m[sel]) >= 0).all()
     # they are the nearest ones: nothing rejected lies between them and the best, once twins are folded
     assert m[sel].min() >= np.sort(m[ahead])[-min(5 * 3, int(ahead.sum()))]

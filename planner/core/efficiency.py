@@ -20,9 +20,13 @@ class TimeParams:
     matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs in the run's dtype (MAMF, measured)
     matmul_fraction_bf16: float = 0.80  #: the same for bf16 (fp8 runs keep attention and logits in bf16)
     gemm_half_dim: float = 256.0  #: GEMM dimension at which that dimension alone halves efficiency (fitted)
-    attention_fraction: float = 0.45  #: FlashAttention-2 achieved / peak, forward and backward (fitted)
-    attention_fraction_flash3: float = 0.60  #: FlashAttention-3/cuDNN on Hopper (fitted; prior: Shah et al. 2024
-    #: report 75% of peak forward in bf16 and a slower backward)
+    #: FlashAttention-2 (and Triton) achieved / peak, forward and backward, on generations without a measured kernel
+    #: curve (hardware_profiles/kernels/ replaces it on Ampere and Hopper). Prior 0.45: FlashAttention-2 on H100
+    #: reaches 0.34 of peak forward + backward and on A100 0.61-0.65 (Dao 2023 Fig. 4, 7); fitted only where runs
+    #: use a kernel no curve covers
+    attention_fraction: float = 0.45
+    attention_fraction_flash3: float = 0.60  #: FlashAttention-3/cuDNN where no curve is measured (prior: Shah et
+    #: al. 2024 report 75% of peak forward in bf16 and a slower backward)
     #: achievable / peak HBM bandwidth of streaming kernels (measured by `planner bench` where a profile has a
     #: bench; prior 0.90: STREAM-class copies on HBM2e/HBM3 GPUs reach about 90% of the datasheet figure; unverified
     #: in the shipped data, which lists measured HBM bandwidth as not collected)

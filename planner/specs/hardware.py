@@ -143,8 +143,8 @@ class HardwareSpec(Spec):
     )
     attention_kernels: dict[str, AttentionKernelCurve] = Field(
         default_factory=dict, description="Measured fused-attention throughput by sequence length, per kernel "
-        "(flash2, flash3), from ``hardware_profiles/kernels/<generation>.yaml``; without one the time model uses "
-        "the fitted attention fraction.")
+        "(flash2, flash3, triton), from ``hardware_profiles/kernels/<generation>.yaml``; without one the time model "
+        "uses the attention fraction (prior or fitted).")
     cluster: Optional[str] = Field(
         None, description="The cluster profile (hardware_profiles/clusters/<name>.yaml) whose node and network "
         "replaced the GPU profile's: a DGX SuperPOD, a cloud instance type, a RoCE fabric.")

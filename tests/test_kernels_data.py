@@ -1,0 +1,89 @@
+"""Measured attention-kernel curves (hardware_profiles/kernels/): every file loads and names its source, the
+derived Hopper Triton curve is what its stated derivation gives, and the time model charges a fused attention
+kernel at the measured rate of its length and mask instead of a fitted fraction (issue 15, item 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.core.kernels import attention_kernel_rates, rates_of
+from planner.core.flops import FLASH_BWD_OVER_FWD
+from planner.core.time import fused_attention_s
+from planner.registry import load_hardware, load_model, read_data
+from planner.specs.hardware import AttentionKernelCurve
+from planner.specs.model import AttentionSpec
+from planner.specs.run import RunSpec
+
+try:
+    from conftest import make_exec
+except ImportError:  # pragma: no cover
+    from tests.conftest import make_exec
+
+KERNELS = Path(__file__).resolve().parent.parent / "hardware_profiles" / "kernels"
+#: datasheet dense bf16 peak of the GPU each generation's curves were measured on (A100 SXM4, H100 SXM5)
+MEASURED_PEAK = {"ampere": 312, "hopper": 989}
+#: Dao 2023 (arXiv:2307.08691) Fig. 7b/7d: FlashAttention-2 v2.0 forward + backward on H100 80GB SXM5, head dim
+#: 128, without / with causal mask, 512..16k tokens (TFLOP/s): the Ampere-path kernel "using no special instructions"
+FA2_H100_FIG7 = {"fwd": [248, 320, 326, 315, 318, 318], "causal": [163, 221, 265, 294, 308, 328]}
+
+
+def _curves(generation: str) -> dict[str, AttentionKernelCurve]:
+    data = read_data(KERNELS / f"{generation}.yaml")
+    assert data["generation"] == generation
+    return {k: AttentionKernelCurve(**v) for k, v in data["attention_kernels"].items()}
+
+
+@pytest.mark.parametrize("generation", sorted(MEASURED_PEAK))
+def test_every_curve_loads_with_its_source_and_the_measured_gpu_peak(generation):
+    curves = _curves(generation)
+    assert {"flash2", "triton"} <= set(curves)
+    for name, c in curves.items():
+        assert c.source.strip() and c.peak_tflop_per_s == MEASURED_PEAK[generation], name
+        assert c.seq_tokens == [512, 1024, 2048, 4096, 8192, 16384], name
+        # no kernel beats the dense peak of the GPU it ran on
+        assert max(c.fwd_tflop_per_s + c.fwd_causal_tflop_per_s + c.bwd_tflop_per_s) < c.peak_tflop_per_s, name
+
+
+def test_the_registry_merges_each_generations_kernels_into_its_profiles():
+    assert set(load_hardware("a100-80gb").attention_kernels) == {"flash2", "triton"}
+    assert set(load_hardware("h100-sxm").attention_kernels) == {"flash2", "flash3", "triton"}
+
+
+def test_hopper_triton_is_the_ampere_triton_curve_times_fa2s_measured_a100_to_h100_speedup():
+    """The derivation written in hardware_profiles/kernels/hopper.yaml, length by length: Triton on A100 (Dao 2023
+    Fig. 4) x FlashAttention-2 v2.0 on H100 (Fig. 7) / on A100 (Fig. 4), rounded to whole TFLOP/s."""
+    a, h = _curves("ampere"), _curves("hopper")["triton"]
+    for key, fig7 in (("fwd_tflop_per_s", FA2_H100_FIG7["fwd"]), ("fwd_causal_tflop_per_s", FA2_H100_FIG7["causal"])):
+        expect = [round(t * h100 / a100) for t, h100, a100 in
+                  zip(getattr(a["triton"], key), fig7, getattr(a["flash2"], key))]
+        assert getattr(h, key) == expect, key
+    assert h.bwd_tflop_per_s == h.fwd_tflop_per_s  # combined rate for both passes, as in the Ampere file
+
+
+def test_kernel_rate_is_the_curve_at_the_length_log_interpolated_and_flat_outside():
+    c = _curves("ampere")["flash2"]
+    fwd, bwd = attention_kernel_rates(c, 4096, True, 312e12)
+    assert float(fwd) == pytest.approx(182e12) and float(bwd) == pytest.approx(182e12)
+    fwd, _ = attention_kernel_rates(c, 4096 * np.sqrt(2), False, 312e12)  # half way between 4k and 8k in log
+    assert float(fwd) == pytest.approx(202e12)
+    assert float(attention_kernel_rates(c, 1 << 20, True, 312e12)[0]) == pytest.approx(189e12)  # held flat
+    # a profile with another peak (a power-capped part) scales the curve by its own peak
+    assert float(attention_kernel_rates(c, 4096, True, 156e12)[0]) == pytest.approx(91e12)
+
+
+@pytest.mark.parametrize("kernel,code,rate", [("flash2", 0, 182e12), ("triton", 2, 80e12)])
+def test_time_model_charges_the_measured_rate_not_a_fitted_fraction(kernel, code, rate):
+    """A100, causal, 4,096 tokens: forward + backward of the attention core = F/rate + 2.5·F/rate seconds, at the
+    kernel's measured combined rate (182 TFLOP/s FlashAttention-2, 80 TFLOP/s Triton), whatever
+    ``attention_fraction`` says."""
+    hw, model = load_hardware("a100-80gb"), load_model("llama-2-7b")
+    run = RunSpec(seq_len=4096, global_batch_tokens=4096, precision="bf16")
+    r = rates_of(hw, run, 2.0)
+    flops = 1e12
+    fwd, total = fused_attention_s(model, make_exec(flash=1, fa3=code), r, AttentionSpec(pattern="causal"), 4096,
+                                   True, flops)
+    assert float(fwd) == pytest.approx(flops / rate)
+    assert float(total) == pytest.approx(flops / rate * (1 + FLASH_BWD_OVER_FWD))
