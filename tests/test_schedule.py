@@ -66,3 +66,35 @@ def test_hfu_is_never_below_mfu(recompute):
     assert d["hfu"] >= d["mfu"]
     if recompute == "full":
         assert d["hfu"] > d["mfu"] * 1.2
+
+
+def test_pipeline_boundary_is_split_over_tensor_parallel_ranks_with_or_without_sequence_parallelism():
+    """Narayanan et al. 2021 §4.1 (scatter/gather): each of the t ranks sends 1/t of the boundary activations to
+    the next stage; without sequence parallelism the receiving stage all-gathers them over NVLink. By hand, for
+    one micro-batch of 8192 tokens x 16384 hidden x 2 bytes = 256 MiB at tp 8: one hop = P2P(32 MiB) [+ the
+    all-gather of 256 MiB over 8 GPUs], two hops (activations forward, gradients back) per virtual stage."""
+    from planner.core.comm import ALL_GATHER, P2P
+    from planner.core.kernels import rates_of
+    from planner.core.time import collective_of, pipeline_s
+    from planner.registry import load_hardware, load_model
+    from planner.specs.run import RunSpec
+
+    try:
+        from conftest import make_exec
+    except ImportError:  # pragma: no cover
+        from tests.conftest import make_exec
+
+    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-405b")
+    run = RunSpec(seq_len=8192, global_batch_seqs=64, precision="bf16")
+    r = rates_of(hw, run, 2.0)
+    coll = collective_of(hw, r.eff)
+    full = 8192 * model.hidden_size * 2.0
+    for sp in (0, 1):
+        ex = make_exec(tp=8, pp=16, dp=8, vpp=2, sp=sp, global_batch=64)
+        hop = coll(P2P, full / 8, 2, 8 * 8) + (0.0 if sp else coll(ALL_GATHER, full, 8, 1))
+        per_mb, bubble = pipeline_s(model, run, ex, r, coll, 1.0)
+        assert float(per_mb) == pytest.approx(2 * 2 * float(hop))
+        assert float(bubble) == pytest.approx(15 / 2 * (1.0 + float(per_mb)))
+    # without tensor parallelism nothing is split or gathered
+    ex = make_exec(pp=16, dp=8, global_batch=64)
+    assert float(pipeline_s(model, run, ex, r, coll, 1.0)[0]) == pytest.approx(2 * float(coll(P2P, full, 2, 8)))

@@ -368,12 +368,17 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
 
     Each micro-batch sends its activations forward and its gradients back across every one of the v chunk
     boundaries; the 1F1B and interleaved schedules idle (pp-1)/v stage-micro-batch times (Narayanan et al. 2021
-    Eq. 1-2)."""
+    Eq. 1-2). Each of the t tensor-parallel ranks sends 1/t of the boundary tensor: with sequence parallelism the
+    tensor is already split, without it Megatron-LM's scatter/gather optimisation (Narayanan et al. 2021 §4.1)
+    sends one slice per rank across the link and all-gathers it over NVLink inside the receiving stage. Left out:
+    pipeline engines without that optimisation (DeepSpeed's sends the whole tensor from every rank) are charged
+    Megatron's cost."""
     s_enc, s_dec = sequence_lengths(model, run)
     s_out = s_dec if model.arch != "encoder" else s_enc
-    sp_div = np.where(ex.sp == 1, ex.tp, 1)
-    act_bytes = ex.micro_batch * s_out / ex.cp * model.hidden_size * r.elem_bytes / sp_div
-    per_mb_pp = np.where(ex.pp > 1, 2 * ex.vpp * coll(P2P, act_bytes, 2, ex.tp * ex.cp * ex.dp), 0.0)
+    full_bytes = ex.micro_batch * s_out / ex.cp * model.hidden_size * r.elem_bytes
+    gather = np.where((ex.sp == 1) | (ex.tp == 1), 0.0, coll(ALL_GATHER, full_bytes, ex.tp, 1))
+    hop = coll(P2P, full_bytes / ex.tp, 2, ex.tp * ex.cp * ex.dp) + gather
+    per_mb_pp = np.where(ex.pp > 1, 2 * ex.vpp * hop, 0.0)
     bubble = (ex.pp - 1) / ex.vpp * (stage_mb_s + per_mb_pp)
     return per_mb_pp, bubble
 
