@@ -737,6 +737,7 @@ class SearchResult:
             "sequence_parallel": (sp.sp[i_sp] == 1).tolist(),
             "recompute": [RECOMPUTE_NAMES[k] for k in sp.recompute[i_rec].tolist()],
             "flash_attention": [self.plan.layout.flash_attention] * n,
+            "framework": [self.plan.layout.framework] * n,
             "step_time_s": f(th.step_time_s), "tokens_per_s_per_gpu": f(th.tokens_per_s_per_gpu),
             "model_tflop_per_s_per_gpu": f(th.model_tflop_per_s_per_gpu), "mfu": f(th.mfu), "hfu": f(th.hfu),
             "mfu_at_run_precision": f(th.mfu_at_run_precision),

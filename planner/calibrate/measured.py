@@ -582,6 +582,19 @@ def _layout_kernel(key: str, profile: str, tp: int, notes: list[str]) -> tuple[s
     return kernel, overlap
 
 
+#: The framework each source ran (layout.framework: its layout rules apply to the run as to any plan)
+SOURCE_FRAMEWORK = {"llm-foundry": "fsdp", "torchtitan": "torchtitan", "nemo": "megatron",
+                    "megatron-korthikanti": "megatron", "megatron-ptdp": "megatron"}
+
+
+def _layout_framework(key: str, zero_stage: int, notes: list[str]):
+    """The framework of a source's runs; Narayanan et al. 2021's ZeRO-3 baseline rows ran DeepSpeed."""
+    if key == "megatron-ptdp" and zero_stage == 3:
+        notes.append("framework deepspeed: Narayanan et al. 2021 Table 2's ZeRO-3 baseline ran DeepSpeed")
+        return "deepspeed"
+    return SOURCE_FRAMEWORK.get(key)
+
+
 def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str],
                   profile: str = "") -> LayoutSpec:
     """The LayoutSpec of an entry's parallelism section, every default and representation choice noted."""
@@ -593,7 +606,9 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
     if pp > 1 and model.total_layers % (pp * vpp):
         notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
     kernel, overlap = _layout_kernel(key, profile, tp, notes)
+    framework = _layout_framework(key, zero_stage, notes)
     data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
+                framework=framework,
                 sequence_parallel=sp, recompute=recompute, recompute_fraction=recompute_fraction,
                 flash_attention=flash, attention_kernel=kernel,
                 tp_comm_overlap=overlap)

@@ -113,6 +113,13 @@ class AttnKernel(str, Enum):
     triton = "triton"
 
 
+class Framework(str, Enum):
+    megatron = "megatron"
+    deepspeed = "deepspeed"
+    torchtitan = "torchtitan"
+    fsdp = "fsdp"
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     tf32 = "tf32"
@@ -232,6 +239,8 @@ FLAGS: dict[str, Flag] = _table(
          ("--tp-overlap/--no-tp-overlap",)),
     Flag("offload", "layout.offload_optimizer", Optional[bool], "Optimizer state in CPU memory.",
          ("--offload/--no-offload",)),
+    Flag("framework", "layout.framework", Optional[Framework],
+         "Framework that will run it (megatron, deepspeed, torchtitan, fsdp): its layout rules and pipeline sends."),
     Flag("seq", "run.seq_len", Optional[int], "Sequence length, tokens."),
     Flag("global_batch", "run.global_batch_seqs", Optional[int], "Global batch, sequences."),
     Flag("global_batch_tokens", "run.global_batch_tokens", Optional[int], "Global batch, tokens."),

@@ -9,6 +9,22 @@ ring attention, batch over micro-batch·dp, and the interleaved 1F1B schedule on
 multiple of pp (Megatron-LM ``schedules.forward_backward_pipelining_with_interleaving``: "number of microbatches
 must be divisible by pipeline-model-parallel-size when using interleaved schedule"; Narayanan et al. 2021 §2.2.2:
 with m < p micro-batches nothing fills the pipeline and the interleaved bubble (p-1)/v holds only for m ≥ p).
+
+A plan that names its framework (``layout.framework``) also gets that framework's limits (:func:`framework_rules`),
+so that neither an estimate nor a search accepts a layout the framework cannot run:
+
+* **megatron** (Megatron-LM / Megatron-Core, NeMo): optimizer-state sharding is its distributed optimizer (ZeRO-1)
+  and full sharding its FSDP (ZeRO-3); there is no ZeRO-2. Mixture-of-experts layers with tp > 1 need sequence
+  parallelism (Megatron-Core MoE: "sequence parallelism must be used" with expert and tensor parallelism).
+* **deepspeed**: its pipeline engine runs ZeRO-1 only ("ZeRO-2 and ZeRO-3 are incompatible with pipeline
+  parallelism"), runs plain 1F1B (no interleaved schedule: vpp 1), and its sequence parallelism is Ulysses
+  (all-to-all over heads), not the ring context parallelism planner costs (cp 1). Its pipeline sends the whole
+  boundary tensor from every tensor-parallel rank (no Megatron scatter/gather; core/time.py, pipeline_s).
+* **torchtitan**: shards with FSDP2 (ZeRO-3, or ZeRO-2 with reshard_after_forward off) or replicates with DDP: no
+  ZeRO-1; its tensor parallelism always shards norms along the sequence (SequenceParallel), so tp > 1 means
+  sequence_parallel on.
+* **fsdp** (PyTorch FSDP as llm-foundry/Composer and Hugging Face Accelerate run it): data parallelism only
+  (tp = pp = cp = ep = 1), sharding NO_SHARD (0), SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD: no ZeRO-1.
 """
 
 from __future__ import annotations
@@ -20,6 +36,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..specs.model import ModelSpec
+from ..specs.layout import FRAMEWORK_CODE
 from ..specs.run import RunSpec
 from .layout import Exec
 
@@ -63,7 +80,46 @@ def layout_rules(model: ModelSpec, run: RunSpec, ex: Exec) -> list[Rule]:
                           lambda e: f"moe.num_experts({n}) not divisible by ep({e.ep})"))
     else:
         rules.append(Rule("ep_without_moe", ex.ep == 1, lambda e: f"ep({e.ep}) > 1 but the model has no experts"))
-    return rules
+    return rules + framework_rules(model, ex)
+
+
+def framework_rules(model: ModelSpec, ex: Exec) -> list[Rule]:
+    """The limits of the plan's framework (``Exec.framework``; none when unset), as in the module docstring."""
+    code = ex.framework
+    zero = ex.zero_stage
+    if code == FRAMEWORK_CODE["megatron"]:
+        rules = [Rule("megatron:zero2", zero != 2, lambda e: "framework megatron has no ZeRO-2: its distributed "
+                      "optimizer is ZeRO-1 (zero_stage 1) and its FSDP ZeRO-3 (zero_stage 3)")]
+        if model.moe is not None:
+            rules.append(Rule("megatron:moe-tp-sp", (ex.tp == 1) | (ex.sp == 1), lambda e: f"framework megatron "
+                              f"runs MoE layers with tp({e.tp}) > 1 only with sequence_parallel on"))
+        return rules
+    if code == FRAMEWORK_CODE["deepspeed"]:
+        return [
+            Rule("deepspeed:zero+pp", (ex.pp == 1) | (zero <= 1), lambda e: f"framework deepspeed runs ZeRO-"
+                 f"{int(e.zero_stage)} only without pipeline parallelism (pp {e.pp}): its pipeline engine supports "
+                 f"ZeRO-1 at most"),
+            Rule("deepspeed:vpp", ex.vpp == 1, lambda e: f"framework deepspeed has no interleaved pipeline schedule: "
+                 f"vpp({e.vpp}) must be 1"),
+            Rule("deepspeed:cp", ex.cp == 1, lambda e: f"framework deepspeed has no ring context parallelism (its "
+                 f"Ulysses sequence parallelism is another scheme): cp({e.cp}) must be 1"),
+        ]
+    if code == FRAMEWORK_CODE["torchtitan"]:
+        return [
+            Rule("torchtitan:zero1", zero != 1, lambda e: "framework torchtitan has no ZeRO-1: it shards with FSDP2 "
+                 "(zero_stage 3, or 2 with reshard_after_forward off) or replicates with DDP (zero_stage 0)"),
+            Rule("torchtitan:tp-sp", (ex.tp == 1) | (ex.sp == 1), lambda e: f"framework torchtitan's tensor "
+                 f"parallelism (tp {e.tp}) always shards norms along the sequence: sequence_parallel must be on"),
+        ]
+    if code == FRAMEWORK_CODE["fsdp"]:
+        return [
+            Rule("fsdp:dp-only", (ex.tp == 1) & (ex.pp == 1) & (ex.cp == 1) & (ex.ep == 1),
+                 lambda e: f"framework fsdp is data parallel only: tp({e.tp}) pp({e.pp}) cp({e.cp}) ep({e.ep}) "
+                 f"must all be 1"),
+            Rule("fsdp:zero1", zero != 1, lambda e: "framework fsdp has no ZeRO-1: NO_SHARD (zero_stage 0), "
+                 "SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD (fsdp hybrid)"),
+        ]
+    return []
 
 
 def valid_mask(model: ModelSpec, run: RunSpec, ex: Exec) -> tuple[np.ndarray, np.ndarray]:

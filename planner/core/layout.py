@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..specs.layout import FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
+from ..specs.layout import FRAMEWORK_CODE, FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
 from ..specs.run import RunSpec
 
 Num = Any  # int | float | np.ndarray: everything here broadcasts
@@ -42,6 +42,7 @@ class Exec:
     tp_overlap: Num = 0  #: TP communication overlapped with GEMMs 0/1
     fa3: Num = 0  #: ATTENTION_KERNEL_CODE of the fused kernel: 0 flash2, 1 flash3 (Hopper-native), 2 triton
     recompute_frac: Num = 1.0  #: with full recomputation, the share of layers recomputed
+    framework: int = 0  #: FRAMEWORK_CODE of the plan's framework (0: unset); one per plan, never searched over
 
     @property
     def full_recompute_share(self) -> Num:
@@ -90,4 +91,5 @@ def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
         recompute=RECOMPUTE_CODE[layout.recompute], flash=int(layout.flash_attention),
         offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
         fa3=ATTENTION_KERNEL_CODE[layout.attention_kernel], recompute_frac=layout.recompute_fraction,
+        framework=FRAMEWORK_CODE[layout.framework],
     )

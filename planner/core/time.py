@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from ..specs.hardware import HardwareSpec
+from ..specs.layout import FRAMEWORK_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s
@@ -370,14 +371,17 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
     boundaries; the 1F1B and interleaved schedules idle (pp-1)/v stage-micro-batch times (Narayanan et al. 2021
     Eq. 1-2). Each of the t tensor-parallel ranks sends 1/t of the boundary tensor: with sequence parallelism the
     tensor is already split, without it Megatron-LM's scatter/gather optimisation (Narayanan et al. 2021 §4.1)
-    sends one slice per rank across the link and all-gathers it over NVLink inside the receiving stage. Left out:
-    pipeline engines without that optimisation (DeepSpeed's sends the whole tensor from every rank) are charged
-    Megatron's cost."""
+    sends one slice per rank across the link and all-gathers it over NVLink inside the receiving stage.
+    DeepSpeed's pipeline engine (``framework: deepspeed``) has no such optimisation: every rank sends the whole
+    tensor unless sequence parallelism already split it."""
     s_enc, s_dec = sequence_lengths(model, run)
     s_out = s_dec if model.arch != "encoder" else s_enc
     full_bytes = ex.micro_batch * s_out / ex.cp * model.hidden_size * r.elem_bytes
-    gather = np.where((ex.sp == 1) | (ex.tp == 1), 0.0, coll(ALL_GATHER, full_bytes, ex.tp, 1))
-    hop = coll(P2P, full_bytes / ex.tp, 2, ex.tp * ex.cp * ex.dp) + gather
+    split = (ex.sp == 1) | (ex.tp == 1)
+    whole = ex.framework == FRAMEWORK_CODE["deepspeed"]  # no scatter/gather
+    gather = np.where(split | whole, 0.0, coll(ALL_GATHER, full_bytes, ex.tp, 1))
+    sent = np.where(split | ~np.asarray(whole), full_bytes / ex.tp, full_bytes)
+    hop = coll(P2P, sent, 2, ex.tp * ex.cp * ex.dp) + gather
     per_mb_pp = np.where(ex.pp > 1, 2 * ex.vpp * hop, 0.0)
     bubble = (ex.pp - 1) / ex.vpp * (stage_mb_s + per_mb_pp)
     return per_mb_pp, bubble

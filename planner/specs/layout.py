@@ -10,6 +10,8 @@ from .base import Spec
 
 Recompute = Literal["none", "selective", "full"]
 FSDPMode = Literal["none", "full", "hybrid"]
+#: Training frameworks whose layout rules a plan can ask for (planner/core/checks.py, FRAMEWORK_RULES)
+Framework = Literal["megatron", "deepspeed", "torchtitan", "fsdp"]
 
 #: Bounds of the layout's counts: far beyond any job (the largest published runs use ~10^5 GPUs), small enough that
 #: products of them stay exact in int64 and no search allocates without bound.
@@ -22,6 +24,7 @@ MAX_SEARCH_GPUS = 2**17
 #: Integer codes the vectorised core uses for the string choices (searches hold them in numpy arrays).
 RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 FSDP_CODE = {"none": 0, "full": 1, "hybrid": 2}
+FRAMEWORK_CODE = {None: 0, "megatron": 1, "deepspeed": 2, "torchtitan": 3, "fsdp": 4}
 
 
 def model_parallel_size(tp, pp, cp):
@@ -66,10 +69,15 @@ class LayoutSpec(Spec):
     attention_kernel: Literal["flash2", "flash3", "triton"] = Field(
         "flash2", description="Which fused attention kernel (when flash_attention): flash2 (FlashAttention-2, Dao 2023; "
         "any GPU), flash3 (Hopper-native FlashAttention-3 / cuDNN fused attention, Shah et al. 2024, as Transformer "
-        "Engine and NeMo use on H100) or triton (a Triton fused kernel, as llm-foundry's attn_impl triton; no "
-        "measured curve: the fitted attention fraction applies)."
+        "Engine and NeMo use on H100) or triton (a Triton fused kernel, as llm-foundry's attn_impl triton). Each is "
+        "costed at its measured rate by sequence length where hardware_profiles/kernels/ has its curve."
     )
     offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
+    framework: Optional[Framework] = Field(
+        None, description="The framework that will run the plan: megatron (Megatron-LM/-Core, NeMo), deepspeed, "
+        "torchtitan or fsdp (PyTorch FSDP as llm-foundry/Composer and Accelerate run it, data parallel only). Its "
+        "layout rules apply to estimates and searches (a search returns only layouts it can run) and its pipeline "
+        "sends are costed as it makes them. Unset: Megatron-LM's rules, the superset of what the others run.")
     tp_comm_overlap: bool = Field(
         False, description="TP collectives overlapped with GEMMs (Transformer Engine userbuffers, NeMo's "
         "tp_comm_overlap) (flag)."

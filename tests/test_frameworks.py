@@ -1,0 +1,107 @@
+"""Layouts as a named framework can run them (issue 15: "the search never returns a layout that the framework named
+in the plan could not run"). ``layout.framework`` adds that framework's limits (planner/core/checks.py) to the
+divisibility rules, so an estimate refuses a layout it cannot run with a one-line reason and a search ranks only
+layouts it can; DeepSpeed's pipeline sends are costed without Megatron's scatter/gather."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import planner
+from helpers import run_cli
+from planner.core.estimate import estimate
+from planner.errors import SpecError
+from planner.search import Constraints, search
+
+SEARCH_LIMITS = {  # framework -> what no ranked (feasible) row may show
+    "fsdp": lambda r: r["tp"] > 1 or r["pp"] > 1 or r["cp"] > 1 or r["ep"] > 1 or r["zero_stage"] == 1,
+    "deepspeed": lambda r: (r["pp"] > 1 and r["zero_stage"] >= 2) or r["vpp"] > 1 or r["cp"] > 1,
+    "torchtitan": lambda r: r["zero_stage"] == 1 or (r["tp"] > 1 and not r["sequence_parallel"]),
+    "megatron": lambda r: r["zero_stage"] == 2,
+}
+
+
+def _plan(framework=None, model="llama-2-70b", seq=4096, batch=512, **layout):
+    return planner.make_plan(model=model, hardware="a100-80gb", run={"seq_len": seq, "global_batch_seqs": batch},
+                             layout={"gpus": 64, "framework": framework, **layout})
+
+
+@pytest.mark.parametrize("framework,layout,words", [
+    ("deepspeed", {"tp": 8, "pp": 2, "zero_stage": 3}, ("deepspeed", "ZeRO-3", "pp 2")),
+    ("deepspeed", {"tp": 8, "pp": 2, "vpp": 2}, ("deepspeed", "vpp(2)")),
+    ("deepspeed", {"tp": 8, "cp": 2}, ("deepspeed", "cp(2)")),
+    ("fsdp", {"tp": 2}, ("fsdp", "tp(2)")),
+    ("fsdp", {"zero_stage": 1}, ("fsdp", "ZeRO-1")),
+    ("torchtitan", {"zero_stage": 1}, ("torchtitan", "ZeRO-1")),
+    ("torchtitan", {"tp": 8}, ("torchtitan", "tp 8", "sequence_parallel")),
+    ("megatron", {"tp": 8, "zero_stage": 2}, ("megatron", "ZeRO-2")),
+])
+def test_estimate_refuses_what_the_framework_cannot_run_with_one_line(framework, layout, words):
+    with pytest.raises(SpecError) as exc:
+        estimate(_plan(framework, **layout))
+    msg = str(exc.value)
+    assert all(w in msg for w in words) and "\n" not in msg, msg
+    estimate(_plan(None, **layout))  # without a framework the same layout is Megatron-style and runs
+
+
+def test_megatron_moe_with_tensor_parallelism_needs_sequence_parallelism():
+    plan = planner.make_plan(model="mixtral-8x7b", hardware="h100-sxm", run={"seq_len": 4096, "global_batch_seqs": 256},
+                             layout={"gpus": 64, "tp": 2, "ep": 8, "framework": "megatron"})
+    with pytest.raises(SpecError, match="MoE layers with tp"):
+        estimate(plan)
+    ok = planner.make_plan(model="mixtral-8x7b", hardware="h100-sxm", run={"seq_len": 4096, "global_batch_seqs": 256},
+                           layout={"gpus": 64, "tp": 2, "ep": 8, "sequence_parallel": True, "framework": "megatron"})
+    assert float(estimate(ok).evaluation.throughput.step_time_s) > 0
+
+
+@pytest.mark.parametrize("framework", sorted(SEARCH_LIMITS))
+def test_search_ranks_only_layouts_the_framework_runs(framework):
+    res = search(_plan(framework), Constraints(max_gpus=64))
+    rows = res.rows(res.ranked(200, fold=False), with_reason_text=False)
+    assert rows and all(r["framework"] == framework for r in rows)
+    assert not [r for r in rows if SEARCH_LIMITS[framework](r)]
+    # the rules reject something the unrestricted search would have taken, and say so by code
+    free = search(_plan(None), Constraints(max_gpus=64))
+    assert free.feasible.sum() > res.feasible.sum()
+    assert any(code.startswith(framework + ":") for code in res.reasons)
+
+
+def test_deepspeed_pipeline_sends_the_whole_tensor_from_every_rank():
+    """Same layout (tp 8, pp 2, no sequence parallelism): Megatron sends 1/8 per rank and all-gathers over
+    NVLink; DeepSpeed's pipeline engine sends all of it from each rank, so its p2p time is larger."""
+    mega = estimate(_plan("megatron", tp=8, pp=2)).evaluation.time
+    ds = estimate(_plan("deepspeed", tp=8, pp=2)).evaluation.time
+    assert float(ds.pp_comm_s) > 2 * float(mega.pp_comm_s) > 0
+    assert float(ds.compute_s) == pytest.approx(float(mega.compute_s))
+
+
+def test_cli_flag_and_plan_column(capsys):
+    code, out, err = run_cli(capsys, "estimate", "--model", "llama-2-7b", "--gpu", "a100-80gb", "--gpus", "64", "--tp",
+                             "2", "--framework", "fsdp", "--seq", "4096", "--global-batch", "64")
+    assert code == 2 and "framework fsdp is data parallel only" in err and out == ""
+    code, out, err = run_cli(capsys, "estimate", "--model", "llama-2-7b", "--gpu", "a100-80gb", "--gpus", "64",
+                             "--framework", "fsdp", "--zero", "3", "--seq", "4096", "--global-batch", "64", "-f", "csv")
+    assert code == 0, err
+    header, row = out.splitlines()[:2]
+    assert row.split(",")[header.split(",").index("framework")] == "fsdp"
+    assert np.isfinite(float(row.split(",")[header.split(",").index("step_time_s")]))
+
+
+def test_every_published_run_obeys_the_rules_of_the_framework_that_ran_it():
+    """The rules must not refuse what frameworks ran: all 257 public runs (throughput and memory-only), each with
+    the framework of its source (planner/calibrate/measured.py SOURCE_FRAMEWORK; DeepSpeed for Narayanan et al.'s
+    ZeRO-3 rows), pass every rule."""
+    from collections import Counter
+
+    from planner.calibrate.measured import MEMORY_ONLY_PATH, load_runs
+    from planner.calibrate.validate import plan_of
+    from planner.core.checks import check_layout
+    from planner.core.layout import exec_from_spec
+
+    runs = load_runs()[0] + load_runs(MEMORY_ONLY_PATH)[0]
+    for r in runs:
+        p = plan_of(r)
+        check_layout(p.model, p.run, exec_from_spec(p.layout, p.run))
+    counts = Counter(r.layout.framework for r in runs)
+    assert len(runs) == 257 and set(counts) == {"fsdp", "megatron", "torchtitan", "deepspeed"}, counts
