@@ -105,3 +105,26 @@ def test_every_published_run_obeys_the_rules_of_the_framework_that_ran_it():
         check_layout(p.model, p.run, exec_from_spec(p.layout, p.run))
     counts = Counter(r.layout.framework for r in runs)
     assert len(runs) == 257 and set(counts) == {"fsdp", "megatron", "torchtitan", "deepspeed"}, counts
+
+
+def test_framework_sets_the_loss_and_torchtitans_unsharded_pipeline_stage():
+    """Memory as each framework computes it: an fp32 F.cross_entropy (torchtitan, DeepSpeed, plain FSDP) holds 4 more
+    bytes per logit element than Megatron's fused vocab-parallel loss (module docstring of core/memory.py); with
+    pp > 1 torchtitan keeps its FSDP stage unsharded, as planner's memory model does when told explicitly."""
+    from planner.core.layout import exec_from_spec
+    from planner.core.memory import memory_breakdown
+
+    def mem(framework, **layout):
+        p = _plan(framework, model="llama-2-7b", batch=64, **layout)
+        return estimate(p).evaluation.memory, p
+
+    fused, p = mem("megatron", zero_stage=3)
+    unfused, _ = mem("torchtitan", zero_stage=3)
+    tokens_times_vocab = 4096 * 1 * p.model.vocab_size  # micro-batch 1, tp 1
+    assert float(unfused.logits_bytes - fused.logits_bytes) == pytest.approx(4.0 * tokens_times_vocab)
+    piped, p = mem("torchtitan", pp=2, zero_stage=3)
+    flat, _ = mem(None, pp=2, zero_stage=3)
+    assert float(piped.weights_bytes) > float(flat.weights_bytes)
+    ex = exec_from_spec(p.layout, p.run)
+    explicit = memory_breakdown(p.model, p.run, ex, p.hardware, loss="unfused", pipeline_unsharded=True)
+    assert float(piped.total_bytes) == pytest.approx(float(explicit.total_bytes))

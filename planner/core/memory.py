@@ -60,10 +60,12 @@ activation memory of the embedding lookup other than its dropout mask.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Optional
 
 import numpy as np
 
 from ..specs.hardware import HardwareSpec
+from ..specs.layout import FRAMEWORK_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .flops import RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, attention_pairs, sequence_lengths
@@ -81,6 +83,13 @@ LOSS_FP32_BYTES = 4.0
 
 #: How a framework computes the loss: fused (the default), unfused or inplace (module docstring, **Loss**).
 LOSS_KINDS = ("fused", "unfused", "inplace")
+#: The loss of each ``layout.framework`` (FRAMEWORK_CODE; 0 = unset): Megatron-LM/NeMo's vocab-parallel cross
+#: entropy is fused; torchtitan calls F.cross_entropy on fp32 logits uncompiled (train.py of 2024); DeepSpeed and
+#: plain FSDP run the model's own loss, most often Hugging Face Transformers' cross entropy on logits upcast to
+#: fp32: unfused (the conservative choice where a model brings a fused one, as llm-foundry's MPT does).
+FRAMEWORK_LOSS = {FRAMEWORK_CODE[None]: "fused", FRAMEWORK_CODE["megatron"]: "fused",
+                  FRAMEWORK_CODE["deepspeed"]: "unfused", FRAMEWORK_CODE["torchtitan"]: "unfused",
+                  FRAMEWORK_CODE["fsdp"]: "unfused"}
 
 #: Live unsharded parameters and gradient-bucket elements of ZeRO-3 per GPU are bounded: DeepSpeed's defaults
 #: stage3_max_live_parameters 1e9 and reduce_bucket_size 5e8 (DeepSpeed config docs, "ZeRO optimizations");
@@ -300,10 +309,12 @@ def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, N
     return first_dense / ex.tp, layer_expert / (ex.tp * ex.ep), last_dense / ex.tp, layer_expert / (ex.tp * ex.ep)
 
 
-def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: str = "fused",
-                     pipeline_unsharded: bool = False) -> MemoryBreakdown:
+def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: Optional[str] = None,
+                     pipeline_unsharded: Optional[bool] = None) -> MemoryBreakdown:
     """Memory of the most loaded GPU (first or last pipeline stage) for one plan or an array of layouts. Framework
-    behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`)."""
+    behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset, those of
+    the plan's ``layout.framework`` (:data:`FRAMEWORK_LOSS`; torchtitan keeps pipelined FSDP stages unsharded)."""
+    loss, pipeline_unsharded = framework_behaviour(ex, loss, pipeline_unsharded)
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     shard = ex.shard_group(hw.gpus_per_node)
@@ -347,9 +358,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
     act_first = per_stage * in_flight_first * interleave + recompute_buffer + emb_drop
     act_last = per_stage * 1.0 + recompute_buffer
 
-    s_out = s_dec if model.arch != "encoder" else s_enc
-    logits = (s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp
-              * loss_bytes_per_logit(run, loss))  # bf16 logits + fp32 softmax (+ the fp32 copy, unfused)
+    logits = logits_bytes(model, run, ex, loss)
     logits_first = np.where(ex.pp == 1, logits, 0.0)
 
     fb_w_first, fb_g_first, fb_w_last, fb_g_last = fsdp_buffer_bytes(model, run, ex, hw, pb,
@@ -379,6 +388,24 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
         overhead_parts=parts,
         fsdp_buffer_bytes=pick(fb_w_first + fb_g_first, fb_w_last + fb_g_last),
     )
+
+
+def framework_behaviour(ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool]) -> tuple[str, bool]:
+    """(loss kind, pipeline_unsharded): as given, else those of the plan's framework (:data:`FRAMEWORK_LOSS`;
+    torchtitan keeps a pipelined FSDP stage unsharded)."""
+    if loss is None:
+        loss = FRAMEWORK_LOSS[int(ex.framework)]
+    if pipeline_unsharded is None:
+        pipeline_unsharded = int(ex.framework) == FRAMEWORK_CODE["torchtitan"]
+    return loss, pipeline_unsharded
+
+
+def logits_bytes(model: ModelSpec, run: RunSpec, ex: Exec, loss: str) -> Num:
+    """Bytes at the loss of one micro-batch on the last stage: the bf16 logits, the fp32 softmax and, unfused, the
+    fp32 copy (:func:`loss_bytes_per_logit`)."""
+    s_enc, s_dec = sequence_lengths(model, run)
+    s_out = s_dec if model.arch != "encoder" else s_enc
+    return s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp * loss_bytes_per_logit(run, loss)
 
 
 def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
