@@ -510,7 +510,8 @@ class SearchResult:
         gpus = self.column("gpus")
         peak = run_peak_flop_per_s(hw, self.plan.run.precision)
         mfu = fpt * self.tokens_per_step() / (self.step_time_s * gpus * peak)
-        bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu))
+        zero_bubble = (self.plan.layout.pipeline_schedule == "zb-h1") & (self.column("pp") > 1)
+        bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu, zero_bubble))
         return np.ones(self.n) if bands is None else np.broadcast_to(bands[1], (self.n,))
 
     def _base_metric(self, rank_by: str) -> np.ndarray:
@@ -738,6 +739,7 @@ class SearchResult:
             "recompute": [RECOMPUTE_NAMES[k] for k in sp.recompute[i_rec].tolist()],
             "flash_attention": [self.plan.layout.flash_attention] * n,
             "framework": [self.plan.layout.framework] * n,
+            "pipeline_schedule": [self.plan.layout.pipeline_schedule] * n,
             "step_time_s": f(th.step_time_s), "tokens_per_s_per_gpu": f(th.tokens_per_s_per_gpu),
             "model_tflop_per_s_per_gpu": f(th.model_tflop_per_s_per_gpu), "mfu": f(th.mfu), "hfu": f(th.hfu),
             "mfu_at_run_precision": f(th.mfu_at_run_precision),
@@ -785,7 +787,8 @@ class SearchResult:
         def arr(k):
             return np.array([np.nan if v is None else v for v in cols[k]], dtype=float)
 
-        src = {"gpus": gpus, "seq_len_tokens": self.plan.run.seq_len,
+        src = {"gpus": gpus, "seq_len_tokens": self.plan.run.seq_len, "pp": np.asarray(cols["pp"]),
+               "pipeline_schedule": self.plan.layout.pipeline_schedule,
                "mfu_at_run_precision": arr("mfu_at_run_precision")}
         src.update({k: arr(k) for k in WITH_STEP + AGAINST_STEP})
         bands = band_columns(src, self.plan.hardware, precision=self.plan.run.precision)

@@ -98,3 +98,48 @@ def test_pipeline_boundary_is_split_over_tensor_parallel_ranks_with_or_without_s
     # without tensor parallelism nothing is split or gathered
     ex = make_exec(pp=16, dp=8, global_batch=64)
     assert float(pipeline_s(model, run, ex, r, coll, 1.0)[0]) == pytest.approx(2 * float(coll(P2P, full, 2, 8)))
+
+
+def test_zero_bubble_h1_defers_the_weight_gradients_into_the_bubble():
+    """Qi et al. 2024 Table 2: 1F1B idles (p-1)(T_F+T_B+T_W), ZB-H1 (p-1)(T_F+T_B-T_W); with T_F = T_B = T_W = 1 s
+    and no sends the ZB-H1 bubble is a third of 1F1B's. Peak memory stays 1F1B's."""
+    from planner.core.kernels import rates_of
+    from planner.core.time import collective_of, pipeline_s
+    from planner.registry import load_hardware, load_model
+    from planner.specs.run import RunSpec
+
+    try:
+        from conftest import make_exec
+    except ImportError:  # pragma: no cover
+        from tests.conftest import make_exec
+
+    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-405b")
+    run = RunSpec(seq_len=8192, global_batch_seqs=64, precision="bf16")
+    r = rates_of(hw, run, 2.0)
+    coll = collective_of(hw, r.eff)
+    ex = make_exec(tp=8, pp=16, dp=8, sp=1, global_batch=64)
+    per_mb, b_1f1b = pipeline_s(model, run, ex, r, coll, 3.0, 1.0)
+    _, b_zb = pipeline_s(model, run, ex.replace(schedule=1), r, coll, 3.0, 1.0)
+    assert float(b_1f1b) == pytest.approx(15 * (3.0 + float(per_mb)))
+    assert float(b_zb) == pytest.approx(15 * (3.0 - 2.0 + float(per_mb)))
+    assert float(b_1f1b - b_zb) == pytest.approx(2 * 15 * 1.0)  # a third of 1F1B's 45 s of compute bubble remains
+
+    layout = {"gpus": 8192, "tp": 8, "pp": 16, "sequence_parallel": True, "zero_stage": 1, "recompute": "selective"}
+    one = estimate(_plan(layout))
+    zb = estimate(_plan({**layout, "pipeline_schedule": "zb-h1"}))
+    assert float(zb.evaluation.time.bubble_s) < 0.7 * float(one.evaluation.time.bubble_s)
+    assert float(zb.evaluation.time.compute_s) == pytest.approx(float(one.evaluation.time.compute_s))
+    assert float(zb.evaluation.memory.total_bytes) == pytest.approx(float(one.evaluation.memory.total_bytes))
+    # no public run used ZB-H1: the answer says it is an extrapolation (and widens its band)
+    assert "zb-h1" in zb.to_dict()["extrapolation"] and "zb-h1" not in one.to_dict()["extrapolation"]
+
+
+def test_zero_bubble_h1_is_not_interleaved_and_not_a_deepspeed_schedule():
+    with pytest.raises(SpecError, match="zb-h1 is not interleaved"):
+        estimate(_plan({"gpus": 2048, "tp": 8, "pp": 16, "vpp": 2, "pipeline_schedule": "zb-h1"}))
+    with pytest.raises(SpecError, match="deepspeed.*zb-h1"):
+        estimate(_plan({"gpus": 2048, "tp": 8, "pp": 16, "pipeline_schedule": "zb-h1", "framework": "deepspeed"}))
+    res = search(_plan({"gpus": 2048, "pipeline_schedule": "zb-h1"}), Constraints(gpus=(2048,), pp=(16,), tp=(8,)))
+    rows = res.rows(res.ranked(50, fold=False), with_reason_text=False)
+    assert rows and all(r["vpp"] == 1 and r["pipeline_schedule"] == "zb-h1" for r in rows)
+    assert "zb-h1:vpp" in res.reasons

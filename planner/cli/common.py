@@ -120,6 +120,11 @@ class Framework(str, Enum):
     fsdp = "fsdp"
 
 
+class Schedule(str, Enum):
+    one_f_one_b = "1f1b"
+    zb_h1 = "zb-h1"
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     tf32 = "tf32"
@@ -239,6 +244,8 @@ FLAGS: dict[str, Flag] = _table(
          ("--tp-overlap/--no-tp-overlap",)),
     Flag("offload", "layout.offload_optimizer", Optional[bool], "Optimizer state in CPU memory.",
          ("--offload/--no-offload",)),
+    Flag("schedule", "layout.pipeline_schedule", Optional[Schedule],
+         "Pipeline schedule: 1f1b (interleaved with --vpp > 1) or zb-h1 (zero-bubble H1; vpp 1)."),
     Flag("framework", "layout.framework", Optional[Framework],
          "Framework that will run it (megatron, deepspeed, torchtitan, fsdp): its layout rules and pipeline sends."),
     Flag("seq", "run.seq_len", Optional[int], "Sequence length, tokens."),

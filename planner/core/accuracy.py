@@ -34,9 +34,10 @@ AGAINST_STEP = ("mfu", "tokens_per_s_per_gpu")
 BAND_COLUMNS = tuple(f"{k}_{q}" for k in WITH_STEP + AGAINST_STEP for q in ("p10", "p90")) + ("extrapolation",)
 
 
-def _region_checks(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> list[tuple[Num, str]]:
+def _region_checks(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num, zero_bubble: Num = False
+                   ) -> list[tuple[Num, str]]:
     """(mask, reason) of every way a plan can lie outside what the calibration covers; ``mfu`` is against the peak
-    of the precision the run uses, as the records are."""
+    of the precision the run uses, as the records are; ``zero_bubble``: a ZB-H1 pipeline (no public run used one)."""
     acc = hw.accuracy
     gpus, mfu = np.asarray(gpus), np.asarray(mfu, dtype=float)
     gen = hw.generation or hw.name
@@ -44,7 +45,7 @@ def _region_checks(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> list[
         return [(True, "no cross-validated accuracy for this hardware")]
     if acc.borrowed:
         return [(True, f"borrowed calibration: no measured runs on {gen} GPUs")]
-    checks: list[tuple[Num, str]] = []
+    checks: list[tuple[Num, str]] = [(zero_bubble, "zb-h1 pipeline schedule: no validated run used it")]
     if acc.max_gpus:
         checks.append((gpus > acc.max_gpus, f"GPU count beyond the largest validated {gen} run ({acc.max_gpus})"))
     if acc.max_seq_len and seq_len > acc.max_seq_len:
@@ -57,21 +58,22 @@ def _region_checks(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> list[
     return checks
 
 
-def outside_region(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> np.ndarray:
+def outside_region(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num, zero_bubble: Num = False) -> np.ndarray:
     """Whether each candidate lies outside the validated region (any of :func:`extrapolation_flags`' reasons)."""
     shape = np.broadcast(np.asarray(gpus), np.asarray(mfu)).shape
     out = np.zeros(shape, dtype=bool)
-    for mask, _ in _region_checks(hw, gpus, seq_len, mfu):
+    for mask, _ in _region_checks(hw, gpus, seq_len, mfu, zero_bubble):
         out |= np.broadcast_to(np.asarray(mask, dtype=bool), shape)
     return out
 
 
-def extrapolation_flags(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num) -> np.ndarray:
+def extrapolation_flags(hw: HardwareSpec, gpus: Num, seq_len: int, mfu: Num, zero_bubble: Num = False
+                        ) -> np.ndarray:
     """Reasons (one string per candidate, "" when none; an object array of the broadcast shape) the plan lies
     outside what the calibration covers."""
     shape = np.broadcast(np.asarray(gpus), np.asarray(mfu)).shape
     out = np.full(shape, "", dtype=object)
-    for mask, text in _region_checks(hw, gpus, seq_len, mfu):
+    for mask, text in _region_checks(hw, gpus, seq_len, mfu, zero_bubble):
         p = np.where(np.broadcast_to(np.asarray(mask, dtype=bool), shape), text, "")
         out = np.where((out != "") & (p != ""), out + "; " + p, np.where(out != "", out, p))
     return out
@@ -96,7 +98,8 @@ def band_columns(row: dict, hw: HardwareSpec, flags: Optional[object] = None, pr
     training step outruns its GEMMs at their best shape."""
     out: dict = {}
     if flags is None:
-        flags = extrapolation_flags(hw, row["gpus"], row["seq_len_tokens"], row["mfu_at_run_precision"])
+        zero_bubble = (row.get("pipeline_schedule") == "zb-h1") & (np.asarray(row.get("pp", 1)) > 1)
+        flags = extrapolation_flags(hw, row["gpus"], row["seq_len_tokens"], row["mfu_at_run_precision"], zero_bubble)
     flags_arr = np.asarray(flags, dtype=object)
     lo, hi = band_multipliers(hw, flags_arr != "") or (None, None)
     if lo is not None:

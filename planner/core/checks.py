@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..specs.model import ModelSpec
-from ..specs.layout import FRAMEWORK_CODE
+from ..specs.layout import FRAMEWORK_CODE, SCHEDULE_CODE
 from ..specs.run import RunSpec
 from .layout import Exec
 
@@ -80,6 +80,9 @@ def layout_rules(model: ModelSpec, run: RunSpec, ex: Exec) -> list[Rule]:
                           lambda e: f"moe.num_experts({n}) not divisible by ep({e.ep})"))
     else:
         rules.append(Rule("ep_without_moe", ex.ep == 1, lambda e: f"ep({e.ep}) > 1 but the model has no experts"))
+    if ex.schedule == SCHEDULE_CODE["zb-h1"]:
+        rules.append(Rule("zb-h1:vpp", ex.vpp == 1, lambda e: f"pipeline_schedule zb-h1 is not interleaved: "
+                          f"vpp({e.vpp}) must be 1"))
     return rules + framework_rules(model, ex)
 
 
@@ -101,6 +104,8 @@ def framework_rules(model: ModelSpec, ex: Exec) -> list[Rule]:
                  f"ZeRO-1 at most"),
             Rule("deepspeed:vpp", ex.vpp == 1, lambda e: f"framework deepspeed has no interleaved pipeline schedule: "
                  f"vpp({e.vpp}) must be 1"),
+            Rule("deepspeed:zb-h1", (ex.schedule == 0) | (ex.pp == 1), lambda e: "framework deepspeed's pipeline "
+                 "engine runs 1F1B only: no zb-h1 schedule"),
             Rule("deepspeed:cp", ex.cp == 1, lambda e: f"framework deepspeed has no ring context parallelism (its "
                  f"Ulysses sequence parallelism is another scheme): cp({e.cp}) must be 1"),
         ]

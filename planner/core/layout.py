@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..specs.layout import FRAMEWORK_CODE, FSDP_CODE, RECOMPUTE_CODE, LayoutSpec
+from ..specs.layout import FRAMEWORK_CODE, FSDP_CODE, RECOMPUTE_CODE, SCHEDULE_CODE, LayoutSpec
 from ..specs.run import RunSpec
 
 Num = Any  # int | float | np.ndarray: everything here broadcasts
@@ -43,6 +43,7 @@ class Exec:
     fa3: Num = 0  #: ATTENTION_KERNEL_CODE of the fused kernel: 0 flash2, 1 flash3 (Hopper-native), 2 triton
     recompute_frac: Num = 1.0  #: with full recomputation, the share of layers recomputed
     framework: int = 0  #: FRAMEWORK_CODE of the plan's framework (0: unset); one per plan, never searched over
+    schedule: int = 0  #: SCHEDULE_CODE of the pipeline schedule (0: 1F1B, 1: ZB-H1); one per plan
 
     @property
     def full_recompute_share(self) -> Num:
@@ -91,5 +92,5 @@ def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
         recompute=RECOMPUTE_CODE[layout.recompute], flash=int(layout.flash_attention),
         offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
         fa3=ATTENTION_KERNEL_CODE[layout.attention_kernel], recompute_frac=layout.recompute_fraction,
-        framework=FRAMEWORK_CODE[layout.framework],
+        framework=FRAMEWORK_CODE[layout.framework], schedule=SCHEDULE_CODE[layout.pipeline_schedule],
     )

@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from ..specs.hardware import HardwareSpec
-from ..specs.layout import FRAMEWORK_CODE
+from ..specs.layout import FRAMEWORK_CODE, SCHEDULE_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
 from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s
@@ -363,13 +363,15 @@ def recompute_s(ex: Exec, work: LayerWork) -> tuple[Num, Num]:
     return again, work.tp_comm_s * (1.0 + 0.5 * share)
 
 
-def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collective, stage_mb_s: Num
-               ) -> tuple[Num, Num]:
+def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collective, stage_mb_s: Num,
+               wgrad_mb_s: Num = 0.0) -> tuple[Num, Num]:
     """(PP point-to-point seconds per micro-batch, bubble seconds per step).
 
     Each micro-batch sends its activations forward and its gradients back across every one of the v chunk
     boundaries; the 1F1B and interleaved schedules idle (pp-1)/v stage-micro-batch times (Narayanan et al. 2021
-    Eq. 1-2). Each of the t tensor-parallel ranks sends 1/t of the boundary tensor: with sequence parallelism the
+    Eq. 1-2). ZB-H1 (Qi et al. 2024, Table 2) splits the backward into the input gradient (B) and the weight
+    gradient (W, ``wgrad_mb_s``: the stage's weight-gradient GEMMs of one micro-batch) and defers W into the
+    bubble: (p-1)(T_F + T_B - T_W) instead of (p-1)(T_F + T_B + T_W), a third of it when the three are equal. Each of the t tensor-parallel ranks sends 1/t of the boundary tensor: with sequence parallelism the
     tensor is already split, without it Megatron-LM's scatter/gather optimisation (Narayanan et al. 2021 §4.1)
     sends one slice per rank across the link and all-gathers it over NVLink inside the receiving stage.
     DeepSpeed's pipeline engine (``framework: deepspeed``) has no such optimisation: every rank sends the whole
@@ -383,7 +385,8 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
     sent = np.where(split | ~np.asarray(whole), full_bytes / ex.tp, full_bytes)
     hop = coll(P2P, sent, 2, ex.tp * ex.cp * ex.dp) + gather
     per_mb_pp = np.where(ex.pp > 1, 2 * ex.vpp * hop, 0.0)
-    bubble = (ex.pp - 1) / ex.vpp * (stage_mb_s + per_mb_pp)
+    zb = ex.schedule == SCHEDULE_CODE["zb-h1"]
+    bubble = (ex.pp - 1) / ex.vpp * (stage_mb_s + per_mb_pp - (2.0 * wgrad_mb_s if zb else 0.0))
     return per_mb_pp, bubble
 
 
@@ -460,7 +463,8 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: T
     per_mb_recompute = recompute_mb * frac
     per_mb_tp, per_mb_cp, per_mb_ep = tp_exposed * frac, work.cp_comm_s * frac, work.ep_comm_s * frac
     stage_mb = per_mb_compute + per_mb_recompute + per_mb_tp + per_mb_cp + per_mb_ep
-    per_mb_pp, bubble = pipeline_s(model, run, ex, r, coll, stage_mb)
+    wgrad_mb = work.gemm_s / 3.0 * frac  # dW = X^T dY: one of each GEMM's three passes (gemm_pass_s)
+    per_mb_pp, bubble = pipeline_s(model, run, ex, r, coll, stage_mb, wgrad_mb)
     m = ex.grad_accum
     return TimeBreakdown(
         compute_s=m * per_mb_compute,

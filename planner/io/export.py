@@ -54,6 +54,7 @@ EXPORT_COLUMNS = (
     "tokens_per_s_per_gpu_p90", "extrapolation",
     "memory_usable_bytes",  # capacity less the memory headroom (hardware.memory_headroom_fraction)
     "framework",  # layout.framework: whose layout rules and pipeline sends the plan was costed with
+    "pipeline_schedule",  # layout.pipeline_schedule: 1f1b (interleaved with vpp > 1) or zb-h1
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -64,7 +65,8 @@ UNITS: dict[str, str] = {
     "gpus": "GPUs", "dp": "ranks", "tp": "ranks", "pp": "stages", "cp": "ranks", "ep": "ranks",
     "vpp": "stages per GPU", "zero_stage": "stage", "fsdp": _TEXT, "sequence_parallel": "flag",
     "recompute": _TEXT, "flash_attention": "flag", "recompute_fraction": "fraction", "attention_kernel": _TEXT,
-    "tp_comm_overlap": "flag", "framework": _TEXT, "seq_len_tokens": "tokens", "decoder_seq_len_tokens": "tokens",
+    "tp_comm_overlap": "flag", "framework": _TEXT, "pipeline_schedule": _TEXT,
+    "seq_len_tokens": "tokens", "decoder_seq_len_tokens": "tokens",
     "micro_batch_seqs": "sequences", "global_batch_seqs": "sequences", "grad_accum_steps": "micro-batches",
     "precision": _TEXT,
     **{k: "parameters" for k in EXPORT_COLUMNS if k.startswith("params_")},
@@ -375,7 +377,7 @@ def write_xlsx(path, results, title: str = "", plan_file: Optional[str] = None) 
 #: Columns holding text (left-aligned, header too); every other column is a number, right-aligned under a
 #: right-aligned header.
 _TEXT_COLUMNS = ("scenario", "model", "hardware", "reason", "recompute", "precision", "fsdp", "attention_kernel",
-                 "framework", "extrapolation",
+                 "framework", "pipeline_schedule", "extrapolation",
                  "price_key", "applies_to", "source", "field", "fits")
 _MAX_WIDTH = {"reason": 70, "applies_to": 60, "source": 70}
 

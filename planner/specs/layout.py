@@ -12,6 +12,8 @@ Recompute = Literal["none", "selective", "full"]
 FSDPMode = Literal["none", "full", "hybrid"]
 #: Training frameworks whose layout rules a plan can ask for (planner/core/checks.py, FRAMEWORK_RULES)
 Framework = Literal["megatron", "deepspeed", "torchtitan", "fsdp"]
+#: Pipeline schedules: 1f1b (interleaved when vpp > 1) and zb-h1 (Qi et al. 2024, Zero Bubble Pipeline Parallelism)
+PipelineSchedule = Literal["1f1b", "zb-h1"]
 
 #: Bounds of the layout's counts: far beyond any job (the largest published runs use ~10^5 GPUs), small enough that
 #: products of them stay exact in int64 and no search allocates without bound.
@@ -25,6 +27,7 @@ MAX_SEARCH_GPUS = 2**17
 RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 FSDP_CODE = {"none": 0, "full": 1, "hybrid": 2}
 FRAMEWORK_CODE = {None: 0, "megatron": 1, "deepspeed": 2, "torchtitan": 3, "fsdp": 4}
+SCHEDULE_CODE = {"1f1b": 0, "zb-h1": 1}
 
 
 def model_parallel_size(tp, pp, cp):
@@ -73,6 +76,10 @@ class LayoutSpec(Spec):
         "costed at its measured rate by sequence length where hardware_profiles/kernels/ has its curve."
     )
     offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
+    pipeline_schedule: PipelineSchedule = Field(
+        "1f1b", description="Pipeline schedule with pp > 1: 1f1b (Megatron-LM's; interleaved when vpp > 1) or zb-h1 "
+        "(Qi et al. 2024 Table 2: the backward split into input and weight gradients, the weight-gradient GEMMs "
+        "deferred into the bubble, a third of 1F1B's bubble at 1F1B's peak memory; non-interleaved, vpp 1).")
     framework: Optional[Framework] = Field(
         None, description="The framework that will run the plan: megatron (Megatron-LM/-Core, NeMo), deepspeed, "
         "torchtitan or fsdp (PyTorch FSDP as llm-foundry/Composer and Accelerate run it, data parallel only). Its "
@@ -99,6 +106,8 @@ class LayoutSpec(Spec):
             )
         if self.vpp > 1 and self.pp == 1:
             raise ValueError(f"vpp({self.vpp}) > 1 needs pp > 1 (got pp=1)")
+        if self.pipeline_schedule == "zb-h1" and self.vpp > 1:
+            raise ValueError(f"pipeline_schedule zb-h1 is not interleaved: vpp({self.vpp}) must be 1")
         if self.attention_kernel != "flash2" and not self.flash_attention:
             raise ValueError(f"attention_kernel {self.attention_kernel} needs flash_attention true")
         if self.recompute_fraction < 1.0 and self.recompute != "full":
