@@ -15,6 +15,11 @@ from planner.core.estimate import estimate
 from planner.errors import SpecError
 from planner.search import Constraints, search
 
+try:
+    from conftest import make_exec
+except ImportError:  # pragma: no cover
+    from tests.conftest import make_exec
+
 
 def _plan(layout, model="llama-3.1-405b", seq=8192, batch=2048, **run):
     return planner.make_plan(model=model, hardware="h100-sxm",
@@ -74,20 +79,9 @@ def test_pipeline_boundary_is_split_over_tensor_parallel_ranks_with_or_without_s
     one micro-batch of 8192 tokens x 16384 hidden x 2 bytes = 256 MiB at tp 8: one hop = P2P(32 MiB) [+ the
     all-gather of 256 MiB over 8 GPUs], two hops (activations forward, gradients back) per virtual stage."""
     from planner.core.comm import ALL_GATHER, P2P
-    from planner.core.kernels import rates_of
-    from planner.core.time import collective_of, pipeline_s
-    from planner.registry import load_hardware, load_model
-    from planner.specs.run import RunSpec
+    from planner.core.time import pipeline_s
 
-    try:
-        from conftest import make_exec
-    except ImportError:  # pragma: no cover
-        from tests.conftest import make_exec
-
-    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-405b")
-    run = RunSpec(seq_len=8192, global_batch_seqs=64, precision="bf16")
-    r = rates_of(hw, run, 2.0)
-    coll = collective_of(hw, r.eff)
+    model, run, r, coll = _pipeline_parts()
     full = 8192 * model.hidden_size * 2.0
     for sp in (0, 1):
         ex = make_exec(tp=8, pp=16, dp=8, vpp=2, sp=sp, global_batch=64)
@@ -103,20 +97,9 @@ def test_pipeline_boundary_is_split_over_tensor_parallel_ranks_with_or_without_s
 def test_zero_bubble_h1_defers_the_weight_gradients_into_the_bubble():
     """Qi et al. 2024 Table 2: 1F1B idles (p-1)(T_F+T_B+T_W), ZB-H1 (p-1)(T_F+T_B-T_W); with T_F = T_B = T_W = 1 s
     and no sends the ZB-H1 bubble is a third of 1F1B's. Peak memory stays 1F1B's."""
-    from planner.core.kernels import rates_of
-    from planner.core.time import collective_of, pipeline_s
-    from planner.registry import load_hardware, load_model
-    from planner.specs.run import RunSpec
+    from planner.core.time import pipeline_s
 
-    try:
-        from conftest import make_exec
-    except ImportError:  # pragma: no cover
-        from tests.conftest import make_exec
-
-    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-405b")
-    run = RunSpec(seq_len=8192, global_batch_seqs=64, precision="bf16")
-    r = rates_of(hw, run, 2.0)
-    coll = collective_of(hw, r.eff)
+    model, run, r, coll = _pipeline_parts()
     ex = make_exec(tp=8, pp=16, dp=8, sp=1, global_batch=64)
     per_mb, b_1f1b = pipeline_s(model, run, ex, r, coll, 3.0, 1.0)
     _, b_zb = pipeline_s(model, run, ex.replace(schedule=1), r, coll, 3.0, 1.0)
@@ -143,3 +126,16 @@ def test_zero_bubble_h1_is_not_interleaved_and_not_a_deepspeed_schedule():
     rows = res.rows(res.ranked(50, fold=False), with_reason_text=False)
     assert rows and all(r["vpp"] == 1 and r["pipeline_schedule"] == "zb-h1" for r in rows)
     assert "zb-h1:vpp" in res.reasons
+
+
+def _pipeline_parts():
+    """(model, run, rates, collective timer) of Llama 3.1 405B at 8192 tokens on H100, for pipeline_s by hand."""
+    from planner.core.kernels import rates_of
+    from planner.core.time import collective_of
+    from planner.registry import load_hardware, load_model
+    from planner.specs.run import RunSpec
+
+    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-405b")
+    run = RunSpec(seq_len=8192, global_batch_seqs=64, precision="bf16")
+    r = rates_of(hw, run, 2.0)
+    return model, run, r, collective_of(hw, r.eff)
