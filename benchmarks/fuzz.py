@@ -297,7 +297,7 @@ def _is_invalid_float(text: str, lo_open: float = 0.0) -> bool:
 def case_flags(rng, fx: Fixtures):
     """estimate with a valid base plan and one or two hostile numeric flags."""
     argv = ["estimate", fx.plan, "--format", "json"]
-    expected = ANY
+    final: dict[str, bool] = {}  # flag -> whether its value is invalid; a repeated flag's last value wins (click)
     for _ in range(rng.choice([1, 1, 2])):
         if rng.random() < 0.7:
             flag, val = rng.choice(NUM_FLAGS_INT), rng.choice(HOSTILE_NUM)
@@ -309,8 +309,8 @@ def case_flags(rng, fx: Fixtures):
             if flag == "--price" and val in ("0", "-0"):
                 invalid = False
         argv += [flag, val]
-        if invalid and val not in ("3.5",):
-            expected = BAD
+        final[flag] = invalid and val not in ("3.5",)
+    expected = BAD if any(final.values()) else ANY
     return argv, expected, {"kind": "flags", "check": "estimate-json"}
 
 
@@ -553,6 +553,10 @@ def case_valid_plan(rng, fx: Fixtures):
         argv += ["--vpp", str(rng.choice([2, 4]))]
     if tp > 1 and rng.random() < 0.5:
         argv += ["--sp"]
+    if rng.random() < 0.4:  # a framework's limits (exit 2 with one line when the draw breaks them)
+        argv += ["--framework", rng.choice(["megatron", "deepspeed", "torchtitan", "fsdp"])]
+    if pp > 1 and rng.random() < 0.3:
+        argv += ["--schedule", rng.choice(["1f1b", "zb-h1"])]
     return argv, ANY, {"kind": "valid-plan", "check": "estimate-json"}
 
 
