@@ -740,6 +740,7 @@ class SearchResult:
             "flash_attention": [self.plan.layout.flash_attention] * n,
             "framework": [self.plan.layout.framework] * n,
             "pipeline_schedule": [self.plan.layout.pipeline_schedule] * n,
+            "eager_elementwise": [self.plan.layout.eager_elementwise] * n,
             "step_time_s": f(th.step_time_s), "tokens_per_s_per_gpu": f(th.tokens_per_s_per_gpu),
             "model_tflop_per_s_per_gpu": f(th.model_tflop_per_s_per_gpu), "mfu": f(th.mfu), "hfu": f(th.hfu),
             "mfu_at_run_precision": f(th.mfu_at_run_precision),

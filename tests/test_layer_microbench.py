@@ -63,3 +63,28 @@ def test_megatrons_backward_overlap_is_what_brings_the_backward_to_the_measureme
     work = layers_s(plan.model, plan.run, ex, r, collective_of(plan.hardware, r.eff))
     bwd = (work.total_s - work.fwd_s + tp_exposed_s(ex, work, work.tp_comm_s) - work.tp_comm_s / 2.0)
     assert 1e3 * float(bwd) / plan.model.total_layers > 1.10 * 11.9
+
+
+def test_eager_elementwise_bytes_by_hand_for_llama_3_8b():
+    """torchtitan's eager Llama 3 8B layer (d 4096, 32 heads, 8 KV heads, head 128, SwiGLU 14336, bf16), bytes per
+    token forward: 2 RMSNorms x (4·2 + 28) x 4096 = 294,912; residual adds 6·2 x 4096 = 49,152; SwiGLU 5·2 x 14,336
+    = 143,360; RoPE (2·2 + 16) x (32 + 8) x 128 = 102,400; repeat_kv 2 x (8 + 32) x 128 x 2 = 20,480; total 610,304,
+    3.24x the fused per-op count (94,208 elements x 2 bytes)."""
+    from planner.core.time import eager_elementwise_bytes
+    from planner.registry import load_model
+
+    try:
+        from conftest import make_exec
+    except ImportError:  # pragma: no cover
+        from tests.conftest import make_exec
+
+    m = load_model("llama-3-8b")
+    assert float(eager_elementwise_bytes(m, make_exec(), 2.0, 2, 0.0, 14336)) == 610304
+    assert 610304 / (94208 * 2) == pytest.approx(3.24, abs=0.01)
+
+
+def test_torchtitans_a100_runs_are_eager_and_the_others_fused():
+    runs = load_runs()[0]
+    eager = {r.source_key for r in runs if r.layout.eager_elementwise}
+    assert eager == {"torchtitan"}
+    assert all(r.layout.eager_elementwise for r in runs if r.source_key == "torchtitan" and "a100" in r.id)

@@ -69,7 +69,7 @@ def generation_of(run: MeasuredRun) -> str:
 
 
 #: Parameters of the software stack rather than the GPU: fitted once on every generation's runs together.
-SHARED = ("elementwise_traffic_fraction",)
+SHARED = ("elementwise_traffic_fraction",)  # when a caller fits it (TimeParams.FITTED leaves it at 1.0)
 
 
 def _fitted_names(runs: list[MeasuredRun], names: tuple[str, ...]) -> tuple[str, ...]:

@@ -595,8 +595,22 @@ def _layout_framework(key: str, zero_stage: int, notes: list[str]):
     return SOURCE_FRAMEWORK.get(key)
 
 
+def _layout_eager(key: str, extra: dict, notes: list[str]) -> bool:
+    """Whether the source ran its elementwise ops eagerly: torchtitan without torch.compile (an entry's
+    ``extra.torch_compile`` when it says; torchtitan's 2024 A100 presets, train_configs/llama3_8b.toml "a preset for
+    64 A100 GPUs": compile = false, norm_type rmsnorm). The others fuse them (Megatron's and Transformer Engine's
+    fused kernels, MPT's low-precision LayerNorm and fused loss)."""
+    if key != "torchtitan":
+        return False
+    compiled = extra.get("torch_compile")
+    eager = not compiled
+    notes.append("eager_elementwise " + ("false: torch.compile on" if compiled else
+                                         "true: torchtitan without torch.compile (eager RMSNorm, RoPE, SwiGLU)"))
+    return eager
+
+
 def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[str],
-                  profile: str = "") -> LayoutSpec:
+                  profile: str = "", extra: Optional[dict] = None) -> LayoutSpec:
     """The LayoutSpec of an entry's parallelism section, every default and representation choice noted."""
     tp, pp, dp, cp, ep, vpp = _layout_dims(p, gpus, model, notes)
     zero_stage, fsdp = _layout_sharding(key, p, notes)
@@ -611,7 +625,7 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
                 framework=framework,
                 sequence_parallel=sp, recompute=recompute, recompute_fraction=recompute_fraction,
                 flash_attention=flash, attention_kernel=kernel,
-                tp_comm_overlap=overlap)
+                tp_comm_overlap=overlap, eager_elementwise=_layout_eager(key, extra or {}, notes))
     try:
         return LayoutSpec.model_validate(data)
     except ValidationError as exc:
@@ -864,7 +878,7 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
 
     model, filled = _build_model(key, m, seq_len, fill, notes)
     run = _build_run(key, b, seq_len, extra, notes)
-    layout = _build_layout(key, par, gpus, model, notes, profile)
+    layout = _build_layout(key, par, gpus, model, notes, profile, extra)
     _batch_notes(b, run, layout, task, notes)
     counted, published, n_params, param_err = _param_counts(key, model, notes)
 

@@ -244,6 +244,8 @@ FLAGS: dict[str, Flag] = _table(
          ("--tp-overlap/--no-tp-overlap",)),
     Flag("offload", "layout.offload_optimizer", Optional[bool], "Optimizer state in CPU memory.",
          ("--offload/--no-offload",)),
+    Flag("eager", "layout.eager_elementwise", Optional[bool], "Elementwise ops eager (no torch.compile): unfused, "
+         "fp32 norms and RoPE.", ("--eager/--no-eager",)),
     Flag("schedule", "layout.pipeline_schedule", Optional[Schedule],
          "Pipeline schedule: 1f1b (interleaved with --vpp > 1) or zb-h1 (zero-bubble H1; vpp 1)."),
     Flag("framework", "layout.framework", Optional[Framework],

@@ -297,8 +297,8 @@ def estimate_command_line(plan_file: Optional[Path], model: Optional[str], gpu: 
 #: Table flags that set the plan a search starts from, and (after the first three) that its best layout's
 #: `planner estimate` command repeats.
 RUN_FLAGS = ("model", "gpu", "seq", "global_batch_tokens", "tokens", "precision", "optimizer", "flash", "offload",
-             "framework", "schedule", "price", "price_source", "cluster", "memory_headroom")
-_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "framework", "schedule", "cluster",
+             "framework", "schedule", "eager", "price", "price_source", "cluster", "memory_headroom")
+_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "framework", "schedule", "eager", "cluster",
              "memory_headroom")
 
 
@@ -361,6 +361,7 @@ def _fix(name: str, what: str) -> inspect.Parameter:
     FLAGS["offload"].param(),
     FLAGS["framework"].but(help="Framework that will run it (megatron, deepspeed, torchtitan, fsdp): only layouts it "
                            "can run are ranked.").param(),
+    FLAGS["eager"].param(),
     FLAGS["schedule"].but(help="Pipeline schedule of every candidate with pp > 1: 1f1b (interleaved when vpp > 1) or "
                           "zb-h1 (vpp 1 only).").param(),
     FLAGS["seq"].param(),

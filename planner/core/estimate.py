@@ -97,6 +97,7 @@ class Estimate:
             "recompute_fraction": lay.recompute_fraction, "flash_attention": lay.flash_attention,
             "attention_kernel": lay.attention_kernel, "tp_comm_overlap": lay.tp_comm_overlap,
             "framework": lay.framework, "pipeline_schedule": lay.pipeline_schedule,
+            "eager_elementwise": lay.eager_elementwise,
             "seq_len_tokens": run.seq_len,
             "decoder_seq_len_tokens": s_dec if p.model.arch == "encoder_decoder" else None,
             "micro_batch_seqs": run.micro_batch,

@@ -44,6 +44,7 @@ class Exec:
     recompute_frac: Num = 1.0  #: with full recomputation, the share of layers recomputed
     framework: int = 0  #: FRAMEWORK_CODE of the plan's framework (0: unset); one per plan, never searched over
     schedule: int = 0  #: SCHEDULE_CODE of the pipeline schedule (0: 1F1B, 1: ZB-H1); one per plan
+    eager: int = 0  #: elementwise ops run eagerly, unfused, with fp32 upcasts (layout.eager_elementwise); one per plan
 
     @property
     def full_recompute_share(self) -> Num:
@@ -93,4 +94,5 @@ def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
         offload=int(layout.offload_optimizer), tp_overlap=int(layout.tp_comm_overlap),
         fa3=ATTENTION_KERNEL_CODE[layout.attention_kernel], recompute_frac=layout.recompute_fraction,
         framework=FRAMEWORK_CODE[layout.framework], schedule=SCHEDULE_CODE[layout.pipeline_schedule],
+        eager=int(layout.eager_elementwise),
     )

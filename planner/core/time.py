@@ -267,18 +267,50 @@ def fused_attention_s(model: ModelSpec, ex: Exec, r: Rates, attn: AttentionSpec,
 def elementwise_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, m_tok: Num, ffn_width: Num) -> tuple[Num, Num]:
     """(forward, forward + backward) seconds of one layer's memory-bound traffic per micro-batch.
 
-    Per token, forward (backward ~2x): norms (read + write d each), residual adds (2 reads + 1 write of d each),
-    FFN activation (read 1-2 f, write f), rotary on Q and K, dropout; sequence parallelism splits the d-wide ones
-    over t. Frameworks fuse some of these (``elementwise_traffic_fraction`` of the unfused count moves)."""
+    Per token, forward (backward ~2x), as fused kernels run them (Megatron-LM's fused LayerNorm, bias-GeLU/SwiGLU,
+    bias-dropout-add and RoPE): norms (read + write d each), residual adds with their dropout (2 reads + 1 write of
+    d, plus a 1-byte mask per element where the model has dropout), FFN activation (read 1-2 f, write f), rotary on
+    Q and K; sequence parallelism splits the d-wide ones over t (``elementwise_traffic_fraction`` of it moves: 1
+    unless a calibration says otherwise). Eager layers (``layout.eager_elementwise``) move what
+    :func:`eager_elementwise_bytes` counts instead."""
     d, t = model.hidden_size, ex.tp
     sp_div = np.where(ex.sp == 1, t, 1)
     drop = 1.0 if model.dropout > 0 else 0.0
     n_norms = (1 if model.parallel_block else 2) + (1 if is_dec else 0)
-    per_tok = (2 * n_norms + 6 + 3 * drop * 2) * d / sp_div + (model.ffn_matrices * ffn_width) / t
+    per_tok = (2 * n_norms + 6) * d / sp_div + (model.ffn_matrices * ffn_width) / t
     if model.position == "rotary":
         per_tok = per_tok + 2 * (model.num_heads * model.head_size + model.kv_heads * model.head_size) / t
-    fwd = r.stream_s(m_tok * per_tok * r.elem_bytes * r.eff.elementwise_traffic_fraction)
+    mask_bytes = 2 * drop * d / sp_div  # the two bias-dropout-add sites' masks, one byte per element
+    fused = (per_tok * r.elem_bytes + mask_bytes) * r.eff.elementwise_traffic_fraction
+    eager = eager_elementwise_bytes(model, ex, r.elem_bytes, n_norms, drop, ffn_width)
+    fwd = r.stream_s(m_tok * np.where(ex.eager == 1, eager, fused))
     return fwd, 3.0 * fwd
+
+
+def eager_elementwise_bytes(model: ModelSpec, ex: Exec, e: float, n_norms: int, drop: float, ffn_width: Num) -> Num:
+    """Bytes per token one layer's elementwise ops move forward when each runs as its own PyTorch kernel, counted
+    from torchtitan's Llama as 2024 runs it without torch.compile (models/norms.py RMSNorm, models/llama/model.py):
+
+    * RMSNorm ``(x.float() * rsqrt(x.float().pow(2).mean(-1) + eps)).type_as(x) * w``: upcast (e + 4), pow (4 + 4),
+      mean (4), scale (4 + 4), downcast (4 + e), weight (2e): 4e + 28 bytes per element (36 in bf16, 9x a fused
+      norm's read and write);
+    * RoPE through ``view_as_complex(x.float())``: upcast (e + 4), complex multiply (4 + 4), downcast (4 + e): 2e + 16
+      per element of Q and K;
+    * SwiGLU ``silu(w1 x) * w3 x``: silu (2e), multiply (3e) per hidden unit; a plain activation 2e;
+    * GQA ``repeat_kv`` materialises K and V for every query head: reads 2·kv·hd, writes 2·heads·hd elements;
+    * residual adds (each reads two and writes one d-wide tensor); dropout, where the model has it, as its own
+      kernel: reads and writes the tensor and writes a 1-byte mask.
+
+    Sequence parallelism splits the d-wide ones over t, tensor parallelism the head- and FFN-wide ones."""
+    d, t, hd = model.hidden_size, ex.tp, model.head_size
+    sp_div = np.where(ex.sp == 1, t, 1)
+    per_tok = (n_norms * (4 * e + 28) + 6 * e + drop * 2 * (2 * e + 1)) * d / sp_div
+    per_tok = per_tok + (5 * e if model.ffn_matrices == 3 else 2 * e) * ffn_width / t
+    if model.position == "rotary":
+        per_tok = per_tok + (2 * e + 16) * (model.num_heads + model.kv_heads) * hd / t
+    if model.kv_heads < model.num_heads:
+        per_tok = per_tok + 2 * (model.kv_heads + model.num_heads) * hd * e / t
+    return per_tok
 
 
 def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec: bool, is_moe: bool, s: int,

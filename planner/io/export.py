@@ -55,6 +55,7 @@ EXPORT_COLUMNS = (
     "memory_usable_bytes",  # capacity less the memory headroom (hardware.memory_headroom_fraction)
     "framework",  # layout.framework: whose layout rules and pipeline sends the plan was costed with
     "pipeline_schedule",  # layout.pipeline_schedule: 1f1b (interleaved with vpp > 1) or zb-h1
+    "eager_elementwise",  # layout.eager_elementwise: elementwise ops eager (counted op by op) or fused
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -66,6 +67,7 @@ UNITS: dict[str, str] = {
     "vpp": "stages per GPU", "zero_stage": "stage", "fsdp": _TEXT, "sequence_parallel": "flag",
     "recompute": _TEXT, "flash_attention": "flag", "recompute_fraction": "fraction", "attention_kernel": _TEXT,
     "tp_comm_overlap": "flag", "framework": _TEXT, "pipeline_schedule": _TEXT,
+    "eager_elementwise": "flag",
     "seq_len_tokens": "tokens", "decoder_seq_len_tokens": "tokens",
     "micro_batch_seqs": "sequences", "global_batch_seqs": "sequences", "grad_accum_steps": "micro-batches",
     "precision": _TEXT,

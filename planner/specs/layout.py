@@ -76,6 +76,11 @@ class LayoutSpec(Spec):
         "costed at its measured rate by sequence length where hardware_profiles/kernels/ has its curve."
     )
     offload_optimizer: bool = Field(False, description="Optimizer state lives in CPU memory (ZeRO-Offload) (flag).")
+    eager_elementwise: bool = Field(
+        False, description="Elementwise ops run eagerly, one PyTorch kernel each, with the fp32 upcasts of "
+        "torchtitan's Llama (RMSNorm and RoPE in fp32, unfused SwiGLU, materialised GQA repeat), as without "
+        "torch.compile (flag). Off: fused kernels (Megatron, Transformer Engine, torch.compile), whose traffic is "
+        "the fitted share of the unfused count.")
     pipeline_schedule: PipelineSchedule = Field(
         "1f1b", description="Pipeline schedule with pp > 1: 1f1b (Megatron-LM's; interleaved when vpp > 1) or zb-h1 "
         "(Qi et al. 2024 Table 2: the backward split into input and weight gradients, the weight-gradient GEMMs "
