@@ -52,12 +52,17 @@ def estimate(plan_file: Optional[Path], plot: Optional[Path], force: bool, fmt: 
         raise typer.Exit(EXIT_INFEASIBLE)
 
 
+#: layout switches shown only when they differ from the default (framework: hidden when unset)
+QUIET = {"pipeline_schedule": "1f1b", "eager_elementwise": False}
+
+
 def estimate_table(d: dict):
     """The estimate as one key-value table in sections: layout, parameters, FLOPs, time, whole run, memory."""
     groups = [
         ("layout", ("model", "hardware", "gpus", "dp", "tp", "pp", "cp", "ep", "vpp", "zero_stage", "fsdp",
-                    "sequence_parallel", "recompute", "flash_attention", "seq_len_tokens", "micro_batch_seqs",
-                    "global_batch_seqs", "grad_accum_steps", "precision")),
+                    "sequence_parallel", "recompute", "flash_attention", "framework", "pipeline_schedule",
+                    "eager_elementwise", "seq_len_tokens", "micro_batch_seqs", "global_batch_seqs", "grad_accum_steps",
+                    "precision")),
         ("parameters", [k for k in d if k.startswith("params_")]),
         ("FLOPs", ("model_flops_per_token", "hardware_flops_per_token", "model_flops_per_step",
                    "hardware_flops_per_step", "tokens_per_step", "training_tokens", "training_steps",
@@ -73,7 +78,8 @@ def estimate_table(d: dict):
         ("memory per GPU (most loaded)", [k for k in d if k.startswith("memory_") and k.endswith("_bytes")]
          + ["memory_stage", "fits", "reason"]),
     ]
-    sections = [(name, {k: _banded(d, k) for k in keys if k in d and d[k] is not None}) for name, keys in groups]
+    sections = [(name, {k: _banded(d, k) for k in keys if k in d and d[k] is not None and d[k] != QUIET.get(k)})
+                for name, keys in groups]
     return report.kv_table(d.get("plan") or d.get("model", ""), [s for s in sections if s[1]])
 
 
