@@ -128,3 +128,14 @@ def test_framework_sets_the_loss_and_torchtitans_unsharded_pipeline_stage():
     ex = exec_from_spec(p.layout, p.run)
     explicit = memory_breakdown(p.model, p.run, ex, p.hardware, loss="unfused", pipeline_unsharded=True)
     assert float(piped.total_bytes) == pytest.approx(float(explicit.total_bytes))
+
+
+def test_zero_bubble_h1_only_where_a_framework_runs_it():
+    """ZB-H1 (non-interleaved) is in Sea AI Lab's Megatron-LM fork, not in torch.distributed.pipelining (torchtitan)
+    or DeepSpeed's pipeline engine: a search for torchtitan with zb-h1 finds no pipelined layout."""
+    with pytest.raises(SpecError, match="torchtitan.*zb-h1"):
+        estimate(_plan("torchtitan", tp=8, pp=2, sequence_parallel=True, pipeline_schedule="zb-h1"))
+    estimate(_plan("megatron", tp=8, pp=2, pipeline_schedule="zb-h1"))
+    res = search(_plan("torchtitan", pipeline_schedule="zb-h1"), Constraints(max_gpus=64))
+    rows = res.rows(res.ranked(200, fold=False), with_reason_text=False)
+    assert rows and all(r["pp"] == 1 for r in rows)

@@ -3,7 +3,8 @@
 Korthikanti et al. 2022 Table 4 timed the forward and backward pass of one layer of their 22B model (h 6144, 64
 heads, tp 8, s 2048, micro-batch 4, A100 80GB, Megatron-LM; planner/data/microbench.yaml layer_timing_microbench)
 under five settings. The time model's layer (GEMMs, attention core, elementwise traffic, TP collectives with
-Megatron's backward overlap, recomputation) must land within 8% of each forward, backward and combined time. The
+Megatron's backward overlap, recomputation) must land within 6% of each forward and backward time and 4% of their sum (measured at the committed calibration: 5.1% at
+worst, the baseline backward; 3.9% combined). The
 layer is not fitted to this table; its GEMM and elementwise terms come from the end-to-end calibration."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from planner.core.kernels import rates_of
 from planner.core.layout import exec_from_spec
 from planner.core.memory import activation_bytes_per_element
 from planner.core.time import collective_of, layers_s, recompute_s, tp_exposed_s
+from planner.specs.layout import FRAMEWORK_CODE
 
 TABLE = Path(__file__).resolve().parent.parent / "planner" / "data" / "microbench.yaml"
 #: Table 4 row -> (sequence parallel, recompute code: 0 none, 1 selective, 2 full)
@@ -46,11 +48,11 @@ def layer_ms(sp: int, recompute: int) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda r: r["experiment"])
-def test_layer_time_within_8_percent_of_korthikanti_table_4(row):
+def test_layer_time_against_korthikanti_table_4(row):
     fwd, bwd = layer_ms(*SETTINGS[row["experiment"]])
-    assert fwd == pytest.approx(row["forward_ms"], rel=0.08)
-    assert bwd == pytest.approx(row["backward_ms"], rel=0.08)
-    assert fwd + bwd == pytest.approx(row["combined_ms"], rel=0.08)
+    assert fwd == pytest.approx(row["forward_ms"], rel=0.06)
+    assert bwd == pytest.approx(row["backward_ms"], rel=0.06)
+    assert fwd + bwd == pytest.approx(row["combined_ms"], rel=0.04)
 
 
 def test_megatrons_backward_overlap_is_what_brings_the_backward_to_the_measurement():
@@ -58,7 +60,8 @@ def test_megatrons_backward_overlap_is_what_brings_the_backward_to_the_measureme
     more than 10% slower than measured: the overlap is a measured effect, not a fit."""
     run = next(r for r in load_runs()[0] if r.id == "korthikanti_22B_full_recompute")
     plan = plan_of(run)
-    ex = exec_from_spec(plan.layout, plan.run).replace(sp=0, recompute=0, framework=3)  # torchtitan: no overlap
+    no_overlap = FRAMEWORK_CODE["torchtitan"]  # DTensor layers without async TP
+    ex = exec_from_spec(plan.layout, plan.run).replace(sp=0, recompute=0, framework=no_overlap)
     r = rates_of(plan.hardware, plan.run, activation_bytes_per_element(plan.run))
     work = layers_s(plan.model, plan.run, ex, r, collective_of(plan.hardware, r.eff))
     bwd = (work.total_s - work.fwd_s + tp_exposed_s(ex, work, work.tp_comm_s) - work.tp_comm_s / 2.0)

@@ -23,10 +23,11 @@ from pydantic import ValidationError
 
 from planner.core.flops import attention_pairs, forward_flops_per_seq
 from planner.core.params import attention_params, layer_params, mla_params, mtp_params, param_breakdown
-from planner.errors import SpecError, format_validation_error
+from planner.errors import format_validation_error
 from planner.registry import load_model
 from planner.specs.model import AttentionSpec, ModelSpec
 from planner.specs.run import RunSpec
+from helpers import plan_file_error  # noqa: E402
 
 V3_MLA = {"q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
           "v_head_dim": 128}
@@ -249,14 +250,9 @@ def test_invalid_fields_give_one_line_naming_them(changes, message):
 
 
 def test_extending_a_modern_preset_is_validated(tmp_path):
-    from planner.io.plan import read_plan
-
-    plan = tmp_path / "plan.yaml"
-    plan.write_text("model: {extends: deepseek-v3, head_dim: 64}\nhardware: h100-sxm\n"
-                    "run: {seq_len: 4096, global_batch_seqs: 64}\nlayout: {gpus: 64}\n")
-    with pytest.raises(SpecError) as exc:
-        read_plan(plan)
-    assert "head_dim(64) with mla" in str(exc.value) and "\n" not in str(exc.value)
+    msg = plan_file_error(tmp_path, "model: {extends: deepseek-v3, head_dim: 64}\nhardware: h100-sxm\n"
+                          "run: {seq_len: 4096, global_batch_seqs: 64}\nlayout: {gpus: 64}\n")
+    assert "head_dim(64) with mla" in msg
 
 
 # ---------------------------------------------------------------- the time model's GEMM list

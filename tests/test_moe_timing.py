@@ -16,6 +16,7 @@ from planner.core.comm import ALL_TO_ALL, P2P
 from planner.registry import load_hardware, load_model
 from planner.specs.model import DEFAULT_LOAD_IMBALANCE, MoESpec
 from planner.specs.run import RunSpec
+from helpers import plan_file_error  # noqa: E402
 
 try:
     from conftest import make_exec
@@ -189,14 +190,10 @@ def test_invalid_moe_fields(kw, message):
 
 
 def test_invalid_field_is_one_line_from_a_plan(tmp_path):
-    from planner.errors import SpecError
-    from planner.io.plan import read_plan
-    plan = tmp_path / "p.yaml"
-    plan.write_text("model: {extends: mixtral-8x7b, moe: {num_experts: 8, top_k: 2, max_nodes_per_token: 5}}\n"
-                    "hardware: h100-sxm\nrun: {seq_len: 4096, global_batch_seqs: 64}\nlayout: {gpus: 64}\n")
-    with pytest.raises(SpecError) as exc:
-        read_plan(plan)
-    assert "moe.max_nodes_per_token(5) > moe.top_k(2)" in str(exc.value) and "\n" not in str(exc.value)
+    msg = plan_file_error(tmp_path, "model: {extends: mixtral-8x7b, moe: {num_experts: 8, top_k: 2, "
+                          "max_nodes_per_token: 5}}\nhardware: h100-sxm\nrun: {seq_len: 4096, global_batch_seqs: 64}\n"
+                          "layout: {gpus: 64}\n")
+    assert "moe.max_nodes_per_token(5) > moe.top_k(2)" in msg
 
 
 def test_deepseek_v3_preset_routes_node_limited():

@@ -14,6 +14,7 @@ from planner.core.time import step_time
 from planner.errors import SpecError
 from planner.registry import load_hardware, load_model
 from planner.specs.run import RECIPE_PRECISION, RunSpec
+from helpers import plan_file_error  # noqa: E402
 
 try:
     from conftest import make_exec
@@ -50,14 +51,9 @@ def test_invalid_recipe_fields(kw, message):
 
 
 def test_invalid_recipe_is_one_line_from_a_plan(tmp_path):
-    from planner.io.plan import read_plan
-    plan = tmp_path / "p.yaml"
-    plan.write_text("model: llama-3-8b\nhardware: h100-sxm\nrun: {seq_len: 4096, global_batch_seqs: 64, precision: bf16, "
-                    "precision_recipe: fp8_rowwise}\nlayout: {gpus: 8}\n")
-    with pytest.raises(SpecError) as exc:
-        read_plan(plan)
-    assert "run.precision_recipe(fp8_rowwise) runs fp8 GEMMs but run.precision is bf16" in str(exc.value)
-    assert "\n" not in str(exc.value)
+    msg = plan_file_error(tmp_path, "model: llama-3-8b\nhardware: h100-sxm\nrun: {seq_len: 4096, global_batch_seqs: 64, "
+                          "precision: bf16, precision_recipe: fp8_rowwise}\nlayout: {gpus: 8}\n")
+    assert "run.precision_recipe(fp8_rowwise) runs fp8 GEMMs but run.precision is bf16" in msg
 
 
 # ---------------------------------------------------------------- casts and scale traffic

@@ -176,3 +176,27 @@ def regenerate(readme: Path = README) -> int:
 if __name__ == "__main__":
     if "--regenerate" in sys.argv:
         print(f"{regenerate()} README rows rewritten from the commands' output")
+
+
+def test_llama_405b_sentence_is_what_the_model_predicts():
+    """The README's out-of-sample Llama 3.1 405B figures (TFLOP/s per GPU, flash2 to flash3 kernels, 8,192 and
+    16,384 H100) are the estimates of that layout, not numbers typed once and left to drift."""
+    import re
+
+    import planner
+    from planner.core.estimate import estimate
+
+    text = " ".join(README.read_text().split())
+    m = re.search(r"planner predicts (\d+) \(flash2\) to (\d+) \(flash3\) with 4 virtual stages, and (\d+)-(\d+) "
+                  r"against 400 on 16,384 GPUs", text)
+    assert m, "README's Llama 3.1 405B sentence changed shape"
+    said = [int(x) for x in m.groups()]
+    got = []
+    for gpus in (8192, 16384):
+        for kernel in ("flash2", "flash3"):
+            plan = planner.make_plan(model="llama-3.1-405b", hardware="h100-sxm",
+                                     run={"seq_len": 8192, "global_batch_seqs": 2048, "micro_batch": 1},
+                                     layout={"gpus": gpus, "tp": 8, "pp": 16, "vpp": 4, "sequence_parallel": True,
+                                             "zero_stage": 1, "recompute": "selective", "attention_kernel": kernel})
+            got.append(round(float(estimate(plan).evaluation.throughput.model_tflop_per_s_per_gpu)))
+    assert said == got

@@ -14,6 +14,7 @@ import planner
 from planner.core.estimate import estimate
 from planner.errors import SpecError
 from planner.search import Constraints, search
+from planner.specs.layout import SCHEDULE_CODE
 
 try:
     from conftest import make_exec
@@ -102,7 +103,7 @@ def test_zero_bubble_h1_defers_the_weight_gradients_into_the_bubble():
     model, run, r, coll = _pipeline_parts()
     ex = make_exec(tp=8, pp=16, dp=8, sp=1, global_batch=64)
     per_mb, b_1f1b = pipeline_s(model, run, ex, r, coll, 3.0, 1.0)
-    _, b_zb = pipeline_s(model, run, ex.replace(schedule=1), r, coll, 3.0, 1.0)
+    _, b_zb = pipeline_s(model, run, ex.replace(schedule=SCHEDULE_CODE["zb-h1"]), r, coll, 3.0, 1.0)
     assert float(b_1f1b) == pytest.approx(15 * (3.0 + float(per_mb)))
     assert float(b_zb) == pytest.approx(15 * (3.0 - 2.0 + float(per_mb)))
     assert float(b_1f1b - b_zb) == pytest.approx(2 * 15 * 1.0)  # a third of 1F1B's 45 s of compute bubble remains

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import io
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +33,7 @@ from planner.errors import SpecError
 from planner.calibrate.measured import load_runs
 from planner.search import Constraints, divisors, enumerate_space, gpu_counts, search
 from planner.calibrate.validate import plan_of
-from helpers import run_cli  # noqa: E402
+from helpers import load_benchmark, run_cli  # noqa: E402
 
 GIB = 2**30
 
@@ -439,10 +437,7 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, bad):
 
 @pytest.mark.slow
 def test_benchmark_small_case():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search.py"
-    spec = importlib.util.spec_from_file_location("bench_search", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_search")
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     try:
         r = bench.run(small=True, repeats=1)

@@ -13,12 +13,11 @@ memory model, so what would be scored is the steady-state model, not the overhea
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from planner.calibrate import whole_runs as wr
 from planner.specs.schedule import DEFAULT_RUN_OVERHEAD_FRACTION
+from helpers import load_benchmark  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +91,7 @@ def test_not_predicted_runs_are_named_with_a_reason():
 
 
 def test_benchmark_prints_the_table():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "whole_runs.py"
-    spec = importlib.util.spec_from_file_location("bench_whole_runs", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("whole_runs")
     out = mod.report()
     for c in wr.LOO_CASES:
         assert c.run_id in out
@@ -109,14 +101,7 @@ def test_benchmark_prints_the_table():
 def test_costs_doc_is_the_scripts_output():
     # docs/costs.md is printed by benchmarks/costs_table.py; the time model moves its numbers, so when this fails,
     # rerun `python benchmarks/costs_table.py` and commit docs/costs.md
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "costs_table.py"
-    spec = importlib.util.spec_from_file_location("bench_costs_table", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("costs_table")
     text = mod.render()
     assert mod.DOC.read_text() == text, "docs/costs.md is stale: run python benchmarks/costs_table.py"
     for row in mod.ROWS:

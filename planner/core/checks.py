@@ -22,7 +22,8 @@ so that neither an estimate nor a search accepts a layout the framework cannot r
   boundary tensor from every tensor-parallel rank (no Megatron scatter/gather; core/time.py, pipeline_s).
 * **torchtitan**: shards with FSDP2 (ZeRO-3, or ZeRO-2 with reshard_after_forward off) or replicates with DDP: no
   ZeRO-1; its tensor parallelism always shards norms along the sequence (SequenceParallel), so tp > 1 means
-  sequence_parallel on.
+  sequence_parallel on; torch.distributed.pipelining has no non-interleaved ZB-H1 schedule. ZB-H1 runs in Sea AI
+  Lab's Megatron-LM fork (Qi et al. 2024), so megatron and an unset framework accept it.
 * **fsdp** (PyTorch FSDP as llm-foundry/Composer and Hugging Face Accelerate run it): data parallelism only
   (tp = pp = cp = ep = 1), sharding NO_SHARD (0), SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD: no ZeRO-1.
 """
@@ -113,6 +114,9 @@ def framework_rules(model: ModelSpec, ex: Exec) -> list[Rule]:
         return [
             Rule("torchtitan:zero1", zero != 1, lambda e: "framework torchtitan has no ZeRO-1: it shards with FSDP2 "
                  "(zero_stage 3, or 2 with reshard_after_forward off) or replicates with DDP (zero_stage 0)"),
+            Rule("torchtitan:zb-h1", (ex.schedule == 0) | (ex.pp == 1), lambda e: "framework torchtitan "
+                 "(torch.distributed.pipelining) has 1F1B, interleaved 1F1B and the interleaved/V-shaped zero-bubble "
+                 "schedules, not the non-interleaved zb-h1"),
             Rule("torchtitan:tp-sp", (ex.tp == 1) | (ex.sp == 1), lambda e: f"framework torchtitan's tensor "
                  f"parallelism (tp {e.tp}) always shards norms along the sequence: sequence_parallel must be on"),
         ]

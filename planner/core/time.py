@@ -304,10 +304,13 @@ def eager_elementwise_bytes(model: ModelSpec, ex: Exec, e: float, n_norms: int, 
     Sequence parallelism splits the d-wide ones over t, tensor parallelism the head- and FFN-wide ones."""
     d, t, hd = model.hidden_size, ex.tp, model.head_size
     sp_div = np.where(ex.sp == 1, t, 1)
-    per_tok = (n_norms * (4 * e + 28) + 6 * e + drop * 2 * (2 * e + 1)) * d / sp_div
+    f32, mask = 4.0, 1.0  # bytes of an fp32 element and of a dropout-mask element
+    norm = (e + f32) + 2 * f32 + f32 + 2 * f32 + (f32 + e) + 2 * e  # upcast, pow, mean, scale, downcast, weight
+    rope = (e + f32) + 2 * f32 + (f32 + e)  # upcast, complex multiply, downcast
+    per_tok = (n_norms * norm + 6 * e + drop * 2 * (2 * e + mask)) * d / sp_div
     per_tok = per_tok + (5 * e if model.ffn_matrices == 3 else 2 * e) * ffn_width / t
     if model.position == "rotary":
-        per_tok = per_tok + (2 * e + 16) * (model.num_heads + model.kv_heads) * hd / t
+        per_tok = per_tok + rope * (model.num_heads + model.kv_heads) * hd / t
     if model.kv_heads < model.num_heads:
         per_tok = per_tok + 2 * (model.kv_heads + model.num_heads) * hd * e / t
     return per_tok
