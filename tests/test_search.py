@@ -402,6 +402,25 @@ def test_cli_csv_and_table(capsys):
     assert code == 0 and "top 3 layouts" in out and "planner estimate" in out
 
 
+def test_cli_table_marks_rows_outside_the_validated_region(capsys):
+    """The issue 15 case: GPT-3 175B on 1,024 A100 ranks layouts at MFU ~0.7, above the best published Ampere
+    record at that scale (+10%). The table marks each such MFU and says why under it, as `estimate` does; the JSON
+    rows carry the same text, and a row inside the validated region gets no mark."""
+    args = ("search", "--model", "gpt3-175b", "--gpu", "a100-80gb", "--gpus", "1024", "--seq", "2048",
+            "--global-batch", "1536", "--top", "3", "--quiet")
+    code, out, err = run_cli(capsys, *args, "-f", "json")
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert all("MFU above the best published on ampere" in r["extrapolation"] for r in rows)
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert f"{100 * rows[0]['mfu']:.1f}%*" in out
+    assert "* outside the validated region (#1, #2, #3): MFU above the best published on ampere" in out
+    code, out, err = run_cli(capsys, *BASE, "--gpus", "64", "--top", "3", "--tp", "2", "--recompute", "full")
+    assert code == 0, err
+    assert "%* " not in out and "outside the validated region" not in out  # MFU ~0.41: inside
+
+
 def test_cli_best_layout_command_reproduces_the_row(capsys):
     code, out, _ = run_cli(capsys, *BASE, "--gpus", "64", "--top", "1", "--tokens", "1e12", "-f", "json")
     best = json.loads(out)["rows"][0]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import typer
+from rich.markup import escape
 
 from .. import report
 from ..errors import EXIT_INFEASIBLE, SpecError
@@ -189,13 +190,29 @@ def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason:
         t.add_column("why rejected", justify="left", overflow="fold")
     for r in rows:
         cells = [str(r["rank"])] + _layout_cells(r, batch_varies) + [
-            f"{r['step_time_s']:,.2f} s", f"{r['tokens_per_s_per_gpu']:,.0f}", f"{100 * r['mfu']:.1f}%",
+            f"{r['step_time_s']:,.2f} s", f"{r['tokens_per_s_per_gpu']:,.0f}",
+            f"{100 * r['mfu']:.1f}%" + (OUTSIDE_MARK if r.get("extrapolation") else ""),
             f"{r['memory_per_gpu_bytes'] / GIB:,.1f} G", _days(r["wall_clock_days"]),
             report.usd(r["cost_usd"] if r["cost_usd"] is not None else r["cost_per_step_usd"])]
         if with_reason:
             cells.append(r["reason"] or "")
         t.add_row(*cells)
     return t
+
+
+#: marks a row outside the validated region (its reasons are listed under the table: ``extrapolation_lines``)
+OUTSIDE_MARK = "*"
+
+
+def extrapolation_lines(rows: list[dict]) -> list[str]:
+    """One line per distinct reason the rows of a table lie outside the validated region, naming the rows (by
+    rank) it applies to: what ``estimate`` prints for one plan, for a ranked table."""
+    by_reason: dict[str, list[int]] = {}
+    for r in rows:
+        for reason in filter(None, (x.strip() for x in (r.get("extrapolation") or "").split(";"))):
+            by_reason.setdefault(reason, []).append(r["rank"])
+    return [f"{OUTSIDE_MARK} outside the validated region (#{', #'.join(map(str, ranks))}): {reason}"
+            for reason, ranks in by_reason.items()]
 
 
 TIME_PARTS = ("compute_s", "recompute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_comm_s", "bubble_s", "dp_comm_s",
@@ -506,9 +523,13 @@ def _print_tables(out: _Outcome, best_command: Optional[str]) -> None:
     if out.ranked:
         con.print(_ranked_table(f"top {len(out.ranked)} layouts", out.ranked, bv,
                                 with_reason=any(r["reason"] for r in out.ranked)))
+        for line in extrapolation_lines(out.ranked):
+            con.print(f"[yellow]{escape(line)}[/yellow]", highlight=False)
         con.print(_breakdown_table(out.ranked))
     if out.rej_rows:
         con.print(_rejected_table(out, bv))
+        for line in extrapolation_lines(out.rej_rows):
+            con.print(f"[yellow]{escape(line)}[/yellow]", highlight=False)
     _print_pareto(con, out, bv)
     if best_command is not None:
         con.print("[dim]the best layout, as an estimate:[/dim] " + best_command, highlight=False, soft_wrap=True)
