@@ -187,21 +187,22 @@ def calibration_dir() -> Path:
     return PROFILE_DIRS[0] / "calibration"
 
 
-def write_calibration(res: FitResult, data_file: str) -> Path:
-    """Store a fit as ``hardware_profiles/calibration/<generation>.yaml`` with its provenance."""
+def write_calibration(res: FitResult, data_file: str, notes: Optional[dict[str, str]] = None) -> Path:
+    """Store a fit as ``hardware_profiles/calibration/<generation>.yaml`` with its provenance and, per parameter,
+    ``notes`` (:func:`planner.calibrate.priors.parameter_notes`: bounds and microbenchmark priors)."""
     errs = np.abs(np.array(list(res.residuals.values()))) * 100
     when = _dt.date.today().isoformat()
     src = (f"fitted by `planner fit-time` on {res.n_runs} measured runs of {data_file} "
            f"({', '.join(f'{k} {v}' for k, v in sorted(res.sources.items()))}) on {when}; "
            f"in-sample median |error| {np.median(errs):.1f}%, p90 {np.percentile(errs, 90):.1f}%")
+    notes = notes or {n: f"bounds {BOUNDS[n][0]}..{BOUNDS[n][1]}" for n in res.params}
     doc = {
         "generation": res.generation,
         "fitted_on": when,
         "method": "scipy.optimize.least_squares, soft-L1 on log(pred/measured), runs weighted 1/sqrt(n per source); "
                   "see planner/calibrate/fit.py",
         "at_bound": list(res.at_bound),
-        "parameters": {n: {"value": round(v, 6 if v > 1e-3 else 9), "source": src,
-                           "note": f"bounds {BOUNDS[n][0]}..{BOUNDS[n][1]}" + (" (AT BOUND)" if n in res.at_bound else "")}
+        "parameters": {n: {"value": round(v, 6 if v > 1e-3 else 9), "source": src, "note": notes[n]}
                        for n, v in res.params.items()},
     }
     out = calibration_dir() / f"{res.generation}.yaml"

@@ -88,6 +88,7 @@ def fit_time(
     """Fit the time model's efficiency parameters per GPU generation on measured runs (prints residuals; about
     a minute or two). With --write, a generation's calibration file is rewritten only when its values change."""
     from ..calibrate.fit import BORROWED, fit_all, generations, write_borrowed, write_calibration
+    from ..calibrate.priors import parameter_notes
     from ..calibrate.measured import load_runs
     from ..calibrate.validate import modelable
 
@@ -107,7 +108,7 @@ def fit_time(
         if write and _unchanged(res):
             note(f"{gen}: fitted values unchanged; calibration file left as it is")
         elif write:
-            path = write_calibration(res, str(runs or "planner/data/measured_runs.yaml"))
+            path = write_calibration(res, str(runs or "planner/data/measured_runs.yaml"), parameter_notes(res))
             note(f"wrote {path}")
             for other, (src_gen, _) in BORROWED.items():
                 if src_gen == gen and other not in out:
@@ -119,12 +120,17 @@ def fit_time(
 
 
 def _unchanged(res) -> bool:
-    """True when ``res`` has the values already stored for its generation (as they would be written: rounded)."""
+    """True when ``res`` has the values (as they would be written: rounded) and notes already stored for its
+    generation."""
     from ..registry import calibration_path, read_yaml
 
     path = calibration_path(res.generation)
     if path is None:
         return False
-    stored = {k: (v or {}).get("value") for k, v in (read_yaml(path).get("parameters") or {}).items()}
-    new = {k: round(v, 6 if v > 1e-3 else 9) for k, v in res.params.items()}
+    from ..calibrate.priors import parameter_notes
+
+    stored = {k: ((v or {}).get("value"), (v or {}).get("note"))
+              for k, v in (read_yaml(path).get("parameters") or {}).items()}
+    notes = parameter_notes(res)
+    new = {k: (round(v, 6 if v > 1e-3 else 9), notes[k]) for k, v in res.params.items()}
     return stored == new and sorted(read_yaml(path).get("at_bound") or []) == sorted(res.at_bound)

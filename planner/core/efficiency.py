@@ -19,7 +19,10 @@ class TimeParams:
 
     matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs in the run's dtype (MAMF, measured)
     matmul_fraction_bf16: float = 0.80  #: the same for bf16 (fp8 runs keep attention and logits in bf16)
-    gemm_half_dim: float = 256.0  #: GEMM dimension at which that dimension alone halves efficiency (fitted)
+    #: GEMM dimension at which that dimension alone halves efficiency. Fitted end-to-end per generation; its
+    #: microbenchmark prior (a measured GEMM-by-shape table, planner/calibrate/priors.py) is written beside the fit:
+    #: on Hopper 170 against a fitted 712, so the fitted value also absorbs non-GEMM time. The default is a guess
+    gemm_half_dim: float = 256.0
     #: FlashAttention-2 (and Triton) achieved / peak, forward and backward, on generations without a measured kernel
     #: curve (hardware_profiles/kernels/ replaces it on Ampere and Hopper). Prior 0.45: FlashAttention-2 on H100
     #: reaches 0.34 of peak forward + backward and on A100 0.61-0.65 (Dao 2023 Fig. 4, 7); fitted only where runs

@@ -5,7 +5,8 @@ The one GEMM model of planner (the layer time of ``core/time.py`` and the benchm
 
 * **GEMM**: the measured *maximum achievable matmul FLOPs* (MAMF: ~87% of peak on A100, ~80% on H100;
   ``planner/data/microbench.yaml``) times x/(x + ``gemm_half_dim``) for each of its three dimensions (small and
-  skinny GEMMs lose tile, wave-quantisation and pipeline-fill efficiency; ``gemm_half_dim`` fitted), or HBM speed
+  skinny GEMMs lose tile, wave-quantisation and pipeline-fill efficiency; ``gemm_half_dim`` fitted end-to-end,
+  beside its prior from a measured GEMM table: ``planner/calibrate/priors.py``), or HBM speed
   when too skinny to be compute-bound (roofline on the bytes of its three operands). FP8 adds the casts of its
   inputs (Transformer Engine; Micikevicius et al. 2022 §4).
 * **Attention core**: a fused kernel (FlashAttention-2, Dao 2023; FlashAttention-3/cuDNN on Hopper, Shah et al. 2024)
