@@ -55,7 +55,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns, band_multipliers, outside_region
+from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns, band_multipliers, full_shard_gpus, outside_region
 from .core.efficiency import run_peak_flop_per_s
 from .core.checks import layout_rules, valid_mask
 from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_costs
@@ -511,7 +511,10 @@ class SearchResult:
         peak = run_peak_flop_per_s(hw, self.plan.run.precision)
         mfu = fpt * self.tokens_per_step() / (self.step_time_s * gpus * peak)
         zero_bubble = (self.plan.layout.pipeline_schedule == "zb-h1") & (self.column("pp") > 1)
-        bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu, zero_bubble))
+        _, _, _, i_sh = self.space.unravel(self.grid_index)
+        shard = full_shard_gpus(self.space.zero_stage[i_sh], self.space.fsdp[i_sh] == FSDP_CODE["hybrid"],
+                                self.column("dp"), self.column("cp"), self.column("tp"), hw.gpus_per_node)
+        bands = band_multipliers(hw, outside_region(hw, gpus, self.plan.run.seq_len, mfu, zero_bubble, shard))
         return np.ones(self.n) if bands is None else np.broadcast_to(bands[1], (self.n,))
 
     def _base_metric(self, rank_by: str) -> np.ndarray:
@@ -789,6 +792,8 @@ class SearchResult:
             return np.array([np.nan if v is None else v for v in cols[k]], dtype=float)
 
         src = {"gpus": gpus, "seq_len_tokens": self.plan.run.seq_len, "pp": np.asarray(cols["pp"]),
+               **{k: np.asarray(cols[k], dtype=object if k == "fsdp" else None)
+                  for k in ("zero_stage", "fsdp", "dp", "cp", "tp")},
                "pipeline_schedule": self.plan.layout.pipeline_schedule,
                "mfu_at_run_precision": arr("mfu_at_run_precision")}
         src.update({k: arr(k) for k in WITH_STEP + AGAINST_STEP})

@@ -81,3 +81,32 @@ def test_the_fast_end_never_outruns_the_matmul_ceiling():
                           layout={"gpus": 1024, "tp": 4, "zero_stage": 3, "recompute": "none"},)
     d = estimate(p).to_dict()
     assert d["mfu_p90"] <= 0.87 + 1e-9 and d["mfu_p10"] < d["mfu"] <= d["mfu_p90"]
+
+
+def test_a_shard_group_beyond_the_validated_ones_is_said():
+    """Fully sharded runs are validated on Ampere up to 128 GPUs per shard group (llm-foundry) and on Hopper up to
+    512; the published DeepSpeed ZeRO-3 runs over 384-2,240 A100 missed by 1.6-4.6x and do not count. A plan past
+    the largest validated group says so, a hybrid shard (inside one node) does not, nor does an unsharded plan."""
+    acc = planner.make_plan(model="llama-3-8b", hardware="a100-80gb", run={"seq_len": 4096},
+                            layout={"gpus": 8}).hardware.accuracy
+    assert acc.max_full_shard_gpus == 128
+    text = "ZeRO-3/FSDP shard group larger than any validated on ampere (128 GPUs)"
+    assert text in _d(hardware="a100-80gb", gpus=256, fsdp="full")["extrapolation"]
+    assert text not in _d(hardware="a100-80gb", gpus=128, fsdp="full")["extrapolation"]
+    assert text not in _d(hardware="a100-80gb", gpus=256, fsdp="hybrid")["extrapolation"]
+    assert text not in _d(hardware="a100-80gb", gpus=256, zero_stage=1)["extrapolation"]
+    assert text in _d(hardware="a100-80gb", gpus=256, zero_stage=3)["extrapolation"]
+
+
+def test_the_validated_shard_group_leaves_out_runs_missed_by_more_than_30_percent():
+    from planner.calibrate.bands import full_shard_gpus, validated_region
+    from planner.calibrate.measured import load_runs
+    from planner.calibrate.validate import modelable
+
+    runs, _ = modelable(load_runs()[0])
+    zero3 = [r for r in runs if r.id.startswith("ptdp_t2_ZeRO-3")]
+    assert len(zero3) == 6 and {full_shard_gpus(r) for r in zero3} == {384, 640, 768, 1120, 1536, 2240}
+    held_out = {r.id: 0.0 for r in runs}
+    assert validated_region(runs, held_out)["ampere"]["max_full_shard_gpus"] == 2240  # all within: all count
+    held_out.update({r.id: 0.56 for r in zero3})
+    assert validated_region(runs, held_out)["ampere"]["max_full_shard_gpus"] == 128

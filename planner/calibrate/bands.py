@@ -15,6 +15,8 @@ hardware profiles (``HardwareSpec.accuracy``) and the core turns it into ``*_p10
 
 from __future__ import annotations
 
+from typing import Optional
+
 from pathlib import Path
 
 import yaml
@@ -39,9 +41,24 @@ def _measured_mfu(run: MeasuredRun) -> float:
     return float(th.mfu_at_run_precision * run.measured_tokens_per_s_per_gpu / th.tokens_per_s_per_gpu)
 
 
-def validated_region(runs: list[MeasuredRun]) -> dict[str, dict]:
-    """Per generation: the span of GPU counts and sequence lengths, and the best measured MFU overall and at
-    1,024 or more GPUs."""
+#: A fully sharded run counts toward the validated shard group when its held-out error is within this (the p90
+#: target of issue 15): the published ZeRO-3 runs beyond it (Narayanan et al. 2021 Table 2, 1.6-4.6x) do not.
+SHARD_VALIDATED_ERROR = 0.30
+
+
+def full_shard_gpus(run: MeasuredRun) -> int:
+    """GPUs one ZeRO-3/FSDP shard spans in a measured run (0 when its parameters are not sharded)."""
+    lay = run.layout
+    if lay.zero_stage < 3 and lay.fsdp == "none":
+        return 0
+    full = lay.dp * lay.cp
+    return min(full, max(1, 8 // lay.tp)) if lay.fsdp == "hybrid" else full
+
+
+def validated_region(runs: list[MeasuredRun], held_out: Optional[dict[str, float]] = None) -> dict[str, dict]:
+    """Per generation: the span of GPU counts and sequence lengths, the best measured MFU overall and at 1,024 or
+    more GPUs, and (with ``held_out``: run id -> leave-one-source-out error) the largest ZeRO-3/FSDP shard group of
+    a run predicted within :data:`SHARD_VALIDATED_ERROR` (0 when none is)."""
     out: dict[str, dict] = {}
     for gen in sorted({generation_of(r) for r in runs}):
         rs = [r for r in runs if generation_of(r) == gen]
@@ -50,6 +67,9 @@ def validated_region(runs: list[MeasuredRun]) -> dict[str, dict]:
         out[gen] = {"max_gpus": max(r.gpus for r in rs), "min_seq_len": min(r.run.seq_len for r in rs),
                     "max_seq_len": max(r.run.seq_len for r in rs), "record_mfu": round(max(m for _, m in mfu), 4),
                     "record_mfu_1024_gpus": round(max(big), 4) if big else None}
+        if held_out is not None:
+            good = [full_shard_gpus(r) for r in rs if r.id in held_out and abs(held_out[r.id]) <= SHARD_VALIDATED_ERROR]
+            out[gen]["max_full_shard_gpus"] = max(good, default=0)
     return out
 
 
@@ -63,7 +83,8 @@ def bands_document(cv: dict, runs: list[MeasuredRun]) -> dict:
         return {"p10_signed_pct_error": round(stats["p10_signed_pct_error"], 2),
                 "p90_signed_pct_error": round(stats["p90_signed_pct_error"], 2), "n": stats["n"], "basis": how}
 
-    region = validated_region(runs)
+    held_out = {r["run_id"]: r["error"] for r in cv.get("runs", []) if r.get("held_out") == "source"}
+    region = validated_region(runs, held_out)
     gens = {g: {**band(pooled, "leave-one-source-out cross-validation, all generations pooled"), **region.get(g, {})}
             for g in by_gen}
     return {"method": "signed error = predicted/measured tokens/s per GPU - 1 of runs held out of the fit; p10/p90 "

@@ -124,6 +124,9 @@ class AccuracySpec(Spec):
     record_mfu: Optional[float] = Field(None, description="Best MFU any validated run measured (planner's "
                                         "convention, against the peak of the run's precision), fraction.")
     record_mfu_1024_gpus: Optional[float] = Field(None, description="The same among runs on 1,024 or more GPUs.")
+    max_full_shard_gpus: Optional[int] = Field(
+        None, ge=0, description="Largest ZeRO-3/FSDP shard group of a run predicted within 30% held out, GPUs "
+        "(0: none; None: not recorded).")
 
 
 class HardwareSpec(Spec):
