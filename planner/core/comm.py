@@ -18,8 +18,8 @@ All-gather and reduce-scatter have no tree in NCCL: they run as rings (NCCL's tu
 ``src/graph/tuning.cc`` @b6475625, skips every other algorithm for them unless NVLS or CollNet is enabled), so
 their fixed cost grows with the ring, not log2 of it: a base latency plus one step per rank, each step an NVLink
 hop inside a node or a network hop between nodes (:func:`ring_latency_s`). NCCL picks the protocol (LL, LL128,
-Simple) with the least latency + bytes / bandwidth for each message, and so does :func:`collective_time_s`. For
-FSDP's all-gathers over 512 GPUs (64 nodes) that fixed cost is ~1.1 ms, not ~0.25 ms; over 16,384 GPUs ~35 ms.
+Simple) with the least latency + bytes / bandwidth for each message, and so does :func:`collective_time_s`. Over
+512 GPUs (64 nodes) LL128's fixed cost is ~1.1 ms, not ~0.25 ms; over 16,384 GPUs ~35 ms (LL's ~20 ms).
 
 Left out: NVLink SHARP (NVLS) in-switch reduction (up to +30% all-reduce busbw on H100/H200 nodes, see
 microbench.yaml), congestion between concurrent collectives of different groups, and message-size dependence of
