@@ -15,14 +15,15 @@ hardware profiles (``HardwareSpec.accuracy``) and the core turns it into ``*_p10
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
+from ..core.accuracy import full_shard_gpus as shard_gpus_of
 from ..core.estimate import evaluate
 from ..core.layout import exec_from_spec
+from ..registry import load_hardware
 from .fit import generation_of
 from .measured import MeasuredRun
 from .validate import plan_of
@@ -47,12 +48,11 @@ SHARD_VALIDATED_ERROR = 0.30
 
 
 def full_shard_gpus(run: MeasuredRun) -> int:
-    """GPUs one ZeRO-3/FSDP shard spans in a measured run (0 when its parameters are not sharded)."""
+    """GPUs one ZeRO-3/FSDP shard spans in a measured run (0 when its parameters are not sharded): the core's
+    :func:`~planner.core.accuracy.full_shard_gpus` on the run's layout and node."""
     lay = run.layout
-    if lay.zero_stage < 3 and lay.fsdp == "none":
-        return 0
-    full = lay.dp * lay.cp
-    return min(full, max(1, 8 // lay.tp)) if lay.fsdp == "hybrid" else full
+    return int(shard_gpus_of(lay.effective_zero_stage, lay.fsdp == "hybrid", lay.dp, lay.cp, lay.tp,
+                             load_hardware(run.hardware).gpus_per_node))
 
 
 def validated_region(runs: list[MeasuredRun], held_out: Optional[dict[str, float]] = None) -> dict[str, dict]:
