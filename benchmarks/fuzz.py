@@ -111,8 +111,10 @@ def run_inprocess(argv: list[str], timeout: float) -> Outcome:
 def run_subprocess(argv: list[str], timeout: float) -> Outcome:
     t0 = time.perf_counter()
     try:
+        # in the folder main() works in (a temporary one), as the in-process cases: an output name a case draws
+        # ("{a: 1}.csv") must not land in the checkout
         p = subprocess.run([sys.executable, "-m", "planner.cli", *map(str, argv)], capture_output=True, text=True,
-                           timeout=timeout, cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)})
+                           timeout=timeout, cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": str(ROOT)})
     except subprocess.TimeoutExpired:
         return Outcome(None, "", "", hang=True, seconds=timeout)
     exc = p.stderr if "Traceback (most recent call last)" in p.stderr else None

@@ -74,7 +74,8 @@ def test_no_held_out_fit_leaks_the_held_out_source(runs):
     assert without != pytest.approx(fit_all(pair)["hopper"].params, rel=1e-3)
     held = [r for r in leave_one_source_out(pair) if r.source == "llm-foundry" and r.generation == "hopper"]
     in_sample = {r["id"]: r["error_pct"] for r in validate()["runs"]}
-    assert held and np.median([abs(h.error * 100 - in_sample[h.run_id]) for h in held]) > 0.3
+    # measured: 0.94 points median; the exact check above is the leak test, this one that it reaches predictions
+    assert held and np.median([abs(h.error * 100 - in_sample[h.run_id]) for h in held]) > 0.5
 
 
 def test_bands_cover_held_out_runs_about_80_percent(cv, runs):

@@ -85,7 +85,7 @@ def test_the_fast_end_never_outruns_the_matmul_ceiling():
 
 def test_a_shard_group_beyond_the_validated_ones_is_said():
     """Fully sharded runs are validated on Ampere up to 128 GPUs per shard group (llm-foundry) and on Hopper up to
-    512; the published DeepSpeed ZeRO-3 runs over 384-2,240 A100 missed by 1.6-4.6x and do not count. A plan past
+    512; the published DeepSpeed ZeRO-3 runs over 384-2,240 A100 missed by 1.6-4.5x in sample and do not count. A plan past
     the largest validated group says so, a hybrid shard (inside one node) does not, nor does an unsharded plan."""
     acc = planner.make_plan(model="llama-3-8b", hardware="a100-80gb", run={"seq_len": 4096},
                             layout={"gpus": 8}).hardware.accuracy

@@ -42,7 +42,21 @@ def test_estimate_refuses_what_the_framework_cannot_run_with_one_line(framework,
         estimate(_plan(framework, **layout))
     msg = str(exc.value)
     assert all(w in msg for w in words) and "\n" not in msg, msg
-    estimate(_plan(None, **layout))  # without a framework the same layout is Megatron-style and runs
+    estimate(_plan(None, **layout))  # without a framework the layout runs: another framework runs it
+
+
+def test_without_a_framework_a_layout_no_framework_runs_is_refused():
+    """ZeRO-2 with a pipeline and tensor parallelism without sequence parallelism: Megatron has no ZeRO-2,
+    DeepSpeed's pipeline engine no ZeRO-2, torchtitan no TP without SP, plain FSDP no TP or PP. One line naming
+    each framework's objection; with sequence parallelism torchtitan runs it, and so does the estimate."""
+    layout = {"tp": 2, "pp": 2, "zero_stage": 2}
+    with pytest.raises(SpecError) as exc:
+        estimate(_plan(None, **layout))
+    msg = str(exc.value)
+    assert msg.startswith("layout: no framework runs this layout: ") and "\n" not in msg
+    assert all(f"framework {f}" in msg for f in ("megatron", "deepspeed", "torchtitan", "fsdp")), msg
+    estimate(_plan(None, sequence_parallel=True, **layout))
+    estimate(_plan("torchtitan", sequence_parallel=True, **layout))
 
 
 def test_megatron_moe_with_tensor_parallelism_needs_sequence_parallelism():

@@ -191,12 +191,63 @@ def test_llama_405b_sentence_is_what_the_model_predicts():
                   r"against 400 on 16,384 GPUs", text)
     assert m, "README's Llama 3.1 405B sentence changed shape"
     said = [int(x) for x in m.groups()]
-    got = []
+    got, mem = [], []
     for gpus in (8192, 16384):
         for kernel in ("flash2", "flash3"):
             plan = planner.make_plan(model="llama-3.1-405b", hardware="h100-sxm",
                                      run={"seq_len": 8192, "global_batch_seqs": 2048, "micro_batch": 1},
                                      layout={"gpus": gpus, "tp": 8, "pp": 16, "vpp": 4, "sequence_parallel": True,
                                              "zero_stage": 1, "recompute": "selective", "attention_kernel": kernel})
-            got.append(round(float(estimate(plan).evaluation.throughput.model_tflop_per_s_per_gpu)))
+            ev = estimate(plan).evaluation
+            got.append(round(float(ev.throughput.model_tflop_per_s_per_gpu)))
+            mem.append(float(ev.memory.total_bytes) / 2**30)
     assert said == got
+    assert f"that layout needs ~{mem[0]:.0f} GiB per GPU" in text
+
+
+def _readme_text() -> str:
+    return " ".join(README.read_text().split())
+
+
+def test_deepspeed_zero3_floor_figures_are_the_measured_runs():
+    """The README's analysis of Narayanan et al. 2021 Table 2's ZeRO-3 rows: each run's step time (global batch
+    tokens / GPUs / measured tokens/s per GPU), the floor at the two largest counts, its ratio against the
+    parameter ratio, parameters per second, and the per-GPU traffic of three fp16 gathers and one fp16
+    reduce-scatter (8 bytes per parameter) at that rate; and their in-sample misses."""
+    from planner.calibrate.measured import load_runs
+    from planner.calibrate.validate import validate
+
+    runs = {r.id: r for r in load_runs()[0] if r.id.startswith("ptdp_t2_ZeRO-3")}
+    params = {"174.6B": 174.6e9, "529.6B": 529.6e9}
+
+    def step_s(r):
+        return r.run.global_batch_seqs * r.run.seq_len / r.gpus / r.measured_tokens_per_s_per_gpu
+
+    floors = {}
+    for size, counts in (("174.6B", (768, 1536)), ("529.6B", (1120, 2240))):
+        floors[size] = sum(step_s(runs[f"ptdp_t2_ZeRO-3_{size}_{g}gpu"]) for g in counts) / 2
+    rate = [params[s] / floors[s] for s in params]
+    text = _readme_text()
+    assert f"levels off at ~{floors['174.6B']:.0f} s (175B, 768 and 1,536 GPUs) and ~{floors['529.6B']:.0f} s" in text
+    assert (f"({floors['529.6B'] / floors['174.6B']:.1f}x for {params['529.6B'] / params['174.6B']:.1f}x), at "
+            f"~{sum(rate) / 2 / 1e9:.1f}e9 parameters per second") in text
+    assert f"that is ~{8 * sum(rate) / 2 / 1e9:.0f} GB/s per GPU" in text
+    errs = sorted(1 + r["error_pct"] / 100 for r in validate()["runs"] if r["id"] in runs)
+    assert f"are predicted {errs[0]:.1f}-{errs[-1]:.1f}x too fast (in sample)" in text
+
+
+def test_fsdp_shard_group_figures_are_the_in_sample_errors():
+    from planner.calibrate.validate import validate
+
+    err = {r["id"]: r["error_pct"] for r in validate()["runs"]}
+    e = [err[f"foundry_h100_80gb_amp_bf16_7b_seq2048_{g}gpu_largescale"] for g in (256, 512)]
+    assert f"H100 7B: +{e[0]:.0f}% at 256 GPUs, +{e[1]:.0f}% at 512)" in _readme_text()
+
+
+def test_ring_latency_figures_are_ncclss_model():
+    from planner.core.comm import ring_latency_s
+
+    text = _readme_text()
+    assert (f"~{ring_latency_s(512, 64, 'LL128') * 1e3:.1f} ms per collective over 512 GPUs and "
+            f"~{ring_latency_s(16384, 2048, 'LL128') * 1e3:.0f} ms over 16,384; small messages take LL, "
+            f"~{ring_latency_s(16384, 2048, 'LL') * 1e3:.0f} ms at 16,384") in text

@@ -43,7 +43,7 @@ def _measured_mfu(run: MeasuredRun) -> float:
 
 
 #: A fully sharded run counts toward the validated shard group when its held-out error is within this (the p90
-#: target of issue 15): the published ZeRO-3 runs beyond it (Narayanan et al. 2021 Table 2, 1.6-4.6x) do not.
+#: target of issue 15): the published ZeRO-3 runs beyond it (Narayanan et al. 2021 Table 2, 1.6-4.5x) do not.
 SHARD_VALIDATED_ERROR = 0.30
 
 

@@ -187,7 +187,7 @@ def calibration_dir() -> Path:
     return PROFILE_DIRS[0] / "calibration"
 
 
-def write_calibration(res: FitResult, data_file: str, notes: Optional[dict[str, str]] = None) -> Path:
+def write_calibration(res: FitResult, data_file: str, notes: dict[str, str]) -> Path:
     """Store a fit as ``hardware_profiles/calibration/<generation>.yaml`` with its provenance and, per parameter,
     ``notes`` (:func:`planner.calibrate.priors.parameter_notes`: bounds and microbenchmark priors)."""
     errs = np.abs(np.array(list(res.residuals.values()))) * 100
@@ -195,7 +195,6 @@ def write_calibration(res: FitResult, data_file: str, notes: Optional[dict[str, 
     src = (f"fitted by `planner fit-time` on {res.n_runs} measured runs of {data_file} "
            f"({', '.join(f'{k} {v}' for k, v in sorted(res.sources.items()))}) on {when}; "
            f"in-sample median |error| {np.median(errs):.1f}%, p90 {np.percentile(errs, 90):.1f}%")
-    notes = notes or {n: f"bounds {BOUNDS[n][0]}..{BOUNDS[n][1]}" for n in res.params}
     doc = {
         "generation": res.generation,
         "fitted_on": when,

@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..core.efficiency import time_params
 from ..registry import PROFILE_DIRS, load_hardware
 from .bench import DTYPE_BYTES, load_bench
 from .curves import fit_half_dim, gemm_model_efficiency
@@ -44,7 +45,7 @@ class GemmTable:
     k: np.ndarray
     achieved_fraction: np.ndarray  #: measured FLOP/s / the profile's dense bf16 peak
     matmul_fraction: float  #: the table's best shape / peak (its own MAMF)
-    hbm_bytes_per_s: float  #: achievable HBM bandwidth the roofline uses (profile bandwidth x hbm_fraction 0.9)
+    hbm_bytes_per_s: float  #: achievable HBM bandwidth the roofline uses (profile bandwidth x its hbm_fraction)
     peak_flop_per_s: float
 
     @property
@@ -85,8 +86,9 @@ def gemm_table(generation: str) -> Optional[GemmTable]:
     peak = hw.accelerator.peak("bf16")
     m, n, k = (np.array([getattr(r, x) for r in rows], dtype=float) for x in "mnk")
     achieved = np.array([r.flop_per_s for r in rows]) / peak
-    return GemmTable(generation, profile, f"hardware_profiles/{rel}", m, n, k, achieved, float(achieved.max()),
-                     0.9 * hw.accelerator.hbm_bandwidth_bytes_per_s.value, peak)
+    bw = time_params(hw, "bf16").hbm_fraction * hw.accelerator.hbm_bandwidth_bytes_per_s.value
+    return GemmTable(generation, profile, f"hardware_profiles/{rel}", m, n, k, achieved, float(achieved.max()), bw,
+                     peak)
 
 
 def gemm_half_dim_prior(generation: str) -> Optional[Prior]:

@@ -315,8 +315,8 @@ def estimate_command_line(plan_file: Optional[Path], model: Optional[str], gpu: 
 #: `planner estimate` command repeats.
 RUN_FLAGS = ("model", "gpu", "seq", "global_batch_tokens", "tokens", "precision", "optimizer", "flash", "offload",
              "framework", "schedule", "eager", "price", "price_source", "cluster", "memory_headroom")
-_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "framework", "schedule", "eager", "cluster",
-             "memory_headroom")
+_REPEATED = ("tokens", "precision", "optimizer", "price", "price_source", "flash", "offload", "framework", "schedule",
+             "eager", "cluster", "memory_headroom")
 
 
 def _run_flags(flags: dict) -> list[str]:

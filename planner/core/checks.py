@@ -26,6 +26,8 @@ so that neither an estimate nor a search accepts a layout the framework cannot r
   Lab's Megatron-LM fork (Qi et al. 2024), so megatron and an unset framework accept it.
 * **fsdp** (PyTorch FSDP as llm-foundry/Composer and Hugging Face Accelerate run it): data parallelism only
   (tp = pp = cp = ep = 1), sharding NO_SHARD (0), SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD: no ZeRO-1.
+
+A plan that names no framework must be runnable by one of them (``no-framework``: the union of the four rule sets).
 """
 
 from __future__ import annotations
@@ -81,15 +83,32 @@ def layout_rules(model: ModelSpec, run: RunSpec, ex: Exec) -> list[Rule]:
                           lambda e: f"moe.num_experts({n}) not divisible by ep({e.ep})"))
     else:
         rules.append(Rule("ep_without_moe", ex.ep == 1, lambda e: f"ep({e.ep}) > 1 but the model has no experts"))
-    if ex.schedule == SCHEDULE_CODE["zb-h1"]:
-        rules.append(Rule("zb-h1:vpp", ex.vpp == 1, lambda e: f"pipeline_schedule zb-h1 is not interleaved: "
-                          f"vpp({e.vpp}) must be 1"))
+    rules.append(Rule("zb-h1:vpp", (ex.schedule != SCHEDULE_CODE["zb-h1"]) | (ex.vpp == 1),
+                      lambda e: f"pipeline_schedule zb-h1 is not interleaved: vpp({e.vpp}) must be 1"))
     return rules + framework_rules(model, ex)
 
 
 def framework_rules(model: ModelSpec, ex: Exec) -> list[Rule]:
-    """The limits of the plan's framework (``Exec.framework``; none when unset), as in the module docstring."""
-    code = ex.framework
+    """The limits of the plan's framework (``Exec.framework``), as in the module docstring. A plan that names none
+    gets one rule: some framework must run the layout (the union of the four), so that no estimate or search
+    accepts a layout none of them can run (ZeRO-2 with a pipeline and tensor parallelism without sequence
+    parallelism, say: Megatron has no ZeRO-2, DeepSpeed's pipeline no ZeRO-2, torchtitan no TP without SP)."""
+    code = int(ex.framework)
+    if code != FRAMEWORK_CODE[None]:
+        return _rules_of(code, model, ex)
+    per = {name: _rules_of(c, model, ex) for name, c in FRAMEWORK_CODE.items() if name is not None}
+    runs = [np.all(np.broadcast_arrays(*[np.asarray(r.ok, dtype=bool) for r in rules]), axis=0)
+            for rules in per.values()]
+
+    def why(e):
+        first = {name: next(r for r in _rules_of(FRAMEWORK_CODE[name], model, e) if not bool(r.ok))
+                 for name in per}
+        return "no framework runs this layout: " + "; ".join(r.message(e) for r in first.values())
+    return [Rule("no-framework", np.any(np.broadcast_arrays(*runs), axis=0), why)]
+
+
+def _rules_of(code: int, model: ModelSpec, ex: Exec) -> list[Rule]:
+    """The rules of one framework (FRAMEWORK_CODE)."""
     zero = ex.zero_stage
     if code == FRAMEWORK_CODE["megatron"]:
         rules = [Rule("megatron:zero2", zero != 2, lambda e: "framework megatron has no ZeRO-2: its distributed "

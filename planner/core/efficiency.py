@@ -20,8 +20,9 @@ class TimeParams:
     matmul_fraction: float = 0.80  #: achievable / peak for large GEMMs in the run's dtype (MAMF, measured)
     matmul_fraction_bf16: float = 0.80  #: the same for bf16 (fp8 runs keep attention and logits in bf16)
     #: GEMM dimension at which that dimension alone halves efficiency. Fitted end-to-end per generation; its
-    #: microbenchmark prior (a measured GEMM-by-shape table, planner/calibrate/priors.py) is written beside the fit:
-    #: on Hopper 170 against a fitted 712, so the fitted value also absorbs non-GEMM time. The default is a guess
+    #: microbenchmark prior (a measured GEMM-by-shape table, planner/calibrate/priors.py) and how far the fit is
+    #: from it are written beside the fit (hardware_profiles/calibration/), so the fitted value's share of non-GEMM
+    #: time is stated, not hidden. The default is a guess
     gemm_half_dim: float = 256.0
     #: FlashAttention-2 (and Triton) achieved / peak, forward and backward, on generations without a measured kernel
     #: curve (hardware_profiles/kernels/ replaces it on Ampere and Hopper). Prior 0.45: FlashAttention-2 on H100

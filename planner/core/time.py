@@ -406,8 +406,9 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
     boundaries; the 1F1B and interleaved schedules idle (pp-1)/v stage-micro-batch times (Narayanan et al. 2021
     Eq. 1-2). ZB-H1 (Qi et al. 2024, Table 2) splits the backward into the input gradient (B) and the weight
     gradient (W, ``wgrad_mb_s``: the stage's weight-gradient GEMMs of one micro-batch) and defers W into the
-    bubble: (p-1)(T_F + T_B - T_W) instead of (p-1)(T_F + T_B + T_W), a third of it when the three are equal. Each of the t tensor-parallel ranks sends 1/t of the boundary tensor: with sequence parallelism the
-    tensor is already split, without it Megatron-LM's scatter/gather optimisation (Narayanan et al. 2021 §4.1)
+    bubble: (p-1)(T_F + T_B - T_W) instead of (p-1)(T_F + T_B + T_W), a third of it when the three are equal.
+    Each of the t tensor-parallel ranks sends 1/t of the boundary tensor: with sequence parallelism the tensor is
+    already split, without it Megatron-LM's scatter/gather optimisation (Narayanan et al. 2021 §4.1)
     sends one slice per rank across the link and all-gathers it over NVLink inside the receiving stage.
     DeepSpeed's pipeline engine (``framework: deepspeed``) has no such optimisation: every rank sends the whole
     tensor unless sequence parallelism already split it."""
@@ -421,7 +422,7 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
     hop = coll(P2P, sent, 2, ex.tp * ex.cp * ex.dp) + gather
     per_mb_pp = np.where(ex.pp > 1, 2 * ex.vpp * hop, 0.0)
     zb = ex.schedule == SCHEDULE_CODE["zb-h1"]
-    bubble = (ex.pp - 1) / ex.vpp * (stage_mb_s + per_mb_pp - (2.0 * wgrad_mb_s if zb else 0.0))
+    bubble = (ex.pp - 1) / ex.vpp * (stage_mb_s + per_mb_pp - np.where(zb, 2.0 * wgrad_mb_s, 0.0))
     return per_mb_pp, bubble
 
 
@@ -498,7 +499,7 @@ def tp_exposed_s(ex: Exec, work: LayerWork, tp_comm: Num) -> Num:
     collectives (the backward ones) hide under the weight-gradient GEMMs (a third of the GEMM time). torchtitan's
     DTensor layers (without async TP) expose them all."""
     bwd_hidden = np.minimum(work.tp_comm_s / 2.0, work.gemm_s / 3.0)
-    plain = tp_comm - np.where(ex.framework in ASYNC_TP_BACKWARD, bwd_hidden, 0.0)
+    plain = tp_comm - np.where(np.isin(ex.framework, ASYNC_TP_BACKWARD), bwd_hidden, 0.0)
     return np.where(ex.tp_overlap == 1, np.maximum(0.0, tp_comm - work.gemm_s), plain)
 
 

@@ -10,7 +10,7 @@ from .base import Spec
 
 Recompute = Literal["none", "selective", "full"]
 FSDPMode = Literal["none", "full", "hybrid"]
-#: Training frameworks whose layout rules a plan can ask for (planner/core/checks.py, FRAMEWORK_RULES)
+#: Training frameworks whose layout rules a plan can ask for (planner/core/checks.py, framework_rules)
 Framework = Literal["megatron", "deepspeed", "torchtitan", "fsdp"]
 #: Pipeline schedules: 1f1b (interleaved when vpp > 1) and zb-h1 (Qi et al. 2024, Zero Bubble Pipeline Parallelism)
 PipelineSchedule = Literal["1f1b", "zb-h1"]
@@ -79,8 +79,8 @@ class LayoutSpec(Spec):
     eager_elementwise: bool = Field(
         False, description="Elementwise ops run eagerly, one PyTorch kernel each, with the fp32 upcasts of "
         "torchtitan's Llama (RMSNorm and RoPE in fp32, unfused SwiGLU, materialised GQA repeat), as without "
-        "torch.compile (flag). Off: fused kernels (Megatron, Transformer Engine, torch.compile), whose traffic is "
-        "the fitted share of the unfused count.")
+        "torch.compile (flag). Off: fused kernels (Megatron, Transformer Engine, torch.compile), each op reading "
+        "its inputs and writing its outputs once.")
     pipeline_schedule: PipelineSchedule = Field(
         "1f1b", description="Pipeline schedule with pp > 1: 1f1b (Megatron-LM's; interleaved when vpp > 1) or zb-h1 "
         "(Qi et al. 2024 Table 2: the backward split into input and weight gradients, the weight-gradient GEMMs "
@@ -89,7 +89,7 @@ class LayoutSpec(Spec):
         None, description="The framework that will run the plan: megatron (Megatron-LM/-Core, NeMo), deepspeed, "
         "torchtitan or fsdp (PyTorch FSDP as llm-foundry/Composer and Accelerate run it, data parallel only). Its "
         "layout rules apply to estimates and searches (a search returns only layouts it can run) and its pipeline "
-        "sends are costed as it makes them. Unset: Megatron-LM's rules, the superset of what the others run.")
+        "sends are costed as it makes them. Unset: the layout must be one some framework runs (the union of their rules).")
     tp_comm_overlap: bool = Field(
         False, description="TP collectives overlapped with GEMMs (Transformer Engine userbuffers, NeMo's "
         "tp_comm_overlap) (flag)."
