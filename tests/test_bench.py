@@ -363,3 +363,63 @@ def test_collectives_on_cpu_ranks():
         assert r["algbw_bytes_per_s"] == pytest.approx(r["bytes"] / r["time_s"])
     assert len(res) + len(skipped) == 8
     assert all(s["reason"] for s in skipped)
+
+
+class _FakeCuda:
+    """Enough of ``torch.cuda`` for Timer's GPU path: a clock the 'GPU' advances by each call's kernel time, events
+    stamped when they are recorded, and ``_sleep``. The host's launch gaps never reach the events, as on a GPU
+    whose queue is kept full."""
+
+    def __init__(self):
+        self.gpu_s, self.sleeps = 0.0, []
+
+    class _Event:
+        def __init__(self, cuda, enable_timing):
+            self.cuda, self.at = cuda, None
+
+        def record(self):
+            self.at = self.cuda.gpu_s
+
+        def elapsed_time(self, other):
+            return (other.at - self.at) * 1e3  # ms, as torch
+
+    def Event(self, enable_timing=False):  # noqa: N802 - torch's name
+        return self._Event(self, enable_timing)
+
+    def synchronize(self, dev=None):
+        pass
+
+    def _sleep(self, cycles):
+        self.sleeps.append(cycles)
+        self.gpu_s += cycles / 2e9
+
+
+def test_the_gpu_timer_groups_short_kernels_and_times_only_the_kernels():
+    """A 30 us kernel is timed in groups lasting >= 200 us, queued behind a sleep, and read back as 30 us per call;
+    a 5 ms kernel one call per repeat."""
+    import types
+
+    from planner.calibrate.bench import Timer
+
+    cuda = _FakeCuda()
+    fake_torch = types.SimpleNamespace(cuda=cuda)
+    dev = types.SimpleNamespace(type="cuda")
+    for kernel_s, short in ((30e-6, True), (5e-3, False)):
+        calls = []
+
+        def fn(k=kernel_s):
+            calls.append(1)
+            cuda.gpu_s += k
+
+        cuda.sleeps.clear()
+        t = Timer(fake_torch, dev, target_s=0.05, warmup=3, min_repeats=5, max_repeats=50)(fn)
+        assert t.median_s == pytest.approx(kernel_s) and t.min_s == pytest.approx(kernel_s)
+        assert cuda.sleeps, "the timed calls are queued behind a sleeping kernel"
+        # first call, warm-ups, the wall-clock probe, and (the fake's host is instant) the 5-call kernel probe
+        untimed = 1 + 2 + 1 + 5
+        group, rest = divmod(len(calls) - untimed, t.repeats)
+        assert rest == 0
+        if short:
+            assert group * kernel_s >= Timer.GROUP_S > (group - 1) * kernel_s
+        else:
+            assert group == 1

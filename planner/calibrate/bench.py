@@ -21,8 +21,11 @@ What is measured (``planner/core/time.py`` reads each through a fitted curve, se
   reduce_scatter: the input).
 
 Timing: a warm-up run of large GEMMs first (so clocks ramp up before anything is timed), then per measurement a
-few warm-up calls, and a number of timed repeats sized to a target time; each repeat is timed by its own pair of
-CUDA events (on CPU: a synchronised ``perf_counter``); the reported time is the **median** (min and max are kept).
+few warm-up calls, and a number of timed repeats sized to a target time; each repeat is a group of calls (enough to
+last ~200 us) between a pair of CUDA events, queued behind a sleeping kernel so that the host's launch gaps are not
+timed (:class:`Timer`; on CPU: one call, a synchronised ``perf_counter``); the reported time is the **median** per
+call (min and max are kept). The H200 files of 2026-11-30 (``hardware_profiles/benches/``) were measured before the
+grouping: their shapes under ~100 us (none of the run shapes; 2048^3 and smaller in the sweep) include launch gaps.
 stas00's mamf-finder reports the mean of 100 iterations after 50 warm-up; the median is more robust to the odd slow
 call. Clocks, power limit and temperature are read from ``nvidia-smi`` before and after, so throttling shows.
 
@@ -382,7 +385,19 @@ class Timing:
 
 
 class Timer:
-    """Warm-up, then ``repeats`` calls each timed by CUDA events (or a synchronised wall clock); the median."""
+    """Warm-up, then ``repeats`` timed groups of calls; the median time of one call.
+
+    On a GPU each group is bracketed by a pair of CUDA events, and the GPU is kept busy (``torch.cuda._sleep``)
+    while the host enqueues every group, so the events time the kernels back to back: without it a kernel shorter
+    than its launch (about 20 us from Python) is timed with the host's launch gap added, and a 2048^3 bf16 GEMM
+    (~25 us) read 436 TFLOP/s instead of ~630 on an H200. A group holds enough calls to last ~200 us, so the
+    events' own cost (a few us) stays under a few per cent. On a CPU each call is timed by a synchronised wall clock.
+    """
+
+    #: a group of calls lasts at least this long on a GPU, s
+    GROUP_S = 2e-4
+    #: host time to enqueue one call (generous: the GPU must not drain its queue before the host is done), s
+    ENQUEUE_S = 5e-5
 
     def __init__(self, torch, dev, target_s: float, warmup: int, min_repeats: int = 5, max_repeats: int = 200,
                  deadline: Optional[float] = None):
@@ -393,6 +408,26 @@ class Timer:
     def sync(self):
         if self.dev.type == "cuda":
             self.torch.cuda.synchronize(self.dev)
+
+    def _hold_gpu(self, seconds: float) -> None:
+        """Keep the GPU busy for about ``seconds`` (at most 0.5 s) so the host can queue work behind it."""
+        sleep = getattr(self.torch.cuda, "_sleep", None)
+        if sleep is not None:
+            sleep(int(2e9 * min(seconds, 0.5)))  # cycles; ~2 GHz is the top of today's SM clocks
+
+    def _gpu_groups(self, fn: Callable[[], object], n: int, group: int) -> list[float]:
+        """Seconds per call of ``n`` groups of ``group`` calls, queued behind a sleeping kernel."""
+        ev = self.torch.cuda.Event
+        starts = [ev(enable_timing=True) for _ in range(n)]
+        ends = [ev(enable_timing=True) for _ in range(n)]
+        self._hold_gpu(n * group * self.ENQUEUE_S)
+        for s, e in zip(starts, ends):
+            s.record()
+            for _ in range(group):
+                fn()
+            e.record()
+        self.sync()
+        return [s.elapsed_time(e) / 1e3 / group for s, e in zip(starts, ends)]
 
     def __call__(self, fn: Callable[[], object]) -> Timing:
         """Median time of ``fn``. With a ``deadline`` (perf_counter), slow calls get fewer warm-ups and repeats
@@ -409,19 +444,16 @@ class Timer:
         fn()
         self.sync()
         one = max(time.perf_counter() - t0, 1e-7)
+        group = 1
+        if self.dev.type == "cuda" and one < 10 * self.GROUP_S:  # short: measure the kernel alone, then group
+            kernel = max(statistics.median(self._gpu_groups(fn, 5, 1)), 1e-7)
+            group = int(min(100, max(1, math.ceil(self.GROUP_S / kernel))))
+            one = kernel * group
         n = int(min(self.max_repeats, max(self.min_repeats, self.target_s / one)))
         if self.deadline is not None:
             n = max(3, min(n, int((self.deadline - time.perf_counter()) / one)))
         if self.dev.type == "cuda":
-            ev = self.torch.cuda.Event
-            starts = [ev(enable_timing=True) for _ in range(n)]
-            ends = [ev(enable_timing=True) for _ in range(n)]
-            for s, e in zip(starts, ends):
-                s.record()
-                fn()
-                e.record()
-            self.sync()
-            times = [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)]
+            times = self._gpu_groups(fn, n, group)
         else:
             times = []
             for _ in range(n):
@@ -895,7 +927,8 @@ def run_bench(opts: BenchOptions, show_progress: bool = True) -> Bench:
         dev = torch.device("cpu")
     settings = {"quick": opts.quick, "time_budget_s": opts.time_budget_s, "model": opts.model, "tp": opts.tp,
                 "seq": opts.seq, "micro_batch": opts.micro_batch, "sections": list(opts.sections),
-                "statistic": "median of repeats; each repeat timed by CUDA events (GPU) or perf_counter (CPU)"}
+                "statistic": "median of repeats; on a GPU a repeat is a group of calls timed by CUDA events, "
+                             "queued behind a sleeping kernel (Timer); on a CPU one call timed by perf_counter"}
     prov = device_provenance(torch, dev, {k: v for k, v in settings.items() if v is not None})
     out = _Collected()
     deadline = start + opts.time_budget_s
