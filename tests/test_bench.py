@@ -423,3 +423,20 @@ def test_the_gpu_timer_groups_short_kernels_and_times_only_the_kernels():
             assert group * kernel_s >= Timer.GROUP_S > (group - 1) * kernel_s
         else:
             assert group == 1
+
+
+def test_grouped_timing_on_the_h200_fixes_short_gemms_and_leaves_long_ones():
+    """The same H200 swept twice (hardware_profiles/benches/): one event pair per call read short GEMMs at the
+    host's launch rate (2048^3: 436 TFLOP/s); grouped behind a sleeping kernel, 703. Longer GEMMs agree between the
+    two runs up to the run-to-run spread of a power-capped GPU: those of 1 ms and more within 4% (measured 3.3% at
+    worst), those of 0.15 ms and more by a median of 3% (single shapes up to 18%: the clock the power cap leaves
+    differs from moment to moment)."""
+    root = os.path.join(os.path.dirname(__file__), "..", "hardware_profiles", "benches")
+    old = {(r.dtype, r.m, r.n, r.k): r for r in load_bench(os.path.join(root, "h200-planner-bench.yaml")).gemm}
+    new = {(r.dtype, r.m, r.n, r.k): r for r in load_bench(os.path.join(root, "h200-planner-bench-grouped.yaml")).gemm}
+    key = ("bf16", 2048, 2048, 2048)
+    assert new[key].flop_per_s > 1.5 * old[key].flop_per_s
+    diff = {k: new[k].flop_per_s / old[k].flop_per_s - 1 for k in old.keys() & new.keys()}
+    mid = [abs(d) for k, d in diff.items() if old[k].time_s > 1.5e-4]
+    assert len(mid) > 50 and np.median(mid) < 0.04
+    assert all(abs(d) < 0.04 for k, d in diff.items() if old[k].time_s > 1e-3)

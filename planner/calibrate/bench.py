@@ -25,7 +25,8 @@ few warm-up calls, and a number of timed repeats sized to a target time; each re
 last ~200 us) between a pair of CUDA events, queued behind a sleeping kernel so that the host's launch gaps are not
 timed (:class:`Timer`; on CPU: one call, a synchronised ``perf_counter``); the reported time is the **median** per
 call (min and max are kept). The H200 files of 2026-11-30 (``hardware_profiles/benches/``) were measured before the
-grouping: their shapes under ~100 us (none of the run shapes; 2048^3 and smaller in the sweep) include launch gaps.
+grouping, except ``h200-planner-bench-grouped.yaml``: their shapes under ~100 us (none of the run shapes; 2048^3 and
+smaller in the sweep) include launch gaps.
 stas00's mamf-finder reports the mean of 100 iterations after 50 warm-up; the median is more robust to the odd slow
 call. Clocks, power limit and temperature are read from ``nvidia-smi`` before and after, so throttling shows.
 
