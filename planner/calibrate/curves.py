@@ -119,12 +119,15 @@ def gemm_model_efficiency(m, n, k, h: float, f: float, e: float, bw_eff: float, 
 
 
 def fit_half_dim(m, n, k, observed, f: float, e: float, bw_eff: float, peak: float,
-                 bounds: tuple[float, float] = BOUNDS["gemm_half_dim"]) -> tuple[float, float]:
-    """(h, rms of log residuals) minimising sum (log model - log observed)^2 over ``bounds``."""
+                 bounds: tuple[float, float] = BOUNDS["gemm_half_dim"], weights=None) -> tuple[float, float]:
+    """(h, rms of log residuals) minimising sum w·(log model - log observed)^2 over ``bounds``; ``weights`` (any
+    positive scale, normalised here) default to equal, and the rms is weighted the same way."""
     obs = np.log(np.asarray(observed, dtype=float))
+    w = np.ones_like(obs) if weights is None else np.asarray(weights, dtype=float)
+    w = w * (len(obs) / w.sum())
 
     def sse(h):
-        return float(np.sum((np.log(gemm_model_efficiency(m, n, k, h, f, e, bw_eff, peak)) - obs) ** 2))
+        return float(np.sum(w * (np.log(gemm_model_efficiency(m, n, k, h, f, e, bw_eff, peak)) - obs) ** 2))
 
     lo, hi = bounds
     grid = np.concatenate([[lo], np.geomspace(max(lo, 1.0), hi, 64)])
