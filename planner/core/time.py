@@ -293,7 +293,9 @@ def eager_elementwise_bytes(model: ModelSpec, ex: Exec, e: float, n_norms: int, 
 
     * RMSNorm ``(x.float() * rsqrt(x.float().pow(2).mean(-1) + eps)).type_as(x) * w``: upcast (e + 4), pow (4 + 4),
       mean (4), scale (4 + 4), downcast (4 + e), weight (2e): 4e + 28 bytes per element (36 in bf16, 9x a fused
-      norm's read and write);
+      norm's read and write); LayerNorm is ``F.layer_norm``, one kernel even in eager mode: 2e (read, write). Before
+      this distinction an eager GPT-style layer (MPT-7B, LayerNorm and GELU) measured on an H200 was predicted
+      14-18% slow (``benchmarks/layer_bench.py``, ``hardware_profiles/benches/h200-layers.yaml``);
     * RoPE through ``view_as_complex(x.float())``: upcast (e + 4), complex multiply (4 + 4), downcast (4 + e): 2e + 16
       per element of Q and K;
     * SwiGLU ``silu(w1 x) * w3 x``: silu (2e), multiply (3e) per hidden unit; a plain activation 2e;
@@ -305,7 +307,10 @@ def eager_elementwise_bytes(model: ModelSpec, ex: Exec, e: float, n_norms: int, 
     d, t, hd = model.hidden_size, ex.tp, model.head_size
     sp_div = np.where(ex.sp == 1, t, 1)
     f32, mask = 4.0, 1.0  # bytes of an fp32 element and of a dropout-mask element
-    norm = (e + f32) + 2 * f32 + f32 + 2 * f32 + (f32 + e) + 2 * e  # upcast, pow, mean, scale, downcast, weight
+    if model.norm == "rmsnorm":  # upcast, pow, mean, scale, downcast, weight
+        norm = (e + f32) + 2 * f32 + f32 + 2 * f32 + (f32 + e) + 2 * e
+    else:  # F.layer_norm: one ATen kernel reads x and writes y (its per-row mean and rstd are negligible)
+        norm = 2 * e
     rope = (e + f32) + 2 * f32 + (f32 + e)  # upcast, complex multiply, downcast
     per_tok = (n_norms * norm + 6 * e + drop * 2 * (2 * e + mask)) * d / sp_div
     per_tok = per_tok + (5 * e if model.ffn_matrices == 3 else 2 * e) * ffn_width / t
