@@ -251,3 +251,75 @@ def test_ring_latency_figures_are_ncclss_model():
     assert (f"~{ring_latency_s(512, 64, 'LL128') * 1e3:.1f} ms per collective over 512 GPUs and "
             f"~{ring_latency_s(16384, 2048, 'LL128') * 1e3:.0f} ms over 16,384; small messages take LL, "
             f"~{ring_latency_s(16384, 2048, 'LL') * 1e3:.0f} ms at 16,384") in text
+
+
+def test_h200_microbenchmark_figures_are_the_committed_measurements():
+    """The README's paragraphs on our H200 measurements: the sustained ratios and clocks, the table against the
+    sustained loop, the layer errors at the prior and at the fit, and the not-adopted measured-only Hopper model
+    (its median error, and with the sustained fraction on top), each recomputed from the committed files."""
+    import dataclasses
+
+    import numpy as np
+    import yaml
+
+    from helpers import load_benchmark
+    from planner.calibrate.fit import generation_of, tokens_per_s_per_gpu
+    from planner.calibrate.measured import load_runs
+    from planner.calibrate.priors import gemm_half_dim_prior
+    from planner.calibrate.validate import modelable, plan_of
+    from planner.core.efficiency import time_params
+    from planner.core.layout import exec_from_spec
+
+    text = _readme_text()
+    bench = ROOT / "hardware_profiles" / "benches"
+    runs = yaml.safe_load((bench / "h200-sustained.yaml").read_text())["runs"]
+    gemm = sorted(r["sustained_over_burst"] for r in runs if r["workload"] == "gemm")
+    layer = sorted(r["sustained_over_burst"] for r in runs if r["workload"] == "layer")
+    assert f"keeps {gemm[0]:.2f}-{gemm[-1]:.2f} of its first pass's throughput" in text
+    assert f"forward and backward, {layer[0]:.2f}-{layer[-1]:.2f}" in text
+    late = [s for r in runs for s in r["series"] if s["t_s"] > 10]
+    lo, hi = min(s["sm_clock_mhz"] for s in late), max(s["sm_clock_mhz"] for s in late)
+    assert f"1,980 MHz falls to {lo:,.0f}-{hi:,.0f} MHz" in text
+    loop = next(r for r in runs if r["label"].startswith("gemm mpt-7b"))
+    from planner.calibrate.bench import load_bench
+
+    table = {(r.m, r.n, r.k): r.time_s for r in load_bench(bench / "h200-run-shapes.yaml").gemm if r.dtype == "bf16"}
+    both = [g for g in loop["gemms"] if (g["m"], g["n"], g["k"]) in table]
+    rate = sum(2.0 * g["m"] * g["n"] * g["k"] for g in both) / sum(table[(g["m"], g["n"], g["k"])] for g in both)
+    assert (f"({rate / 1e12:.0f} vs {loop['sustained']['median_flop_per_s'] / 1e12:.0f} TFLOP/s; the first pass after "
+            f"an idle wait ran at {loop['burst']['first_pass_flop_per_s'] / 1e12:.0f})") in text
+
+    doc = yaml.safe_load((bench / "h200-layers.yaml").read_text())
+    lb = load_benchmark("layer_bench")
+    prior = gemm_half_dim_prior("hopper").value
+    at_prior = np.array([r["error"] for r in lb.compare_rows(doc, "h200", prior)])
+    at_fit = np.array([r["error"] for r in lb.compare_rows(doc, "h200")])
+    assert f"is {-at_prior.max() * 100:.0f}-{-at_prior.min() * 100:.0f}% fast on every one" in text
+    assert f"(median {np.median(np.abs(at_prior)) * 100:.1f}%)" in text
+    assert f"within {np.ceil(np.abs(at_fit).max() * 10) * 10:.0f}% of each (median {np.median(np.abs(at_fit)) * 100:.1f}%" in text
+
+    hopper = [r for r in modelable(load_runs()[0])[0]
+              if r.measured_tokens_per_s_per_gpu and generation_of(r) == "hopper"]
+    errs = {}
+    for label, kw in (("fit", {}), ("prior", {"gemm_half_dim": prior}),
+                      ("prior+sustained", {"gemm_half_dim": prior, "sustained": 0.90})):
+        e = []
+        for r in hopper:
+            p = plan_of(r)
+            eff = time_params(p.hardware, p.run.precision)
+            if kw:
+                eff = eff.replace(gemm_half_dim=kw["gemm_half_dim"])
+            if "sustained" in kw:  # the experiment: every GEMM and attention rate times the sustained fraction
+                s = kw["sustained"]
+                eff = eff.replace(matmul_fraction=eff.matmul_fraction * s,
+                                  matmul_fraction_bf16=eff.matmul_fraction_bf16 * s)
+                hw = p.hardware.model_copy(update={"attention_kernels": {
+                    k: c.model_copy(update={"peak_tflop_per_s": c.peak_tflop_per_s / s})
+                    for k, c in p.hardware.attention_kernels.items()}})
+                p = dataclasses.replace(p, hardware=hw)
+            e.append(tokens_per_s_per_gpu(p, exec_from_spec(p.layout, p.run), eff) / r.measured_tokens_per_s_per_gpu - 1)
+        errs[label] = np.array(e)
+    med = {k: np.median(np.abs(v)) * 100 for k, v in errs.items()}
+    assert f"median error rises from {med['fit']:.1f}% to {med['prior']:.1f}%" in text
+    assert f"predicted {np.median(errs['prior']) * 100:.0f}% fast on the median" in text
+    assert f"brings it back to {med['prior+sustained']:.1f}%" in text
