@@ -26,12 +26,12 @@ no ``.grad`` accumulation kernel runs). Last, unless ``--no-compile``: the Llama
 ``torch.compile`` (default mode), fwd_bwd with cuDNN attention (``--compile-backend``; flash on CPU), RoPE in real
 arithmetic (inductor generates no code for complex operators and would run torchtitan's complex multiply eagerly),
 in a child process killed when the budget runs out (compilation cannot be interrupted otherwise); its compile time
-is recorded. Expected on an H200: calls of ~4-85 ms (the FLOPs below at ~650 TFLOP/s for GEMMs, ~300-550 for
-attention), ~10-35 calls per measurement, ~0.3-0.8 s each, 16 eager measurements: ~15-25 s with torch import, CUDA
-start and the clock warm-up; the compiled variant ~40-70 s more (a cold inductor compile of forward and backward).
+is recorded. On an H200 (hardware_profiles/benches/h200-layers.yaml) the 17 measurements took 37 s, the compile
+9.4 s of it.
 
-Timing is ``planner bench``'s (``planner.calibrate.bench.Timer``): CUDA events around each call, the median of
-repeats after warm-up, min and max kept; a GEMM warm-up first ramps the clocks; nvidia-smi clocks before and after.
+Timing is ``planner bench``'s (``planner.calibrate.bench.Timer``): CUDA events around groups of calls queued
+behind a sleeping kernel (one call per group at these lengths), the median of repeats after warm-up, min and max
+kept; a GEMM warm-up first ramps the clocks; nvidia-smi clocks before and after.
 ``--budget-s`` bounds the whole run from the script's start (torch import included): no measurement starts after it,
 a slow one gets fewer repeats, and the output file is rewritten after every configuration, so a run cut short keeps
 what it measured. ``--tiny`` shrinks every configuration (hidden 256, 4 heads, 2 KV heads where the preset has GQA,

@@ -147,7 +147,8 @@ def main(argv=None) -> int:
                 attention.append(measure_attention(torch, dev, timer, "bf16" if cuda else "fp32", b, h, s, d, causal,
                                                    direction, be))
         except Exception as exc:  # out of memory, an unsupported kernel: recorded, the run goes on
-            skipped.append({"what": label, "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"})
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            skipped.append({"what": label, "reason": f"{type(exc).__name__}: {first}"})
             if cuda:
                 torch.cuda.empty_cache()
         if i % 20 == 19:
