@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto, cuda or cpu (cpu: a smoke test of the script only)")
     ap.add_argument("--limit", type=int, default=0, help="measure only the first N GEMMs (smoke tests)")
     ap.add_argument("--no-attention", action="store_true")
+    ap.add_argument("--bf16-only", action="store_true", help="leave out the fp8 GEMMs (a repeat of the bf16 table)")
     args = ap.parse_args(argv)
 
     torch = require_torch()
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     shapes = run_gemm_shapes(args.generation)
     if not cuda:  # a smoke test: tiny stand-ins, same code path
         shapes = [(("bf16" if d == "fp8" else d), o, min(m, 256), min(n, 256), min(k, 256)) for d, o, m, n, k in shapes]
+    if args.bf16_only:
+        shapes = [x for x in shapes if x[0] == "bf16"]
     if args.limit:
         shapes = shapes[:args.limit]
     settings = {"script": "benchmarks/run_shapes_bench.py", "generation": args.generation, "budget_s": args.budget_s,
