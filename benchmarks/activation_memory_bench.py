@@ -14,7 +14,7 @@ forward with gradients on. Two readings per configuration:
 
 The time model's count (``planner.core.memory.layer_activation_bytes``: Korthikanti et al. 2022 §4.1, tensor by
 tensor, as fused kernels keep them) is for a layer whose elementwise ops are fused; an eager layer keeps more (its
-fp32 norm intermediates, RoPE copies, GQA's repeated K and V), a compiled one about what the count says. What it
+fp32 RMSNorm and RoPE copies, GQA's repeated K and V), a compiled one about what the count says. What it
 leaves out: the input of the layer (kept by the previous layer's count), the allocator's rounding (blocks of 512
 bytes and 2 MiB segments: a few per cent at these sizes).
 """
@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -110,8 +111,9 @@ def measure(args) -> int:
     return 0
 
 
-def predicted_bytes(row: dict, gpu: str = "h200") -> float:
-    """planner's activation bytes of the row's layer: one micro-batch, tp 1, flash attention, no recomputation."""
+def predicted_bytes(row: dict, gpu: str = "h200", eager: Optional[bool] = None) -> float:
+    """planner's activation bytes of the row's layer: one micro-batch, tp 1, flash attention, no recomputation,
+    eager (``eager_elementwise``) unless the row was compiled, or as ``eager`` says."""
     from planner.api import make_plan
     from planner.core.layout import exec_from_spec
     from planner.core.memory import layer_activation_bytes
@@ -120,7 +122,8 @@ def predicted_bytes(row: dict, gpu: str = "h200") -> float:
     model = lb.model_of(row)
     plan = make_plan(model=model, hardware=gpu,
                      run={"seq_len": row["seq"], "micro_batch": row["micro_batch"], "precision": row["dtype"]},
-                     layout={"tp": 1, "pp": 1, "dp": 1, "flash_attention": True, "recompute": "none"})
+                     layout={"tp": 1, "pp": 1, "dp": 1, "flash_attention": True, "recompute": "none",
+                             "eager_elementwise": (not row["compiled"]) if eager is None else eager})
     ex = exec_from_spec(plan.layout, plan.run)
     return float(layer_activation_bytes(plan.model, plan.run, ex, decoder_side=True, cross=False, is_moe=False,
                                         s_other=0))
