@@ -22,49 +22,34 @@ bytes and 2 MiB segments: a few per cent at these sizes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # layer_bench, when this file is imported by path (the tests)
 
-#: (config, preset, seq, micro-batch)
-CONFIGS = (("llama-3.1-8b s8192 mb1", "llama-3.1-8b", 8192, 1), ("llama-2-7b s4096 mb1", "llama-2-7b", 4096, 1),
-           ("llama-3-70b s8192 mb1 tp1", "llama-3-70b", 8192, 1), ("mpt-7b s2048 mb6", "mpt-7b", 2048, 6))
-
-
-def _layer_bench():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("layer_bench", ROOT / "benchmarks" / "layer_bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
+import layer_bench as lb  # noqa: E402  (its layer, its configurations and its plan of a row)
 
 def measure(args) -> int:
     from planner.calibrate.bench import device_provenance, require_torch
 
     torch = require_torch()
-    lb = _layer_bench()
     cuda = torch.cuda.is_available() and args.device != "cpu"
     dev = torch.device("cuda", 0) if cuda else torch.device("cpu")
     dt = torch.bfloat16 if cuda else torch.float32
     rows = []
     for compiled in ((False, True) if args.compile else (False,)):
-        for config, preset, seq, mb in CONFIGS:
-            if compiled and not preset.startswith("llama-3.1"):
+        for config, preset, seq, mb, note in lb.CONFIGS:
+            if compiled and config != lb.COMPILED_CONFIG:
                 continue
-            sh = lb.shape_of(config, preset, seq, mb, "", tiny=not cuda)
+            sh = lb.shape_of(config, preset, seq, mb, note, tiny=not cuda)
             layer, weights = lb.build_layer(torch, dev, dt, sh, "repeat", rope_impl="real" if compiled else "complex")
             fn = torch.compile(layer) if compiled else layer
-            import contextlib
-
             ctx = lb.sdpa_context(torch, "cudnn") if cuda else contextlib.nullcontext
             x = torch.randn(sh.micro_batch, sh.seq, sh.hidden, device=dev, dtype=dt, requires_grad=True)
             params = {w.data_ptr() for w in weights} | {x.data_ptr()}
@@ -111,19 +96,13 @@ def measure(args) -> int:
     return 0
 
 
-def predicted_bytes(row: dict, gpu: str = "h200", eager: Optional[bool] = None) -> float:
-    """planner's activation bytes of the row's layer: one micro-batch, tp 1, flash attention, no recomputation,
-    eager (``eager_elementwise``) unless the row was compiled, or as ``eager`` says."""
-    from planner.api import make_plan
+def predicted_bytes(row: dict, gpu: str = "h200") -> float:
+    """planner's activation bytes of the row's layer (``layer_bench.plan_of_row``: one micro-batch, tp 1, fused
+    attention, no recomputation)."""
     from planner.core.layout import exec_from_spec
     from planner.core.memory import layer_activation_bytes
 
-    lb = _layer_bench()
-    model = lb.model_of(row)
-    plan = make_plan(model=model, hardware=gpu,
-                     run={"seq_len": row["seq"], "micro_batch": row["micro_batch"], "precision": row["dtype"]},
-                     layout={"tp": 1, "pp": 1, "dp": 1, "flash_attention": True, "recompute": "none",
-                             "eager_elementwise": (not row["compiled"]) if eager is None else eager})
+    plan = lb.plan_of_row(row, gpu)
     ex = exec_from_spec(plan.layout, plan.run)
     return float(layer_activation_bytes(plan.model, plan.run, ex, decoder_side=True, cross=False, is_moe=False,
                                         s_other=0))

@@ -79,6 +79,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from planner.calibrate.bench import attention_flop  # noqa: E402
 from planner.core.flops import FLASH_BWD_OVER_FWD  # noqa: E402
 
 FORMAT = "planner-layer-bench/1"
@@ -141,15 +142,13 @@ class LayerShape:
         return float(sum(2 * m * n * k for _, m, n, k in self.gemms()))
 
     def attention_flop_fwd(self) -> float:
-        s = self.seq
-        return 4.0 * self.micro_batch * self.heads * self.head_dim * s * (s + 1) / 2.0
+        return attention_flop(self.micro_batch, self.heads, self.seq, self.head_dim, True, "fwd")
 
     def flops(self, direction: str) -> tuple[float, float]:
-        """(GEMM, attention) FLOPs of one call in ``direction``."""
-        g, a = self.gemm_flop_fwd(), self.attention_flop_fwd()
-        if direction == "fwd":
-            return g, a
-        return 3.0 * g, (1.0 + FLASH_BWD_OVER_FWD) * a
+        """(GEMM, attention) FLOPs of one call in ``direction`` (``planner bench``'s attention count)."""
+        g = self.gemm_flop_fwd()
+        return (g if direction == "fwd" else 3.0 * g,
+                attention_flop(self.micro_batch, self.heads, self.seq, self.head_dim, True, direction))
 
     def record(self) -> dict:
         out = asdict(self)
@@ -429,7 +428,7 @@ def measure_main(args) -> int:
     settings = {"script": SCRIPT, "budget_s": args.budget_s, "tiny": args.tiny, "dtype": "bf16" if cuda else "fp32",
                 "backends": backends, "gqa": args.gqa, "compile": not args.no_compile,
                 "compile_backend": args.compile_backend,
-                "statistic": "median of repeats, each timed by CUDA events (GPU) or perf_counter (CPU) after warm-up",
+                "statistic": "median of repeats after warm-up (planner.calibrate.bench.Timer)",
                 "fwd": "torch.no_grad forward",
                 "fwd_bwd": "forward + torch.autograd.grad(out, [x] + weights, dout): dX and every weight gradient, "
                            "returned fresh each call (no .grad accumulation)",
@@ -530,22 +529,30 @@ def model_of(row: dict):
     return ModelSpec.model_validate(data)
 
 
+def plan_of_row(row: dict, gpu: str):
+    """The plan of a measured row's layer: its preset with the measured dimensions, the row's sequence,
+    micro-batch and dtype, tp = pp = dp = 1, fused attention with the kernel of its backend, eager unless it was
+    compiled, no recomputation."""
+    from planner.api import make_plan
+
+    return make_plan(model=model_of(row), hardware=gpu,
+                     run={"seq_len": row["seq"], "micro_batch": row["micro_batch"], "precision": row["dtype"]},
+                     layout={"tp": 1, "pp": 1, "dp": 1, "flash_attention": True,
+                             "attention_kernel": BACKEND_KERNEL.get(row.get("backend"), "flash2"),
+                             "eager_elementwise": not row["compiled"], "recompute": "none"})
+
+
 def predict_row(row: dict, gpu: str, half_dim: Optional[float] = None) -> dict:
     """The time model's forward and forward+backward seconds of the row's layer, and their split; ``half_dim``
     replaces the calibration's ``gemm_half_dim`` (e.g. the microbenchmark prior)."""
-    from planner.api import make_plan
     from planner.core.efficiency import time_params
     from planner.core.kernels import gemm_pass_s, rates_of
     from planner.core.layout import exec_from_spec
     from planner.core.memory import activation_bytes_per_element
     from planner.core.time import attention_core_s, collective_of, elementwise_s, layer_gemms, layers_s
 
-    model = model_of(row)
-    kernel = BACKEND_KERNEL.get(row["backend"], "flash2")
-    plan = make_plan(model=model, hardware=gpu,
-                     run={"seq_len": row["seq"], "micro_batch": row["micro_batch"], "precision": row["dtype"]},
-                     layout={"tp": 1, "pp": 1, "dp": 1, "flash_attention": True, "attention_kernel": kernel,
-                             "eager_elementwise": not row["compiled"], "recompute": "none"})
+    plan = plan_of_row(row, gpu)
+    kernel = plan.layout.attention_kernel
     m, run = plan.model, plan.run
     ex = exec_from_spec(plan.layout, run)
     eff = time_params(plan.hardware, run.precision)

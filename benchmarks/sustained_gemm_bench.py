@@ -112,12 +112,8 @@ def main(argv=None) -> int:
             for a, b, c in bufs:
                 torch.mm(a, b, out=c)
     else:  # the eager layer of benchmarks/layer_bench.py, forward + backward
-        import importlib.util
+        import layer_bench as lb  # benchmarks/, first on the path when this script runs
 
-        spec = importlib.util.spec_from_file_location("layer_bench", ROOT / "benchmarks" / "layer_bench.py")
-        lb = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = lb
-        spec.loader.exec_module(lb)
         sh = lb.shape_of(args.model, args.model, args.seq, args.micro_batch, "", tiny=not cuda)
         layer, weights = lb.build_layer(torch, dev, dt, sh, "repeat")
         ctx = lb.sdpa_context(torch, args.backend) if cuda else None

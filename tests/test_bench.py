@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from planner.calibrate.bench import (BENCH_FORMAT, Bench, attention_flop, dump_bench, load_bench,
-                                     model_gemm_shapes)
+                                     model_gemm_shapes, Timer)
 from planner.calibrate.curves import calibrate, fit_curves, fit_half_dim, gemm_model_efficiency
 from planner.calibrate.published import PROFILE_OF, published_bench, published_keys
 from planner.cli import main
@@ -391,15 +391,13 @@ class _FakeCuda:
 
     def _sleep(self, cycles):
         self.sleeps.append(cycles)
-        self.gpu_s += cycles / 2e9
+        self.gpu_s += cycles / Timer.SLEEP_CLOCK_HZ
 
 
 def test_the_gpu_timer_groups_short_kernels_and_times_only_the_kernels():
     """A 30 us kernel is timed in groups lasting >= 200 us, queued behind a sleep, and read back as 30 us per call;
     a 5 ms kernel one call per repeat."""
     import types
-
-    from planner.calibrate.bench import Timer
 
     cuda = _FakeCuda()
     fake_torch = types.SimpleNamespace(cuda=cuda)

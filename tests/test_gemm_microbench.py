@@ -146,6 +146,7 @@ def test_the_readme_quotes_the_prior_and_the_fit_as_committed():
     ratio = gemm_table("hopper").time_ratio(fitted)
     assert f"puts the GEMM law's half dimension at {prior:.0f}" in text
     assert f"The end-to-end fit is {fitted:.0f}, and at that value the law costs those GEMMs {ratio:.2f}x" in text
+    assert f"So about {100 * (ratio - 1):.0f}% of the runs' GEMM time in the fit is time" in text
 
 
 def _sustained_runs():

@@ -399,6 +399,11 @@ class Timer:
     GROUP_S = 2e-4
     #: host time to enqueue one call (generous: the GPU must not drain its queue before the host is done), s
     ENQUEUE_S = 5e-5
+    #: cycles per second ``torch.cuda._sleep`` is sized with: at least any SM clock (H100/H200 boost 1.98 GHz), so
+    #: the sleep lasts at least as long as asked; a slower clock only makes it longer
+    SLEEP_CLOCK_HZ = 2e9
+    #: the longest the GPU is held, s
+    HOLD_MAX_S = 0.5
 
     def __init__(self, torch, dev, target_s: float, warmup: int, min_repeats: int = 5, max_repeats: int = 200,
                  deadline: Optional[float] = None):
@@ -411,10 +416,10 @@ class Timer:
             self.torch.cuda.synchronize(self.dev)
 
     def _hold_gpu(self, seconds: float) -> None:
-        """Keep the GPU busy for about ``seconds`` (at most 0.5 s) so the host can queue work behind it."""
+        """Keep the GPU busy for about ``seconds`` (at most HOLD_MAX_S) so the host can queue work behind it."""
         sleep = getattr(self.torch.cuda, "_sleep", None)
         if sleep is not None:
-            sleep(int(2e9 * min(seconds, 0.5)))  # cycles; ~2 GHz is the top of today's SM clocks
+            sleep(int(self.SLEEP_CLOCK_HZ * min(seconds, self.HOLD_MAX_S)))
 
     def _gpu_groups(self, fn: Callable[[], object], n: int, group: int) -> list[float]:
         """Seconds per call of ``n`` groups of ``group`` calls, queued behind a sleeping kernel."""

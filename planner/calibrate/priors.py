@@ -109,8 +109,8 @@ class Prior:
 @lru_cache(maxsize=None)
 def load_gemm_table(profile: str, rel: str) -> Optional[GemmTable]:
     """A BENCH file's bf16 GEMMs under ``hardware_profiles/`` read against ``profile``; None when it is missing."""
-    path = next((d / rel for d in PROFILE_DIRS if (d / rel).exists()), None)
-    if path is None:
+    path = PROFILE_DIRS[0] / rel  # shipped with the package, beside the profiles
+    if not path.exists():
         return None
     bench = load_bench(path)
     rows = [r for r in bench.gemm if r.dtype == "bf16" and r.m]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..specs.hardware import HardwareSpec
 from .efficiency import time_params
-from .layout import Num
+from .layout import Num, shard_group
 
 #: Factor on the band's deviations from 1 outside the validated region (no data says how much worse it is there:
 #: a stated widening, not a measurement).
@@ -35,12 +35,9 @@ BAND_COLUMNS = tuple(f"{k}_{q}" for k in WITH_STEP + AGAINST_STEP for q in ("p10
 
 
 def full_shard_gpus(zero_stage: Num, fsdp_hybrid: Num, dp: Num, cp: Num, tp: Num, gpus_per_node: int) -> Num:
-    """GPUs one ZeRO-3/FSDP shard spans (0 where parameters are not sharded): dp·cp, or the replicas inside one
-    node under hybrid sharding (``layout.Exec.shard_group``)."""
-    full = np.asarray(dp) * np.asarray(cp)
-    in_node = np.maximum(1, gpus_per_node // np.maximum(1, np.asarray(tp)))
-    group = np.where(np.asarray(fsdp_hybrid, dtype=bool), np.minimum(full, in_node), full)
-    return np.where(np.asarray(zero_stage) >= 3, group, 0)
+    """GPUs one ZeRO-3/FSDP shard of the parameters spans (:func:`~planner.core.layout.shard_group`), 0 where the
+    parameters are not sharded (ZeRO stage below 3)."""
+    return np.where(np.asarray(zero_stage) >= 3, shard_group(dp, cp, tp, fsdp_hybrid, gpus_per_node), 0)
 
 
 def row_full_shard_gpus(row: dict, gpus_per_node: int) -> Num:

@@ -69,10 +69,8 @@ class Exec:
         return np.ceil(layers / (self.pp * self.vpp)) * self.vpp / layers
 
     def shard_group(self, gpus_per_node: int) -> Num:
-        """Ranks a ZeRO/FSDP shard spans: dp·cp (full), or the replicas inside one node (hybrid)."""
-        full = self.dp * self.cp
-        in_node = np.maximum(1, gpus_per_node // np.maximum(1, self.tp))
-        return np.where(self.fsdp == FSDP_CODE["hybrid"], np.minimum(full, in_node), full)
+        """Ranks a ZeRO/FSDP shard spans: :func:`shard_group` of this layout."""
+        return shard_group(self.dp, self.cp, self.tp, self.fsdp == FSDP_CODE["hybrid"], gpus_per_node)
 
     def replace(self, **changes) -> "Exec":
         return replace(self, **changes)
@@ -80,6 +78,14 @@ class Exec:
     def size(self) -> int:
         """Number of candidates (1 for scalars)."""
         return int(np.broadcast(*[np.asarray(getattr(self, f.name)) for f in fields(self)]).size)
+
+
+def shard_group(dp: Num, cp: Num, tp: Num, hybrid: Num, gpus_per_node: int) -> Num:
+    """Ranks a ZeRO/FSDP shard spans: dp·cp (full sharding), or under hybrid sharding the data-parallel replicas
+    inside one node (gpus_per_node / tp), at most dp·cp."""
+    full = np.asarray(dp) * np.asarray(cp)
+    in_node = np.maximum(1, gpus_per_node // np.maximum(1, np.asarray(tp)))
+    return np.where(np.asarray(hybrid, dtype=bool), np.minimum(full, in_node), full)
 
 
 def exec_from_spec(layout: LayoutSpec, run: RunSpec) -> Exec:
