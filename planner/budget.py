@@ -175,10 +175,11 @@ def _choose_gpus(usd, days, target_loss, max_gpus: int, price: float, per_node: 
     return _whole_nodes(max_gpus, per_node), days
 
 
-def _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, schedule, *, law, vocab_size,
-                  tokens_available, seq_len, batch_tokens):
+def _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, schedule, iterations, *, law,
+                  vocab_size, tokens_available, seq_len, batch_tokens):
     """Keep the promise: the MFU iteration agrees to half a point, and restarts, checkpoints and the run overhead
-    are only known once estimated; shrink the compute until the days and dollars hold (at most four rounds)."""
+    are only known once estimated; shrink the compute until the days and dollars hold (at most four rounds). Each
+    round is appended to ``iterations`` (``shrink``: True), so the last entry is always the answer's."""
     for _ in range(4):
         over, _what = _overrun(est, days, usd)
         if over <= 1.0:
@@ -190,7 +191,15 @@ def _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, s
         if est is None:
             raise SpecError(f"budget: no layout of a {sc.params_model / 1e9:.1f}B-parameter model fits on {gpus} "
                             f"{hw.name} GPUs; raise --gpus/--max-gpus or lower the budget")
+        iterations.append(_iteration(len(iterations), iterations[-1]["mfu_assumed"], est, sc.tokens, shrink=True))
     return est, plan, sc, gpus
+
+
+def _iteration(it: int, mfu_assumed: float, est: dict, tokens: float, shrink: bool = False) -> dict:
+    """One row of the budget's trace: the MFU assumed, the MFU the estimate predicted and what it led to."""
+    return {"iteration": it, "mfu_assumed": mfu_assumed, "mfu_predicted": float(est["mfu"]),
+            "params_total": est["params_total"], "training_tokens": tokens, "goodput": est.get("goodput") or 1.0,
+            "wall_clock_days": est.get("wall_clock_days"), "cost_usd": est.get("cost_usd"), "shrink": shrink}
 
 
 def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[float] = None,
@@ -246,10 +255,7 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
                             f"{hw.name} GPUs; raise --gpus/--max-gpus or lower the budget")
         new_mfu = float(est["mfu"])
         flop_ratio = est["model_flops_per_token"] / (6.0 * est["params_total"])
-        iterations.append({"iteration": it, "mfu_assumed": mfu, "mfu_predicted": new_mfu,
-                           "params_total": est["params_total"], "training_tokens": tokens,
-                           "goodput": est.get("goodput") or 1.0, "wall_clock_days": est.get("wall_clock_days"),
-                           "cost_usd": est.get("cost_usd")})
+        iterations.append(_iteration(it, mfu, est, tokens))
         if progress:
             progress(it)
         if target_loss is not None or abs(new_mfu - mfu) < MFU_TOLERANCE:
@@ -262,7 +268,7 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
                      f"{abs(iterations[-1]['mfu_predicted'] - iterations[-1]['mfu_assumed']):.3f})")
     if target_loss is None:
         est, plan, sc, gpus = _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, schedule,
-                                            law=law, vocab_size=vocab_size, tokens_available=tokens_available,
+                                            iterations, law=law, vocab_size=vocab_size, tokens_available=tokens_available,
                                             seq_len=seq_len, batch_tokens=batch_tokens)
     over, what = _overrun(est, days, usd)
     if over > 1.0:
