@@ -45,6 +45,11 @@ class TimeParams:
     #: busbw / NIC bandwidth of the node's GPUs across nodes: 0.95, measured by the 4-node all-reduce of
     #: planner/data/microbench.yaml (8 x B200, 8 x 50 GB/s EFA per node: 381.8 GB/s busbw at 16 GiB)
     network_busbw_fraction: float = 0.95
+    #: how much slower compute kernels run while a collective runs beside them (the price of hidden communication;
+    #: time.overlap_s). Measured, not fitted: 0.189, the mean compute slowdown Lee et al. 2025 (arXiv:2507.03114,
+    #: abstract) measured overlapping GPT and Llama layers' compute with their collectives on 4 x A100, H100, MI250
+    #: and MI210 (40.0% at most). Profiles of other GPUs borrow it
+    overlap_compute_slowdown: float = 0.189
 
     #: which fields a calibration fits (the others are measured or datasheet numbers)
     FITTED = ("gemm_half_dim", "attention_fraction", "attention_fraction_flash3")

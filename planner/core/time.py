@@ -22,6 +22,10 @@ model"), in named pieces:
 **Step** = m x (stage compute + exposed comm) + bubble + exposed DP/FSDP comm + optimizer step. The efficiency
 parameters (``eff``, :class:`~planner.core.efficiency.TimeParams`) are measured or fitted per GPU generation.
 
+Hidden communication is not free (:func:`overlap_s`): while a collective runs beside compute kernels, its CTAs hold
+SMs and its copies HBM bandwidth, and the compute kernels run ``overlap_compute_slowdown`` slower for that time
+(measured: 18.9% on average, Lee et al. 2025). Each comm part of the breakdown carries the slowdown it causes.
+
 Left out: kernel launch gaps between layers beyond the per-GEMM cost, data loading, NVLS/SHARP, MoE routing
 imbalance beyond one factor on the busiest rank (``moe.load_imbalance``), stragglers, and the first/last-stage imbalance beyond the logits (the
 embedding lookup is free).
@@ -100,6 +104,20 @@ def collective_of(hw: HardwareSpec, eff: TimeParams) -> Collective:
         return collective_time_s(kind, nbytes, n, stride, gpus_per_node=gpn, intra_busbw_bytes_per_s=intra_bw,
                                  inter_busbw_bytes_per_s=inter_bw, intra_latency_s=lat_in, inter_latency_s=lat_out)
     return coll
+
+
+def overlap_s(comm_s: Num, window_s: Num, slowdown: float) -> Num:
+    """Seconds a collective of ``comm_s`` adds to compute of ``window_s`` it runs beside: what sticks out past the
+    window, plus the compute slowed while both run: max(0, comm - window) + slowdown x min(comm, window).
+
+    The slowdown is measured, not fitted (``TimeParams.overlap_compute_slowdown``): Lee et al. 2025
+    (arXiv:2507.03114) time GPT and Llama layers on 4 x A100, H100, MI250 and MI210 and find compute that overlaps
+    communication 18.9% slower on average (40.0% at most) than the same compute alone. The physical reason is the
+    collective's share of the GPU: NCCL runs one CTA per channel, and an all-gather beside a GEMM on an H100 held
+    24 of its 132 SMs (18%) in an NVIDIA forum trace of FSDP's prefetch. Left out: the collective's own slowdown
+    beside compute (it lengthens ``comm_s`` a little where it is already exposed), and wave-quantisation tails of
+    GEMMs sized to the full SM count (the same forum trace: up to 2x on one GEMM)."""
+    return np.maximum(0.0, comm_s - window_s) + slowdown * np.minimum(comm_s, window_s)
 
 
 def routed_load(moe, ep: Num) -> Num:
@@ -327,7 +345,8 @@ def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec:
 
     TP: 2 collectives forward + 2 backward per block of m_tok·d activations (self-attention, FFN; + cross-attention),
     Megatron-LM's f/g operators (Shoeybi et al. 2019 §3). CP: ring exchange of K and V forward, K, V, dK, dV backward
-    (3 x (c-1) steps), hidden under the attention core (Liu et al. 2023, Ring Attention). EP: dispatch + combine,
+    (3 x (c-1) steps), hidden under the attention core (Liu et al. 2023, Ring Attention), which it slows
+    (:func:`overlap_s`). EP: dispatch + combine,
     forward and backward: 4 all-to-alls of the routed activations (Lepikhin et al. 2020), placed on NVLink or the
     network and node-limited as :func:`ep_all_to_all_s` says."""
     d, e = model.hidden_size, r.elem_bytes
@@ -336,7 +355,7 @@ def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec:
     tp_comm = 2 * blocks * coll(ALL_REDUCE, m_tok * d * e, ex.tp, 1)
     kv_bytes = ex.micro_batch * s / ex.cp * 2 * (model.kv_heads * model.head_size) / ex.tp * e
     cp_t = 3 * (ex.cp - 1) * coll(P2P, kv_bytes, 2, ex.tp)
-    cp_comm = np.maximum(0.0, cp_t - core_total)
+    cp_comm = overlap_s(cp_t, core_total, r.eff.overlap_compute_slowdown)
     ep_comm = 4 * ep_all_to_all_s(model, ex, r, coll, s) if is_moe else 0.0
     return tp_comm, cp_comm, ep_comm
 
@@ -432,7 +451,7 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
 
 
 def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, coll: Collective, work: LayerWork,
-                    recompute_mb_s: Num) -> Num:
+                    recompute_mb_s: Num, slowdown: float) -> Num:
     """Exposed data-parallel and sharding seconds per step, from the layer-by-layer overlap frameworks implement.
 
     Layer by layer, one stage of n layers, per micro-batch: forward f and backward b seconds per layer (the
@@ -442,15 +461,17 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     * **ZeRO-3 / FSDP** (Rajbhandari et al. 2020 §5; Zhao et al. 2023 §3.4, PyTorch FSDP's backward prefetch):
       each micro-batch gathers every layer's weights in the forward and again in the backward and reduce-scatters
       its gradients. The next layer's gather runs while the current layer computes, so per micro-batch the exposed
-      time is g + (n-1)·max(0, g - f) forward and g + (n-1)·max(0, g + r - b) + r backward (the first gather of
-      each pass and the last reduce-scatter have nothing to hide under; gathers and reduce-scatters share the
-      links). Hybrid sharding adds the all-reduce of the gradient shards between replicas after the last one.
+      time is g + (n-1)·overlap(g, f) forward and g + (n-1)·overlap(g + r, b) + r backward (:func:`overlap_s`:
+      what sticks out past the layer's compute plus the compute it slows; the first gather of each pass and the
+      last reduce-scatter have nothing to hide under; gathers and reduce-scatters share the links). Hybrid sharding
+      adds the all-reduce of the gradient shards between replicas after the last one.
     * **DP, ZeRO-1/2** (PyTorch DDP and Megatron-LM's overlapped gradient reduce, Li et al. 2020 §3.2): buckets of
-      gradients are reduced while the last micro-batch's backward goes on, so what shows is max(reduce - backward,
-      one layer's bucket); ZeRO-1/2 then all-gather the updated weights (Megatron's distributed optimizer), exposed.
+      gradients are reduced while the last micro-batch's backward goes on, so what shows is the last layer's bucket
+      plus overlap(the rest, backward); ZeRO-1/2 then all-gather the updated weights (Megatron's distributed
+      optimizer), exposed.
 
-    Left out: SM contention between NCCL and compute kernels (a few percent of compute), bucket sizes other than
-    one layer, the embedding's separate gather, and FSDP's limit on gathers in flight."""
+    Left out: bucket sizes other than one layer, the embedding's separate gather, and FSDP's limit on gathers in
+    flight."""
     f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
     stage_params_gpu = np.maximum(f_dense + f_exp, l_dense + l_exp)
     g_bytes, w_bytes = bytes_per_grad(run), bytes_per_weight(run)
@@ -464,7 +485,7 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
 
     g = coll(ALL_GATHER, layer_params * w_bytes, shard, ex.tp)
     r = coll(REDUCE_SCATTER, layer_params * g_bytes, shard, ex.tp)
-    fsdp_mb = (g + (n - 1) * np.maximum(0.0, g - f)) + (g + (n - 1) * np.maximum(0.0, g + r - b) + r)
+    fsdp_mb = (g + (n - 1) * overlap_s(g, f, slowdown)) + (g + (n - 1) * overlap_s(g + r, b, slowdown) + r)
     hybrid_replicas = n_dp / shard
     fsdp_step = ex.grad_accum * fsdp_mb + coll(ALL_REDUCE, stage_params_gpu * g_bytes / shard, hybrid_replicas,
                                                ex.tp * shard)
@@ -475,7 +496,7 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     t_param_gather = np.where((ex.zero_stage >= 1) & (ex.zero_stage < 3),
                               coll(ALL_GATHER, stage_params_gpu * w_bytes, n_dp, ex.tp), 0.0)
     last_bwd = n * b
-    dp_exposed = np.maximum(t_reduce - last_bwd, t_reduce / n) + t_param_gather
+    dp_exposed = t_reduce / n + overlap_s(t_reduce * (1.0 - 1.0 / n), last_bwd, slowdown) + t_param_gather
     return np.where(ex.zero_stage >= 3, fsdp_step, dp_exposed)
 
 
@@ -494,7 +515,7 @@ def optimizer_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, r: R
 ASYNC_TP_BACKWARD = (FRAMEWORK_CODE[None], FRAMEWORK_CODE["megatron"], FRAMEWORK_CODE["deepspeed"])
 
 
-def tp_exposed_s(ex: Exec, work: LayerWork, tp_comm: Num) -> Num:
+def tp_exposed_s(ex: Exec, work: LayerWork, tp_comm: Num, slowdown: float) -> Num:
     """Exposed tensor-parallel communication per micro-batch (all layers).
 
     Transformer Engine userbuffers (``tp_comm_overlap``) hide it under the layer's GEMMs. Without them Megatron-LM
@@ -502,10 +523,12 @@ def tp_exposed_s(ex: Exec, work: LayerWork, tp_comm: Num) -> Num:
     weight-gradient GEMM (Korthikanti et al. 2022 §6.2: the optimisation that makes full recomputation cost 39%
     rather than 33% of a layer; ``--no-async-tensor-model-parallel-allreduce`` turns it off): half the layer's TP
     collectives (the backward ones) hide under the weight-gradient GEMMs (a third of the GEMM time). torchtitan's
-    DTensor layers (without async TP) expose them all."""
-    bwd_hidden = np.minimum(work.tp_comm_s / 2.0, work.gemm_s / 3.0)
-    plain = tp_comm - np.where(np.isin(ex.framework, ASYNC_TP_BACKWARD), bwd_hidden, 0.0)
-    return np.where(ex.tp_overlap == 1, np.maximum(0.0, tp_comm - work.gemm_s), plain)
+    DTensor layers (without async TP) expose them all. What hides slows the GEMMs it hides under
+    (:func:`overlap_s`)."""
+    bwd = work.tp_comm_s / 2.0
+    async_bwd = tp_comm - bwd + overlap_s(bwd, work.gemm_s / 3.0, slowdown)
+    plain = np.where(np.isin(ex.framework, ASYNC_TP_BACKWARD), async_bwd, tp_comm)
+    return np.where(ex.tp_overlap == 1, overlap_s(tp_comm, work.gemm_s, slowdown), plain)
 
 
 def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: TimeParams | None = None
@@ -516,7 +539,7 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: T
     coll = collective_of(hw, r.eff)
     work = layers_s(model, run, ex, r, coll)
     recompute_mb, tp_comm = recompute_s(ex, work)
-    tp_exposed = tp_exposed_s(ex, work, tp_comm)
+    tp_exposed = tp_exposed_s(ex, work, tp_comm, r.eff.overlap_compute_slowdown)
 
     frac = ex.stage_fraction(model.total_layers)  # 1/pp for even stages; the fullest stage when uneven
     per_mb_compute = work.total_s * frac + output_layer_s(model, run, ex, r)  # the last stage: critical
@@ -534,7 +557,7 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: T
         ep_comm_s=m * per_mb_ep,
         pp_comm_s=m * per_mb_pp,
         bubble_s=bubble,
-        dp_comm_s=data_parallel_s(model, run, ex, hw, coll, work, recompute_mb),
+        dp_comm_s=data_parallel_s(model, run, ex, hw, coll, work, recompute_mb, r.eff.overlap_compute_slowdown),
         optimizer_s=optimizer_s(model, run, ex, hw, r),
     )
 
