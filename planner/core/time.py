@@ -73,12 +73,13 @@ class TimeBreakdown:
 
     compute_s: Num  #: GEMMs, attention and memory-bound ops of all micro-batches on the critical stage
     recompute_s: Num  #: forward work recomputation repeats (not included in compute_s)
-    tp_comm_s: Num  #: exposed tensor-parallel collectives
-    cp_comm_s: Num  #: exposed context-parallel K/V exchange
+    tp_comm_s: Num  #: exposed tensor-parallel collectives, plus the compute the hidden ones slow (overlap_s)
+    cp_comm_s: Num  #: exposed context-parallel K/V exchange, plus the attention it slows while hidden
     ep_comm_s: Num  #: exposed expert-parallel all-to-all
     pp_comm_s: Num  #: pipeline point-to-point
     bubble_s: Num  #: pipeline fill and drain
-    dp_comm_s: Num  #: exposed data-parallel gradient reduce and ZeRO/FSDP gathers
+    dp_comm_s: Num  #: exposed data-parallel gradient reduce and ZeRO/FSDP gathers, plus the compute the hidden
+    #: part slows (overlap_s)
     optimizer_s: Num  #: optimizer step
 
     PARTS = ("compute_s", "recompute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_comm_s", "bubble_s",
