@@ -163,7 +163,7 @@ def test_gb200_nvl72_keeps_ep64_on_nvlink():
 
 def test_layer_comm_uses_four_all_to_alls_and_dense_has_none():
     m, ex, r, coll = _comm(_v3(max_nodes_per_token=4), "h800", ep=64, dp=64)
-    _, _, ep_c = layer_comm_s(m, ex, r, coll, False, True, 4096, 0.0)
+    _, _, ep_c, _ = layer_comm_s(m, ex, r, coll, False, True, 4096, 0.0)
     assert float(ep_c) == pytest.approx(4 * float(ep_all_to_all_s(m, ex, r, coll, 4096)))
     assert layer_comm_s(m, ex, r, coll, False, False, 4096, 0.0)[2] == 0.0
 

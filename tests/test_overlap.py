@@ -83,3 +83,65 @@ def test_the_published_fsdp_runs_are_predicted_less_fast_with_contention():
     with_it = predict(run, base).error
     without = predict(run, base.replace(overlap_compute_slowdown=0.0)).error
     assert 0.0 < with_it < without
+
+
+def _layer_parts(tp, cp, model="llama-3-8b", seq=131072, gpus=64, **layout):
+    import planner as pl
+    from planner.core.kernels import rates_of
+    from planner.core.memory import activation_bytes_per_element
+    from planner.core.time import collective_of, layers_s, recompute_s
+
+    p = pl.make_plan(model=model, hardware="h100-sxm", run={"seq_len": seq, "global_batch_seqs": 16},
+                     layout={"gpus": gpus, "tp": tp, "cp": cp, "recompute": "full", **layout})
+    ex = exec_from_spec(p.layout, p.run)
+    r = rates_of(p.hardware, p.run, activation_bytes_per_element(p.run))
+    coll = collective_of(p.hardware, r.eff)
+    work = layers_s(p.model, p.run, ex, r, coll)
+    return p, ex, r, coll, work, recompute_s(ex, work)[0]
+
+
+def test_a_cp_ring_that_spans_nodes_waits_for_its_hop_between_nodes():
+    """cp 8 x tp 2 = 16 GPUs: the ring crosses a node boundary, and each of its 3·(c-1) steps waits for that hop
+    over one NIC; cp 4 x tp 2 stays on NVLink and puts nothing on the NICs."""
+    from planner.core.comm import P2P
+    from planner.core.time import layer_comm_s
+
+    for cp, crosses in ((8, True), (4, False)):
+        p, ex, r, coll, work, _ = _layer_parts(2, cp)
+        m = p.model
+        core = 1.0  # a long attention core: nothing of the ring shows
+        _, shown, _, on_nics = layer_comm_s(m, ex, r, coll, False, False, 131072, core)
+        kv = 131072 / cp * 2 * m.kv_heads * m.head_size / 2 * 2  # micro-batch 1, K and V, tp 2, bf16
+        hop = coll(P2P, kv, 2, 8 if crosses else 2)
+        assert float(on_nics) == pytest.approx(3 * (cp - 1) * float(hop) if crosses else 0.0)
+        assert float(shown) == pytest.approx(0.189 * 3 * (cp - 1) * float(hop))
+    # the hop between nodes is the slow one: the same ring inside a node would be several times faster
+    assert float(coll(P2P, 1e8, 2, 8)) > 4 * float(coll(P2P, 1e8, 2, 2))
+
+
+def test_zero3_gathers_share_the_nics_with_a_cp_ring_that_crosses_nodes():
+    """What the ring keeps the NICs busy for is not there for the gathers: with the ring's NIC time raised until
+    the gathers no longer fit beside it, the exposed ZeRO-3 time grows; a shard group inside one node (hybrid
+    sharding) rides NVLink and does not care."""
+    import dataclasses
+
+    from planner.core.time import data_parallel_s
+
+    p, ex, r, coll, work, again = _layer_parts(8, 4, model="llama-3-70b", seq=32768, gpus=256, fsdp="full")
+    busy = dataclasses.replace(work, cp_link_s=work.cp_link_s + work.total_s)  # NICs busy for a whole pass
+    quiet = dataclasses.replace(work, cp_link_s=0.0)
+    args = (p.model, p.run, ex, p.hardware, coll)
+    assert float(data_parallel_s(*args, busy, again, 0.189)) > float(data_parallel_s(*args, quiet, again, 0.189))
+    from planner.specs.layout import FSDP_CODE
+
+    hybrid = ex.replace(fsdp=FSDP_CODE["hybrid"])  # the shard group: the replicas inside one node
+    assert ex.shard_group(8) > 8 >= hybrid.shard_group(8)
+    args = (p.model, p.run, hybrid, p.hardware, coll)
+    assert float(data_parallel_s(*args, busy, again, 0.189)) == pytest.approx(
+        float(data_parallel_s(*args, quiet, again, 0.189)))
+
+
+def test_link_busy_by_hand():
+    # a 2 ms gather beside 10 ms of compute, the NIC busy 9 ms with a ring: 1 ms shows, and the slowdown stays
+    assert overlap_s(2e-3, 10e-3, 0.189, 9e-3) == pytest.approx(1e-3 + 0.378e-3)
+    assert overlap_s(2e-3, 10e-3, 0.189, 0.0) == pytest.approx(overlap_s(2e-3, 10e-3, 0.189))

@@ -42,7 +42,7 @@ from ..specs.hardware import HardwareSpec
 from ..specs.layout import FRAMEWORK_CODE, SCHEDULE_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
-from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s
+from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s, crosses_nodes
 from .efficiency import TimeParams, mfu_dtype, peak_flop_per_s, run_peak_flop_per_s
 from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, StepFlops,
                     attention_pairs, sequence_lengths)
@@ -63,7 +63,7 @@ OPTIMIZER_STREAM_BYTES = {"adam": 26.0, "adamw": 26.0, "sgd": 18.0, "adam8bit": 
 LOSS_FP32_BYTES_PER_LOGIT = 16.0
 
 #: One collective: (kind, message bytes, ranks, stride between ranks) -> seconds (``comm.collective_time_s`` with
-#: the hardware's links bound in).
+#: the hardware's links bound in; :func:`collective_of` also sets its ``gpus_per_node``).
 Collective = Callable[[str, Num, Num, Num], Num]
 
 
@@ -104,12 +104,17 @@ def collective_of(hw: HardwareSpec, eff: TimeParams) -> Collective:
     def coll(kind, nbytes, n, stride):
         return collective_time_s(kind, nbytes, n, stride, gpus_per_node=gpn, intra_busbw_bytes_per_s=intra_bw,
                                  inter_busbw_bytes_per_s=inter_bw, intra_latency_s=lat_in, inter_latency_s=lat_out)
+    coll.gpus_per_node = gpn
     return coll
 
 
-def overlap_s(comm_s: Num, window_s: Num, slowdown: float) -> Num:
+def overlap_s(comm_s: Num, window_s: Num, slowdown: float, link_busy_s: Num = 0.0) -> Num:
     """Seconds a collective of ``comm_s`` adds to compute of ``window_s`` it runs beside: what sticks out past the
-    window, plus the compute slowed while both run: max(0, comm - window) + slowdown x min(comm, window).
+    window, plus the compute slowed while both run: max(0, comm + busy - window) + slowdown x min(comm, window).
+
+    ``link_busy_s``: time other traffic holds the same links within the window (the NICs a context-parallel ring
+    shares with the ZeRO-3 gathers of the same GPUs, :func:`data_parallel_s`), beyond what it already lengthened
+    the window by; the collective gets the links for the rest.
 
     The slowdown is measured, not fitted (``TimeParams.overlap_compute_slowdown``): Lee et al. 2025
     (arXiv:2507.03114) time GPT and Llama layers on 4 x A100, H100, MI250 and MI210 and find compute that overlaps
@@ -118,7 +123,7 @@ def overlap_s(comm_s: Num, window_s: Num, slowdown: float) -> Num:
     24 of its 132 SMs (18%) in an NVIDIA forum trace of FSDP's prefetch. Left out: the collective's own slowdown
     beside compute (it lengthens ``comm_s`` a little where it is already exposed), and wave-quantisation tails of
     GEMMs sized to the full SM count (the same forum trace: up to 2x on one GEMM)."""
-    return np.maximum(0.0, comm_s - window_s) + slowdown * np.minimum(comm_s, window_s)
+    return np.maximum(0.0, comm_s + link_busy_s - window_s) + slowdown * np.minimum(comm_s, window_s)
 
 
 def routed_load(moe, ep: Num) -> Num:
@@ -341,13 +346,15 @@ def eager_elementwise_bytes(model: ModelSpec, ex: Exec, e: float, n_norms: int, 
 
 
 def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec: bool, is_moe: bool, s: int,
-                 core_total: Num) -> tuple[Num, Num, Num]:
-    """(TP, exposed CP, EP) communication seconds of one layer per micro-batch.
+                 core_total: Num) -> tuple[Num, Num, Num, Num]:
+    """(TP, exposed CP, EP, CP on the NICs) communication seconds of one layer per micro-batch.
 
     TP: 2 collectives forward + 2 backward per block of m_tok·d activations (self-attention, FFN; + cross-attention),
     Megatron-LM's f/g operators (Shoeybi et al. 2019 §3). CP: ring exchange of K and V forward, K, V, dK, dV backward
     (3 x (c-1) steps), hidden under the attention core (Liu et al. 2023, Ring Attention), which it slows
-    (:func:`overlap_s`). EP: dispatch + combine,
+    (:func:`overlap_s`). Every step waits for its slowest hop: when the ring spans nodes (cp·tp GPUs > a node)
+    that is a hop over one GPU's NIC, and the ring's time is then also NIC time (the fourth value), which the
+    ZeRO-3/FSDP gathers of the same GPUs share (:func:`data_parallel_s`). EP: dispatch + combine,
     forward and backward: 4 all-to-alls of the routed activations (Lepikhin et al. 2020), placed on NVLink or the
     network and node-limited as :func:`ep_all_to_all_s` says."""
     d, e = model.hidden_size, r.elem_bytes
@@ -355,10 +362,14 @@ def layer_comm_s(model: ModelSpec, ex: Exec, r: Rates, coll: Collective, is_dec:
     blocks = 2 + (1 if is_dec else 0)
     tp_comm = 2 * blocks * coll(ALL_REDUCE, m_tok * d * e, ex.tp, 1)
     kv_bytes = ex.micro_batch * s / ex.cp * 2 * (model.kv_heads * model.head_size) / ex.tp * e
-    cp_t = 3 * (ex.cp - 1) * coll(P2P, kv_bytes, 2, ex.tp)
+    gpn = coll.gpus_per_node
+    ring_spans_nodes = ex.cp * ex.tp > gpn
+    # a 2-rank hop crosses nodes iff 2·stride > gpn: a node's width makes the hop between nodes the one timed
+    hop_stride = np.where(ring_spans_nodes, np.maximum(ex.tp, gpn), ex.tp)
+    cp_t = 3 * (ex.cp - 1) * coll(P2P, kv_bytes, 2, hop_stride)
     cp_comm = overlap_s(cp_t, core_total, r.eff.overlap_compute_slowdown)
     ep_comm = 4 * ep_all_to_all_s(model, ex, r, coll, s) if is_moe else 0.0
-    return tp_comm, cp_comm, ep_comm
+    return tp_comm, cp_comm, ep_comm, np.where(ring_spans_nodes, cp_t, 0.0)
 
 
 @dataclass(frozen=True)
@@ -372,12 +383,13 @@ class LayerWork:
     tp_comm_s: Num
     cp_comm_s: Num  #: exposed
     ep_comm_s: Num
+    cp_link_s: Num = 0.0  #: the CP ring's time on the NICs (0 when it stays inside a node), forward + backward
 
 
 def layers_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collective) -> LayerWork:
     """Sum the layer pieces over every layer group of the model."""
     s_enc, s_dec = sequence_lengths(model, run)
-    total = fwd = attn_fwd = gemm_all = tp_comm = cp_comm = ep_comm = 0.0
+    total = fwd = attn_fwd = gemm_all = tp_comm = cp_comm = ep_comm = cp_link = 0.0
     for (is_dec, is_moe), n_layers in layer_groups(model):
         s = s_dec if (model.arch == "decoder" or is_dec) else s_enc
         gemms, ffn_width = layer_gemms(model, ex, is_dec, is_moe, s, s_enc)
@@ -386,7 +398,7 @@ def layers_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collectiv
         gemm_f = sum(k * f for k, (f, _) in passes)
         core_fwd, core_total = attention_core_s(model, ex, r, is_dec, s, s_enc)
         elem_fwd, elem_total = elementwise_s(model, ex, r, is_dec, ex.micro_batch * s / ex.cp, ffn_width)
-        tp_c, cp_c, ep_c = layer_comm_s(model, ex, r, coll, is_dec, is_moe, s, core_total)
+        tp_c, cp_c, ep_c, cp_l = layer_comm_s(model, ex, r, coll, is_dec, is_moe, s, core_total)
         total = total + n_layers * (gemm + core_total + elem_total)
         fwd = fwd + n_layers * (gemm_f + core_fwd + elem_fwd)
         attn_fwd = attn_fwd + n_layers * core_fwd
@@ -394,7 +406,8 @@ def layers_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collectiv
         tp_comm = tp_comm + n_layers * tp_c
         cp_comm = cp_comm + n_layers * cp_c
         ep_comm = ep_comm + n_layers * ep_c
-    return LayerWork(total, fwd, attn_fwd, gemm_all, tp_comm, cp_comm, ep_comm)
+        cp_link = cp_link + n_layers * cp_l
+    return LayerWork(total, fwd, attn_fwd, gemm_all, tp_comm, cp_comm, ep_comm, cp_link)
 
 
 def output_gemm(model: ModelSpec, run: RunSpec, ex: Exec) -> tuple[str, Num, Num, Num, int]:
@@ -471,8 +484,14 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
       plus overlap(the rest, backward); ZeRO-1/2 then all-gather the updated weights (Megatron's distributed
       optimizer), exposed.
 
-    Left out: bucket sizes other than one layer, the embedding's separate gather, and FSDP's limit on gathers in
-    flight."""
+    Gathers, reduce-scatters and gradient reduces that cross nodes share each GPU's NIC with a context-parallel ring
+    that crosses nodes too (``work.cp_link_s``: K and V forward, a third; K, V, dK and dV backward, two thirds): the
+    ring's NIC time beyond what its own exposure already added to the layer is time those links are busy
+    (``link_busy_s`` of :func:`overlap_s`), as NICs are shared by every group that crosses nodes at once.
+
+    Left out: bucket sizes other than one layer, the embedding's separate gather, FSDP's limit on gathers in
+    flight, the ring exchange of a recomputed forward, and NIC sharing with EP all-to-alls (exposed, not hidden)
+    and pipeline sends (one per micro-batch and stage boundary)."""
     f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
     stage_params_gpu = np.maximum(f_dense + f_exp, l_dense + l_exp)
     g_bytes, w_bytes = bytes_per_grad(run), bytes_per_weight(run)
@@ -486,7 +505,12 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
 
     g = coll(ALL_GATHER, layer_params * w_bytes, shard, ex.tp)
     r = coll(REDUCE_SCATTER, layer_params * g_bytes, shard, ex.tp)
-    fsdp_mb = (g + (n - 1) * overlap_s(g, f, slowdown)) + (g + (n - 1) * overlap_s(g + r, b, slowdown) + r)
+    # the CP ring's NIC time per layer that its own exposure did not already add to the layer, forward / backward
+    cp_busy = np.maximum(0.0, work.cp_link_s - work.cp_comm_s) / L
+    gpn = hw.gpus_per_node
+    fsdp_busy = np.where(crosses_nodes(shard, ex.tp, gpn), cp_busy, 0.0)
+    fsdp_mb = (g + (n - 1) * overlap_s(g, f, slowdown, fsdp_busy / 3.0)) + \
+        (g + (n - 1) * overlap_s(g + r, b, slowdown, 2.0 * fsdp_busy / 3.0) + r)
     hybrid_replicas = n_dp / shard
     fsdp_step = ex.grad_accum * fsdp_mb + coll(ALL_REDUCE, stage_params_gpu * g_bytes / shard, hybrid_replicas,
                                                ex.tp * shard)
@@ -497,7 +521,8 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     t_param_gather = np.where((ex.zero_stage >= 1) & (ex.zero_stage < 3),
                               coll(ALL_GATHER, stage_params_gpu * w_bytes, n_dp, ex.tp), 0.0)
     last_bwd = n * b
-    dp_exposed = t_reduce / n + overlap_s(t_reduce * (1.0 - 1.0 / n), last_bwd, slowdown) + t_param_gather
+    dp_busy = np.where(crosses_nodes(n_dp, ex.tp, gpn), n * 2.0 * cp_busy / 3.0, 0.0)
+    dp_exposed = t_reduce / n + overlap_s(t_reduce * (1.0 - 1.0 / n), last_bwd, slowdown, dp_busy) + t_param_gather
     return np.where(ex.zero_stage >= 3, fsdp_step, dp_exposed)
 
 
