@@ -195,6 +195,24 @@ def _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, s
     return est, plan, sc, gpus
 
 
+def _next_mfu(mfu: float, iterations: list[dict], notes: list[str]) -> tuple[float, bool]:
+    """(MFU to assume next, whether that is the last step) after an iteration that did not settle.
+
+    The architecture rule rounds widths and depths, so MFU can jump between two neighbouring shapes; after the first
+    step the assumed and predicted MFU are averaged so the loop settles between them. When a model comes back (the
+    loop alternates between shapes whose MFUs differ by more than the tolerance, so none has the MFU its size
+    assumes), the lowest MFU of the cycle is assumed once more and the loop stops: the plan then meets or beats the
+    MFU its compute was sized with."""
+    last = iterations[-1]
+    earlier = [i for i, row in enumerate(iterations[:-1]) if row["params_total"] == last["params_total"]]
+    if earlier:
+        cycle = [row["mfu_predicted"] for row in iterations[earlier[-1]:]]
+        notes.append(f"MFU alternates between neighbouring model shapes ({min(cycle):.3f}-{max(cycle):.3f}); "
+                     f"sized with the lower, so the plan meets or beats it")
+        return min(cycle), True
+    return (last["mfu_predicted"] if len(iterations) == 1 else 0.5 * (mfu + last["mfu_predicted"])), False
+
+
 def _iteration(it: int, mfu_assumed: float, est: dict, tokens: float, shrink: bool = False) -> dict:
     """One row of the budget's trace: the MFU assumed, the MFU the estimate predicted and what it led to."""
     return {"iteration": it, "mfu_assumed": mfu_assumed, "mfu_predicted": float(est["mfu"]),
@@ -231,6 +249,7 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
     mfu, flop_ratio = MFU_START, 1.0  # flop_ratio: the model's FLOPs per token over 6N
     iterations: list[dict] = []
     est = plan = sc = None
+    settling = False
     for it in range(MAX_ITERATIONS):
         if target_loss is not None:
             sc = plan_for_loss(target_loss, law, vocab_size=vocab_size)
@@ -258,11 +277,9 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
         iterations.append(_iteration(it, mfu, est, tokens))
         if progress:
             progress(it)
-        if target_loss is not None or abs(new_mfu - mfu) < MFU_TOLERANCE:
+        if target_loss is not None or abs(new_mfu - mfu) < MFU_TOLERANCE or settling:
             break
-        # The architecture rule rounds widths and depths, so MFU can jump between two neighbouring shapes; after
-        # the first step, average the assumed and predicted MFU so the loop settles between them.
-        mfu = new_mfu if it == 0 else 0.5 * (mfu + new_mfu)
+        mfu, settling = _next_mfu(mfu, iterations, notes)
     else:
         notes.append(f"MFU did not settle within {MAX_ITERATIONS} iterations (last change "
                      f"{abs(iterations[-1]['mfu_predicted'] - iterations[-1]['mfu_assumed']):.3f})")

@@ -35,7 +35,11 @@ def test_mfu_iteration_converged(usd_days):
     """The MFU loop settles to half a point; rounds that then shrink the model to keep the days and dollars are
     in the trace too (``shrink``), and the trace's last row is the answer."""
     loop = [i for i in usd_days.iterations if not i["shrink"]]
-    assert abs(loop[-1]["mfu_predicted"] - loop[-1]["mfu_assumed"]) < 0.005
+    converged = abs(loop[-1]["mfu_predicted"] - loop[-1]["mfu_assumed"]) < 0.005
+    # or it alternated between two shapes and was sized with the lower MFU, which the plan then meets or beats
+    alternated = any("alternates" in n for n in usd_days.notes)
+    assert converged or (alternated and loop[-1]["mfu_predicted"] >= loop[-1]["mfu_assumed"])
+    assert not any("did not settle" in n for n in usd_days.notes)
     assert usd_days.to_dict()["mfu"] == pytest.approx(usd_days.iterations[-1]["mfu_predicted"])
     assert usd_days.to_dict()["params_total"] == usd_days.iterations[-1]["params_total"]
     assert [i["iteration"] for i in usd_days.iterations] == list(range(len(usd_days.iterations)))
