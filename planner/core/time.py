@@ -536,6 +536,16 @@ def optimizer_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, r: R
     return np.where(ex.offload == 1, 0.0, r.stream_s(opt_params * (stream + bytes_per_grad(run))))
 
 
+#: SMs the communication holds beside the compute. NCCL: 24 CTAs of an all-gather beside a GEMM on an H100 (NVIDIA
+#: developer forum, "Compute-Communication Overlap Causes Severe GEMM Performance Degradation because of Tail Effect",
+#: an FSDP prefetch traced with Nsight Systems): 24 of 132 SMs, 0.18, the size of the measured mean slowdown
+#: (``TimeParams.overlap_compute_slowdown``, 0.189). Transformer Engine's userbuffers (``tp_comm_overlap``;
+#: ``initialize_ub`` defaults in transformer_engine/pytorch/module/base.py): the all-gathers of qkv_fprop, fc1_fprop,
+#: proj_dgrad and fc2_dgrad ring-exchange through the copy engines with 1 SM, the reduce-scatters of proj_fprop and
+#: fc2_fprop (pipeline) and the qkv/fc1 dgrad and wgrad overlaps (bulk) hold 16: 8.5 on average over the eight.
+NCCL_OVERLAP_SMS = 24.0
+TE_USERBUFFER_SMS = (4 * 1.0 + 4 * 16.0) / 8.0
+
 #: Frameworks whose tensor-parallel linear layers overlap the backward collective with the weight-gradient GEMM
 #: (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication; Megatron-DeepSpeed runs the same layers)
 ASYNC_TP_BACKWARD = (FRAMEWORK_CODE[None], FRAMEWORK_CODE["megatron"], FRAMEWORK_CODE["deepspeed"])
@@ -550,11 +560,13 @@ def tp_exposed_s(ex: Exec, work: LayerWork, tp_comm: Num, slowdown: float) -> Nu
     rather than 33% of a layer; ``--no-async-tensor-model-parallel-allreduce`` turns it off): half the layer's TP
     collectives (the backward ones) hide under the weight-gradient GEMMs (a third of the GEMM time). torchtitan's
     DTensor layers (without async TP) expose them all. What hides slows the GEMMs it hides under
-    (:func:`overlap_s`)."""
+    (:func:`overlap_s`): NCCL's all-reduce by the measured slowdown, Transformer Engine's userbuffers by the share
+    of it their fewer SMs hold (:data:`TE_USERBUFFER_SMS` / :data:`NCCL_OVERLAP_SMS`)."""
     bwd = work.tp_comm_s / 2.0
     async_bwd = tp_comm - bwd + overlap_s(bwd, work.gemm_s / 3.0, slowdown)
     plain = np.where(np.isin(ex.framework, ASYNC_TP_BACKWARD), async_bwd, tp_comm)
-    return np.where(ex.tp_overlap == 1, overlap_s(tp_comm, work.gemm_s, slowdown), plain)
+    userbuffers = overlap_s(tp_comm, work.gemm_s, slowdown * TE_USERBUFFER_SMS / NCCL_OVERLAP_SMS)
+    return np.where(ex.tp_overlap == 1, userbuffers, plain)
 
 
 def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: TimeParams | None = None
