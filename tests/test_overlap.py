@@ -158,3 +158,22 @@ def test_transformer_engine_userbuffers_slow_the_gemms_by_their_share_of_the_sms
     assert float(work.tp_comm_s) < float(work.gemm_s)  # all of it hides
     assert float(tp_exposed_s(te, work, work.tp_comm_s, 0.189)) == pytest.approx(
         0.189 * 8.5 / 24.0 * float(work.tp_comm_s))
+
+
+def test_fsdp2_copies_each_gathered_layer_on_the_compute_stream_and_fsdp1_does_not():
+    """torchtitan's FSDP2 copies the all-gather output into the parameters (read and write the layer's weights)
+    twice per layer and micro-batch; PyTorch FSDP as llm-foundry runs it (framework fsdp) gathers in place."""
+    from planner.core.kernels import rates_of
+    from planner.core.memory import activation_bytes_per_element
+    from planner.core.time import fsdp2_copy_out_s
+    from planner.specs.layout import FRAMEWORK_CODE
+
+    p = planner.make_plan(model="llama-3-8b", hardware="a100-80gb", run={"seq_len": 8192, "global_batch_seqs": 64},
+                          layout={"gpus": 64, "fsdp": "full", "framework": "torchtitan"})
+    ex = exec_from_spec(p.layout, p.run)
+    r = rates_of(p.hardware, p.run, activation_bytes_per_element(p.run))
+    params = float(evaluate(p, ex).params.total)  # every FSDP unit is gathered: layers, embedding and head
+    by_hand = float(ex.grad_accum) * 2 * r.stream_s(2.0 * params * 2.0)  # bf16 weights read and written
+    assert float(fsdp2_copy_out_s(p.model, p.run, ex, r)) == pytest.approx(by_hand, rel=1e-9)
+    assert float(fsdp2_copy_out_s(p.model, p.run, ex.replace(framework=FRAMEWORK_CODE["fsdp"]), r)) == 0.0
+    assert float(fsdp2_copy_out_s(p.model, p.run, ex.replace(zero_stage=1, fsdp=0), r)) == 0.0

@@ -324,3 +324,24 @@ def test_h200_microbenchmark_figures_are_the_committed_measurements():
             f"with nothing fitted") in text
     assert f"predicted {np.median(errs['prior']) * 100:.0f}% fast on the median" in text
     assert f"gives {med['prior+sustained']:.1f}%, but that counts the power cap twice" in text
+
+
+def test_fsdp2_copy_out_share_is_the_torchtitan_runs():
+    """The README's share of the torchtitan A100 steps FSDP2 spends copying gathered weights (time.fsdp2_copy_out_s)."""
+    from planner.calibrate.measured import load_runs
+    from planner.calibrate.validate import modelable, plan_of
+    from planner.core.kernels import rates_of
+    from planner.core.layout import exec_from_spec
+    from planner.core.memory import activation_bytes_per_element
+    from planner.core.time import fsdp2_copy_out_s, step_time
+
+    shares = []
+    for run in modelable(load_runs()[0])[0]:
+        if run.source_key == "torchtitan":
+            p = plan_of(run)
+            ex = exec_from_spec(p.layout, p.run)
+            r = rates_of(p.hardware, p.run, activation_bytes_per_element(p.run))
+            shares.append(float(fsdp2_copy_out_s(p.model, p.run, ex, r))
+                          / float(step_time(p.model, p.run, ex, p.hardware).step_time_s))
+    assert len(shares) == 8
+    assert f"{min(shares) * 100:.1f}-{max(shares) * 100:.1f}% of these steps" in _readme_text()

@@ -17,6 +17,7 @@ model"), in named pieces:
 * :func:`data_parallel_s`: DP gradient reduce overlapping the last micro-batch's backward bucket by bucket;
   ZeRO-3/FSDP all-gathers (forward, backward) and reduce-scatter per layer and micro-batch, each hidden under the
   layer it is prefetched beside, the first gather and last reduce-scatter exposed.
+* :func:`fsdp2_copy_out_s`: FSDP2 copying each gathered layer into its parameters on the compute stream.
 * :func:`optimizer_s`: a memory-bound sweep over the local parameters.
 
 **Step** = m x (stage compute + exposed comm) + bubble + exposed DP/FSDP comm + optimizer step. The efficiency
@@ -79,7 +80,7 @@ class TimeBreakdown:
     pp_comm_s: Num  #: pipeline point-to-point
     bubble_s: Num  #: pipeline fill and drain
     dp_comm_s: Num  #: exposed data-parallel gradient reduce and ZeRO/FSDP gathers, plus the compute the hidden
-    #: part slows (overlap_s)
+    #: part slows (overlap_s) and FSDP2's copies of the gathered weights (fsdp2_copy_out_s)
     optimizer_s: Num  #: optimizer step
 
     PARTS = ("compute_s", "recompute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_comm_s", "bubble_s",
@@ -464,6 +465,26 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
     return per_mb_pp, bubble
 
 
+def fullest_stage_params(model: ModelSpec, ex: Exec) -> Num:
+    """Parameters one GPU of the fullest pipeline stage holds before ZeRO sharding (first or last stage)."""
+    f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
+    return np.maximum(f_dense + f_exp, l_dense + l_exp)
+
+
+def fsdp2_copy_out_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates) -> Num:
+    """Seconds per step FSDP2 (torchtitan) spends copying each gathered layer into its parameters, on the compute
+    stream: PyTorch's ``foreach_all_gather_copy_out`` (torch/distributed/_composable/fsdp/_fsdp_collectives.py)
+    waits for the all-gather on the current stream and copies its output into every parameter's unsharded tensor
+    (``split_with_sizes_copy``): the stage's weights read and written once per gather, two gathers per layer and
+    micro-batch (embedding and head are units of their own, gathered alike). FSDP1 (``framework: fsdp``, llm-foundry) gathers into the flat parameter itself and copies
+    nothing; the reduce-scatter's input copy (``chunk_cat``) runs on its own stream and is left out."""
+    L = model.total_layers
+    n = np.maximum(1.0, np.round(L * ex.stage_fraction(L)))
+    layer_bytes = fullest_stage_params(model, ex) / n * bytes_per_weight(run)
+    copies = ex.grad_accum * n * 2 * r.stream_s(2.0 * layer_bytes)
+    return np.where((ex.zero_stage >= 3) & (ex.framework == FRAMEWORK_CODE["torchtitan"]), copies, 0.0)
+
+
 def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, coll: Collective, work: LayerWork,
                     recompute_mb_s: Num, slowdown: float) -> Num:
     """Exposed data-parallel and sharding seconds per step, from the layer-by-layer overlap frameworks implement.
@@ -492,8 +513,7 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     Left out: bucket sizes other than one layer, the embedding's separate gather, FSDP's limit on gathers in
     flight, the ring exchange of a recomputed forward, and NIC sharing with EP all-to-alls (exposed, not hidden)
     and pipeline sends (one per micro-batch and stage boundary)."""
-    f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
-    stage_params_gpu = np.maximum(f_dense + f_exp, l_dense + l_exp)
+    stage_params_gpu = fullest_stage_params(model, ex)
     g_bytes, w_bytes = bytes_per_grad(run), bytes_per_weight(run)
     n_dp = ex.dp * ex.cp
     shard = ex.shard_group(hw.gpus_per_node)
@@ -529,8 +549,7 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
 def optimizer_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, r: Rates) -> Num:
     """The optimizer step: a memory-bound sweep over the local (ZeRO-sharded) parameters, reading the gradient and
     :data:`OPTIMIZER_STREAM_BYTES` of state per parameter; nothing on the GPU when the optimizer is offloaded."""
-    f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
-    stage_params_gpu = np.maximum(f_dense + f_exp, l_dense + l_exp)
+    stage_params_gpu = fullest_stage_params(model, ex)
     opt_params = stage_params_gpu / np.where(ex.zero_stage >= 1, ex.shard_group(hw.gpus_per_node), 1)
     stream = OPTIMIZER_STREAM_BYTES[run.optimizer]
     return np.where(ex.offload == 1, 0.0, r.stream_s(opt_params * (stream + bytes_per_grad(run))))
@@ -595,7 +614,8 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: T
         ep_comm_s=m * per_mb_ep,
         pp_comm_s=m * per_mb_pp,
         bubble_s=bubble,
-        dp_comm_s=data_parallel_s(model, run, ex, hw, coll, work, recompute_mb, r.eff.overlap_compute_slowdown),
+        dp_comm_s=(data_parallel_s(model, run, ex, hw, coll, work, recompute_mb, r.eff.overlap_compute_slowdown)
+                   + fsdp2_copy_out_s(model, run, ex, r)),
         optimizer_s=optimizer_s(model, run, ex, hw, r),
     )
 
