@@ -177,3 +177,30 @@ def test_fsdp2_copies_each_gathered_layer_on_the_compute_stream_and_fsdp1_does_n
     assert float(fsdp2_copy_out_s(p.model, p.run, ex, r)) == pytest.approx(by_hand, rel=1e-9)
     assert float(fsdp2_copy_out_s(p.model, p.run, ex.replace(framework=FRAMEWORK_CODE["fsdp"]), r)) == 0.0
     assert float(fsdp2_copy_out_s(p.model, p.run, ex.replace(zero_stage=1, fsdp=0), r)) == 0.0
+
+
+def test_torchtitan_reduces_in_fp32_and_gathers_a_pipelined_stage_once_per_step():
+    """torchtitan's FSDP2 reduce-scatters fp32 gradients (mixed_precision_reduce defaults to float32): the last,
+    exposed reduce-scatter of each micro-batch is twice that of a bf16 reduce. With pp > 1 it keeps the stage
+    unsharded for the step: one gather and one reduce per layer whatever the number of micro-batches."""
+    from planner.core.comm import REDUCE_SCATTER
+    from planner.core.time import data_parallel_s, fullest_stage_params
+    from planner.specs.layout import FRAMEWORK_CODE
+
+    p, ex, r, coll, work, again = _layer_parts(1, 1, model="llama-3-8b", seq=8192, gpus=64, fsdp="full",
+                                               framework="torchtitan")
+    args = (p.model, p.run)
+    titan = float(data_parallel_s(*args, ex, p.hardware, coll, work, again, 0.189))
+    plain = float(data_parallel_s(*args, ex.replace(framework=FRAMEWORK_CODE[None]), p.hardware, coll, work, again,
+                                  0.189))
+    layer = float(fullest_stage_params(p.model, ex)) / p.model.total_layers
+    last_rs = float(coll(REDUCE_SCATTER, layer * 4.0, 64, 1)) - float(coll(REDUCE_SCATTER, layer * 2.0, 64, 1))
+    assert titan - plain >= float(ex.grad_accum) * last_rs > 0
+
+    piped = [float(data_parallel_s(*args, ex.replace(pp=2, dp=32, micro_batch=1, global_batch=32 * m), p.hardware,
+                                   coll, work, again, 0.189)) for m in (2, 8)]
+    assert piped[0] == pytest.approx(piped[1])
+    per_mb = [float(data_parallel_s(*args, ex.replace(pp=2, dp=32, micro_batch=1, global_batch=32 * m,
+                                                      framework=FRAMEWORK_CODE[None]),
+                                    p.hardware, coll, work, again, 0.189)) for m in (2, 8)]
+    assert per_mb[1] > 3.5 * per_mb[0]

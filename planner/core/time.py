@@ -471,18 +471,34 @@ def fullest_stage_params(model: ModelSpec, ex: Exec) -> Num:
     return np.maximum(f_dense + f_exp, l_dense + l_exp)
 
 
+#: Bytes per gradient element torchtitan's FSDP2 reduce-scatters under mixed precision: its
+#: ``training.mixed_precision_reduce`` defaults to float32 (torchtitan's job config), whatever the parameters' dtype
+TORCHTITAN_REDUCE_BYTES = 4.0
+
+
+def torchtitan_fsdp(ex: Exec) -> tuple[Num, Num]:
+    """(torchtitan runs ZeRO-3 with FSDP2, and with pp > 1 keeps the stage unsharded for the whole step).
+
+    With a pipeline, torchtitan sets ``reshard_after_forward=False`` and torch.distributed.pipelining reduces the
+    gradients only after the last micro-batch: one gather per layer and step, one reduce-scatter after the last
+    backward (the memory model holds the same, ``memory.fsdp_buffer_bytes``' ``pipeline_unsharded``)."""
+    fsdp2 = (ex.zero_stage >= 3) & (ex.framework == FRAMEWORK_CODE["torchtitan"])
+    return fsdp2, fsdp2 & (ex.pp > 1)
+
+
 def fsdp2_copy_out_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates) -> Num:
     """Seconds per step FSDP2 (torchtitan) spends copying each gathered layer into its parameters, on the compute
     stream: PyTorch's ``foreach_all_gather_copy_out`` (torch/distributed/_composable/fsdp/_fsdp_collectives.py)
     waits for the all-gather on the current stream and copies its output into every parameter's unsharded tensor
     (``split_with_sizes_copy``): the stage's weights read and written once per gather, two gathers per layer and
-    micro-batch (embedding and head are units of their own, gathered alike). FSDP1 (``framework: fsdp``, llm-foundry) gathers into the flat parameter itself and copies
-    nothing; the reduce-scatter's input copy (``chunk_cat``) runs on its own stream and is left out."""
-    L = model.total_layers
-    n = np.maximum(1.0, np.round(L * ex.stage_fraction(L)))
-    layer_bytes = fullest_stage_params(model, ex) / n * bytes_per_weight(run)
-    copies = ex.grad_accum * n * 2 * r.stream_s(2.0 * layer_bytes)
-    return np.where((ex.zero_stage >= 3) & (ex.framework == FRAMEWORK_CODE["torchtitan"]), copies, 0.0)
+    micro-batch (embedding and head are units of their own, gathered alike), once per layer and step when a
+    pipelined stage stays unsharded (:func:`torchtitan_fsdp`). FSDP1 (``framework: fsdp``, llm-foundry) gathers
+    into the flat parameter itself and copies nothing; the reduce-scatter's input copy (``chunk_cat``) runs on its
+    own stream and is left out."""
+    fsdp2, piped = torchtitan_fsdp(ex)
+    gathers = np.where(piped, 1.0, 2.0 * ex.grad_accum)  # per layer and step
+    copies = gathers * r.stream_s(2.0 * fullest_stage_params(model, ex) * bytes_per_weight(run))
+    return np.where(fsdp2, copies, 0.0)
 
 
 def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, coll: Collective, work: LayerWork,
@@ -510,6 +526,9 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     ring's NIC time beyond what its own exposure already added to the layer is time those links are busy
     (``link_busy_s`` of :func:`overlap_s`), as NICs are shared by every group that crosses nodes at once.
 
+    torchtitan (FSDP2) reduce-scatters in fp32 under mixed precision (:data:`TORCHTITAN_REDUCE_BYTES`) and, with a
+    pipeline, gathers and reduces each layer once per step (:func:`torchtitan_fsdp`).
+
     Left out: bucket sizes other than one layer, the embedding's separate gather, FSDP's limit on gathers in
     flight, the ring exchange of a recomputed forward, and NIC sharing with EP all-to-alls (exposed, not hidden)
     and pipeline sends (one per micro-batch and stage boundary)."""
@@ -523,17 +542,21 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     b = (work.total_s - work.fwd_s) / L + recompute_mb_s / L
     layer_params = stage_params_gpu / n
 
+    fsdp2, piped = torchtitan_fsdp(ex)
+    rs_bytes = np.where(fsdp2 & run.mixed_precision, TORCHTITAN_REDUCE_BYTES, g_bytes)
     g = coll(ALL_GATHER, layer_params * w_bytes, shard, ex.tp)
-    r = coll(REDUCE_SCATTER, layer_params * g_bytes, shard, ex.tp)
+    r = coll(REDUCE_SCATTER, layer_params * rs_bytes, shard, ex.tp)
     # the CP ring's NIC time per layer that its own exposure did not already add to the layer, forward / backward
     cp_busy = np.maximum(0.0, work.cp_link_s - work.cp_comm_s) / L
     gpn = hw.gpus_per_node
     fsdp_busy = np.where(crosses_nodes(shard, ex.tp, gpn), cp_busy, 0.0)
-    fsdp_mb = (g + (n - 1) * overlap_s(g, f, slowdown, fsdp_busy / 3.0)) + \
-        (g + (n - 1) * overlap_s(g + r, b, slowdown, 2.0 * fsdp_busy / 3.0) + r)
+    gather_fwd = g + (n - 1) * overlap_s(g, f, slowdown, fsdp_busy / 3.0)
+    fsdp_mb = gather_fwd + (g + (n - 1) * overlap_s(g + r, b, slowdown, 2.0 * fsdp_busy / 3.0) + r)
+    # an unsharded pipelined stage: gathered in the first micro-batch's forward, reduced after the last backward
+    once = gather_fwd + (n - 1) * overlap_s(r, b, slowdown, 2.0 * fsdp_busy / 3.0) + r
     hybrid_replicas = n_dp / shard
-    fsdp_step = ex.grad_accum * fsdp_mb + coll(ALL_REDUCE, stage_params_gpu * g_bytes / shard, hybrid_replicas,
-                                               ex.tp * shard)
+    fsdp_step = np.where(piped, once, ex.grad_accum * fsdp_mb) + coll(
+        ALL_REDUCE, stage_params_gpu * rs_bytes / shard, hybrid_replicas, ex.tp * shard)
 
     grad_bytes = stage_params_gpu * g_bytes
     t_reduce = np.where(ex.zero_stage >= 1, coll(REDUCE_SCATTER, grad_bytes, n_dp, ex.tp),
