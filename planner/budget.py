@@ -285,8 +285,9 @@ def budget(hw: HardwareSpec, *, usd: Optional[float] = None, days: Optional[floa
                      f"{abs(iterations[-1]['mfu_predicted'] - iterations[-1]['mfu_assumed']):.3f})")
     if target_loss is None:
         est, plan, sc, gpus = _keep_targets(est, plan, sc, gpus, days, usd, flops_model, flop_ratio, hw, schedule,
-                                            iterations, law=law, vocab_size=vocab_size, tokens_available=tokens_available,
-                                            seq_len=seq_len, batch_tokens=batch_tokens)
+                                            iterations, law=law, vocab_size=vocab_size,
+                                            tokens_available=tokens_available, seq_len=seq_len,
+                                            batch_tokens=batch_tokens)
     over, what = _overrun(est, days, usd)
     if over > 1.0:
         why = ("the target loss fixes the model and tokens" if target_loss is not None

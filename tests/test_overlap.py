@@ -78,7 +78,8 @@ def test_the_published_fsdp_runs_are_predicted_less_fast_with_contention():
     """The FSDP runs whose hidden traffic is largest were the ones predicted too fast (llm-foundry's H100 7B at
     256-512 GPUs, torchtitan's 70B): counting the slowdown moves them toward the measurement, at the committed
     calibration (measured: llm-foundry's H100 7B on 512 GPUs, +21.1% without it, +16.5% with it)."""
-    run = next(r for r in modelable(load_runs()[0])[0] if r.id == "foundry_h100_80gb_amp_bf16_7b_seq2048_512gpu_largescale")
+    wanted = "foundry_h100_80gb_amp_bf16_7b_seq2048_512gpu_largescale"
+    run = next(r for r in modelable(load_runs()[0])[0] if r.id == wanted)
     base = time_params(plan_of(run).hardware, plan_of(run).run.precision)
     with_it = predict(run, base).error
     without = predict(run, base.replace(overlap_compute_slowdown=0.0)).error
@@ -204,3 +205,30 @@ def test_torchtitan_reduces_in_fp32_and_gathers_a_pipelined_stage_once_per_step(
                                                       framework=FRAMEWORK_CODE[None]),
                                     p.hardware, coll, work, again, 0.189)) for m in (2, 8)]
     assert per_mb[1] > 3.5 * per_mb[0]
+
+
+def test_a_plan_naming_no_framework_is_costed_as_the_framework_that_runs_it():
+    """ZeRO-2 with a pipeline runs only in torchtitan (Megatron has no ZeRO-2, DeepSpeed's pipeline no ZeRO-2), so
+    an unset plan of that layout is costed as torchtitan: without Megatron's overlapped backward TP all-reduce. A
+    layout Megatron runs is costed as Megatron."""
+    from planner.core.checks import costed_framework
+    from planner.core.time import step_time
+    from planner.specs.layout import FRAMEWORK_CODE
+
+    p = planner.make_plan(model="gpt3-175b", hardware="a100-80gb",
+                          run={"seq_len": 2048, "global_batch_seqs": 1536, "micro_batch": 2},
+                          layout={"gpus": 1024, "tp": 4, "pp": 4, "vpp": 24, "zero_stage": 2,
+                                  "sequence_parallel": True})
+    ex = exec_from_spec(p.layout, p.run)
+    assert int(costed_framework(p.model, ex)) == FRAMEWORK_CODE["torchtitan"]
+    unset = float(step_time(p.model, p.run, ex, p.hardware).step_time_s)
+    titan = float(step_time(p.model, p.run, ex.replace(framework=FRAMEWORK_CODE["torchtitan"]), p.hardware)
+                  .step_time_s)
+    as_megatron = float(step_time(p.model, p.run, ex.replace(framework=FRAMEWORK_CODE["megatron"]), p.hardware)
+                        .step_time_s)
+    assert unset == pytest.approx(titan) and unset > as_megatron
+    z1 = ex.replace(zero_stage=1)
+    assert int(costed_framework(p.model, z1)) == FRAMEWORK_CODE["megatron"]
+    # vectorised: one array of layouts gets one framework each
+    both = ex.replace(zero_stage=np.array([1, 2]))
+    assert costed_framework(p.model, both).tolist() == [FRAMEWORK_CODE["megatron"], FRAMEWORK_CODE["torchtitan"]]

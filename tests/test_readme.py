@@ -345,3 +345,15 @@ def test_fsdp2_copy_out_share_is_the_torchtitan_runs():
                           / float(step_time(p.model, p.run, ex, p.hardware).step_time_s))
     assert len(shares) == 8
     assert f"{min(shares) * 100:.1f}-{max(shares) * 100:.1f}% of these steps" in _readme_text()
+
+
+def test_overlap_slowdown_figures_are_the_model_constants():
+    """The README's hidden-communication paragraph quotes the constants time.overlap_s and tp_exposed_s use."""
+    from planner.core.efficiency import TimeParams
+    from planner.core.time import NCCL_OVERLAP_SMS, TE_USERBUFFER_SMS
+
+    text = _readme_text()
+    assert f"runs {TimeParams().overlap_compute_slowdown * 100:.1f}% slower for that time" in text
+    assert f"({NCCL_OVERLAP_SMS:.0f} of an H100's 132 in an FSDP prefetch trace)" in text
+    assert (f"hold {TE_USERBUFFER_SMS:g} SMs on average by their defaults (1 for copy-engine ring exchanges, 16 for "
+            f"the others), so the TP traffic they hide costs {TE_USERBUFFER_SMS:g}/{NCCL_OVERLAP_SMS:.0f}") in text

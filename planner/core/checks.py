@@ -41,7 +41,7 @@ from ..errors import SpecError
 from ..specs.model import ModelSpec
 from ..specs.layout import FRAMEWORK_CODE, SCHEDULE_CODE
 from ..specs.run import RunSpec
-from .layout import Exec
+from .layout import Exec, Num
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,35 @@ def framework_rules(model: ModelSpec, ex: Exec) -> list[Rule]:
     code = int(ex.framework)
     if code != FRAMEWORK_CODE[None]:
         return _rules_of(code, model, ex)
-    per = {name: _rules_of(c, model, ex) for name, c in FRAMEWORK_CODE.items() if name is not None}
-    runs = [np.all(np.broadcast_arrays(*[np.asarray(r.ok, dtype=bool) for r in rules]), axis=0)
-            for rules in per.values()]
 
     def why(e):
         first = {name: next(r for r in _rules_of(FRAMEWORK_CODE[name], model, e) if not bool(r.ok))
-                 for name in per}
+                 for name in COSTING_ORDER}
         return "no framework runs this layout: " + "; ".join(r.message(e) for r in first.values())
-    return [Rule("no-framework", np.any(np.broadcast_arrays(*runs), axis=0), why)]
+    return [Rule("no-framework", np.any(np.broadcast_arrays(*_runs(model, ex).values()), axis=0), why)]
+
+
+#: The frameworks a plan that names none is costed as, in this order: the first that runs the layout
+COSTING_ORDER = ("megatron", "deepspeed", "torchtitan", "fsdp")
+
+
+def _runs(model: ModelSpec, ex: Exec) -> dict[str, Num]:
+    """Per framework of :data:`COSTING_ORDER`, where its rules run the layout (masks)."""
+    return {name: np.all(np.broadcast_arrays(*[np.asarray(r.ok, dtype=bool)
+                                               for r in _rules_of(FRAMEWORK_CODE[name], model, ex)]), axis=0)
+            for name in COSTING_ORDER}
+
+
+def costed_framework(model: ModelSpec, ex: Exec) -> Num:
+    """The FRAMEWORK_CODE a layout is costed as: the plan's own; with none named, the first framework of
+    :data:`COSTING_ORDER` whose rules run it, so that what one framework does is costed only where that framework
+    runs the layout (Megatron-LM's overlapped backward TP all-reduce, DeepSpeed's whole-tensor pipeline sends,
+    torchtitan's FSDP2); 0 where none runs it (the ``no-framework`` rule rejects those)."""
+    if int(ex.framework) != FRAMEWORK_CODE[None]:
+        return ex.framework
+    runs = _runs(model, ex)
+    return np.select([runs[n] for n in COSTING_ORDER], [FRAMEWORK_CODE[n] for n in COSTING_ORDER],
+                     FRAMEWORK_CODE[None])
 
 
 def _rules_of(code: int, model: ModelSpec, ex: Exec) -> list[Rule]:

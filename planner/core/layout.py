@@ -42,7 +42,8 @@ class Exec:
     tp_overlap: Num = 0  #: TP communication overlapped with GEMMs 0/1
     fa3: Num = 0  #: ATTENTION_KERNEL_CODE of the fused kernel: 0 flash2, 1 flash3 (Hopper-native), 2 triton
     recompute_frac: Num = 1.0  #: with full recomputation, the share of layers recomputed
-    framework: int = 0  #: FRAMEWORK_CODE of the plan's framework (0: unset); one per plan, never searched over
+    framework: Num = 0  #: FRAMEWORK_CODE of the plan's framework (0: unset; the time model costs an unset one
+    #: per layout, checks.costed_framework); one per plan, never searched over
     schedule: int = 0  #: SCHEDULE_CODE of the pipeline schedule (0: 1F1B, 1: ZB-H1); one per plan
     eager: int = 0  #: elementwise ops run eagerly, unfused, with fp32 upcasts (layout.eager_elementwise); one per plan
 

@@ -80,6 +80,9 @@ from .params import ParamBreakdown, expert_width, layer_groups, param_breakdown
 #: fp32 bytes per logit element: the (log-)softmax a loss keeps for backward, and the fp32 copy an unfused loss
 #: reads (module docstring, **Loss**).
 LOSS_FP32_BYTES = 4.0
+#: Bytes per gradient element torchtitan's FSDP2 accumulates and reduce-scatters under mixed precision: its
+#: ``training.mixed_precision_reduce`` defaults to float32 (torchtitan's job config), whatever the parameters' dtype
+TORCHTITAN_REDUCE_BYTES = 4.0
 
 #: How a framework computes the loss: fused (the default), unfused or inplace (module docstring, **Loss**).
 LOSS_KINDS = ("fused", "unfused", "inplace")
@@ -445,7 +448,7 @@ def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec
     unit = (pb.layers_dense / ex.tp + pb.layers_expert / (ex.tp * ex.ep)) / layers
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     stage_layers_dense = pb.layers_dense * ex.stage_fraction(model.total_layers) / ex.tp
-    acc = LOSS_FP32_BYTES if run.mixed_precision else g
+    acc = TORCHTITAN_REDUCE_BYTES if run.mixed_precision else g
     piped = (ex.pp > 1) & pipeline_unsharded & (ex.zero_stage >= 3) & (shard > 1)
     live = np.minimum(2 * unit, ZERO3_MAX_LIVE_PARAMETERS)
     bucket = np.minimum(2 * unit, ZERO3_REDUCE_BUCKET_ELEMENTS)

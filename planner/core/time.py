@@ -43,13 +43,15 @@ from ..specs.hardware import HardwareSpec
 from ..specs.layout import FRAMEWORK_CODE, SCHEDULE_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
+from .checks import costed_framework
 from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s, crosses_nodes
 from .efficiency import TimeParams, mfu_dtype, peak_flop_per_s, run_peak_flop_per_s
 from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, StepFlops,
                     attention_pairs, sequence_lengths)
 from .kernels import Rates, attention_kernel_rates, gemm_pass_s, rates_of
 from .layout import Exec, Num
-from .memory import activation_bytes_per_element, bytes_per_grad, bytes_per_weight, stage_params
+from .memory import (TORCHTITAN_REDUCE_BYTES, activation_bytes_per_element, bytes_per_grad, bytes_per_weight,
+                     stage_params)
 from .params import expert_width, layer_groups, param_breakdown
 
 #: Bytes the optimizer step moves per parameter besides the gradient, under mixed precision: fp32 master weight
@@ -471,11 +473,6 @@ def fullest_stage_params(model: ModelSpec, ex: Exec) -> Num:
     return np.maximum(f_dense + f_exp, l_dense + l_exp)
 
 
-#: Bytes per gradient element torchtitan's FSDP2 reduce-scatters under mixed precision: its
-#: ``training.mixed_precision_reduce`` defaults to float32 (torchtitan's job config), whatever the parameters' dtype
-TORCHTITAN_REDUCE_BYTES = 4.0
-
-
 def torchtitan_fsdp(ex: Exec) -> tuple[Num, Num]:
     """(torchtitan runs ZeRO-3 with FSDP2, and with pp > 1 keeps the stage unsharded for the whole step).
 
@@ -614,7 +611,9 @@ def tp_exposed_s(ex: Exec, work: LayerWork, tp_comm: Num, slowdown: float) -> Nu
 def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: TimeParams | None = None
               ) -> TimeBreakdown:
     """Seconds per optimizer step for ``ex`` (scalars or broadcastable arrays); ``eff`` overrides the profile's
-    efficiency parameters (the calibration fits do)."""
+    efficiency parameters (the calibration fits do). A plan naming no framework is costed, layout by layout, as the
+    framework that runs it (:func:`~planner.core.checks.costed_framework`)."""
+    ex = ex.replace(framework=costed_framework(model, ex))
     r = rates_of(hw, run, activation_bytes_per_element(run), eff)
     coll = collective_of(hw, r.eff)
     work = layers_s(model, run, ex, r, coll)
