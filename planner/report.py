@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .console import stderr_console  # noqa: F401  (the CLI renders through report)
 from .units import GIB
@@ -154,18 +155,22 @@ def with_band(value, low, high, key: str) -> str:
 def kv_table(title: str, sections: Sequence[tuple[str, dict]]):
     """A two-column table of key/value sections (a legend under it when it shows both MFU and HFU)."""
     t = Table(title=title, show_header=True, header_style="bold")
-    t.add_column("quantity", no_wrap=True)
-    t.add_column("value", justify="right", no_wrap=True)
+    # names never cut: the quantity column is as wide as its longest key; a long value (a "does not fit" reason)
+    # wraps inside the value column instead of pushing the names off the terminal
+    width = max([len(name) for name, _ in sections] + [2 + len(k) for _, d in sections for k in d] + [8])
+    t.add_column("quantity", no_wrap=True, min_width=width)
+    t.add_column("value", justify="right", overflow="fold")
     keys = set()
     for name, d in sections:
         if name:
             t.add_row(f"[bold]{name}[/bold]", "")
         for k, v in d.items():
             keys.add(k)
-            t.add_row(f"  {k}", escape(human(v, k)))
+            text = human(v, k)
+            # numbers right-aligned; prose (a reason) reads from the left when it wraps
+            t.add_row(f"  {k}", Text(text, justify="left") if len(text) > 40 else escape(text))
     if {"mfu", "hfu"} <= keys:
         from rich.console import Group
-        from rich.text import Text
 
         return Group(t, Text(MFU_HFU_LEGEND, style="dim"))
     return t
@@ -219,7 +224,6 @@ class FitTable:
         yield from self._stacked(options.max_width)
 
     def _stacked(self, width: int):
-        from rich.text import Text
 
         if self.title:
             yield Text(self.title, style="bold")

@@ -74,3 +74,18 @@ def test_mfu_hfu_legend(capsys):
     code, out, _ = run_cli(capsys, "estimate", "examples/gpt3-175b-megatron.yaml")
     assert "MFU counts model FLOPs" in out and "HFU adds" in out
     assert "175B" in out and re.search(r"cost_usd +│ +\$\d[\d.]*M", out)  # (its p10–p90 band may follow)
+
+
+def test_estimate_keeps_every_quantity_name_whole_when_a_reason_is_long(capsys, narrow):
+    """A plan that does not fit carries a long reason; it wraps in the value column, and no quantity name is cut."""
+    args = ("estimate", "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--gpus", "16384", "--tp", "8", "--pp",
+            "16", "--seq", "8192", "--global-batch", "2048", "--micro-batch", "1", "--recompute", "none",
+            "--sequence-parallel")
+    code, out, _ = run_cli(capsys, *args, "-f", "json")
+    keys = [k for k, v in json.loads(out).items() if v is not None and k.startswith(("memory_", "time_")) and k.endswith(("_bytes", "_s"))]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 1 and "…" not in out  # exit 1: does not fit
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for k in keys:
+        assert re.search(rf"│ +{k} +│", out), k
+    assert "reason" in out and "GiB after the memory headroom" in out.replace("│", " ").replace("\n", " ")

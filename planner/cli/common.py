@@ -190,7 +190,8 @@ class Flag:
     """What typer parses (``Optional[...]``: a flag not given leaves the plan file's value)."""
     help: str
     decls: tuple[str, ...] = ()
-    """Names when not just ``--name``: short forms (``-m``) and on/off pairs (``--sp/--no-sp``)."""
+    """Names when not just ``--name``: short forms (``-m``), on/off pairs (``--sp/--no-sp``) and the plan field's
+    own spelling (``--sequence-parallel``); the first is the one :func:`flag_args` writes."""
 
     def but(self, **changes) -> "Flag":
         """The same flag with another type or help (for one command)."""
@@ -233,7 +234,8 @@ FLAGS: dict[str, Flag] = _table(
     Flag("vpp", "layout.vpp", Optional[int], "Virtual pipeline stages per GPU."),
     Flag("zero", "layout.zero_stage", Optional[int], "ZeRO stage 0-3."),
     Flag("fsdp", "layout.fsdp", Optional[FSDP], "FSDP sharding: none, full, hybrid."),
-    Flag("sp", "layout.sequence_parallel", Optional[bool], "Sequence parallelism (with TP).", ("--sp/--no-sp",)),
+    Flag("sp", "layout.sequence_parallel", Optional[bool], "Sequence parallelism (with TP).",
+         ("--sp/--no-sp", "--sequence-parallel/--no-sequence-parallel")),
     Flag("recompute", "layout.recompute", Optional[Recompute], "Activation recomputation."),
     Flag("flash", "layout.flash_attention", Optional[bool], "FlashAttention.", ("--flash/--no-flash",)),
     Flag("recompute_fraction", "layout.recompute_fraction", Optional[float],
