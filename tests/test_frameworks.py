@@ -5,6 +5,8 @@ layouts it can; DeepSpeed's pipeline sends are costed without Megatron's scatter
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,30 @@ def test_zero_bubble_h1_only_where_a_framework_runs_it():
     res = search(_plan("torchtitan", pipeline_schedule="zb-h1"), Constraints(max_gpus=64))
     rows = res.rows(res.ranked(200, fold=False), with_reason_text=False)
     assert rows and all(r["pp"] == 1 for r in rows)
+
+
+def test_a_search_without_a_framework_says_which_one_each_row_was_costed_as(capsys):
+    """Unnamed, each layout is costed as the first framework that runs it (checks.costed_framework); the rows say
+    which (column costed_framework, the table's "as"), and naming that framework re-estimates the same numbers."""
+    res = search(_plan(None), Constraints(max_gpus=64))
+    rows = res.rows(res.ranked(300, fold=False), with_reason_text=False)
+    assert {r["framework"] for r in rows} == {None}
+    named = {r["costed_framework"] for r in rows}
+    assert named <= {"megatron", "deepspeed", "torchtitan", "fsdp"} and len(named) >= 2, named
+    for fw in named:
+        r = next(r for r in rows if r["costed_framework"] == fw)
+        layout = {k: r[k] for k in ("gpus", "tp", "pp", "cp", "ep", "vpp", "zero_stage", "sequence_parallel",
+                                    "recompute")}
+        plan = planner.make_plan(model="llama-2-70b", hardware="a100-80gb",
+                                 run={"seq_len": 4096, "global_batch_seqs": 512, "micro_batch": r["micro_batch_seqs"]},
+                                 layout={**layout, "framework": fw})
+        alone = estimate(plan).to_dict()
+        assert alone["costed_framework"] == fw
+        assert alone["step_time_s"] == pytest.approx(r["step_time_s"], rel=1e-9), fw
+    code, out, _ = run_cli(capsys, "search", "--model", "llama-2-7b", "--gpu", "a100-80gb", "--gpus", "64",
+                           "--seq", "4096", "--global-batch", "64")
+    assert code == 0 and re.search(r"recomp +as ", out)
+    code, out, _ = run_cli(capsys, "search", "--model", "llama-2-7b", "--gpu", "a100-80gb", "--gpus", "64",
+                           "--seq", "4096", "--global-batch", "64", "--framework", "megatron", "-f", "csv")
+    header, row = out.splitlines()[:2]
+    assert row.split(",")[header.split(",").index("costed_framework")] == "megatron"

@@ -124,13 +124,13 @@ def test_fsdp_buffers(hw):
     pb = param_breakdown(MODEL)
     unit = pb.layers_dense / MODEL.total_layers
     root = pb.embedding + pb.final_norms + pb.head
-    fw, fg, _, _ = fsdp_buffer_bytes(MODEL, RUN, make_exec(dp=8, zero_stage=3, fsdp=1), hw, pb)
+    fw, fg = fsdp_buffer_bytes(MODEL, RUN, make_exec(dp=8, zero_stage=3, fsdp=1), hw, pb)["first"]
     assert float(fw) == pytest.approx((2 * unit + root) * 2.0)
     assert float(fg) == pytest.approx(2 * unit * 2.0)
-    fw2, fg2, _, _ = fsdp_buffer_bytes(MODEL, RUN, make_exec(dp=8, zero_stage=2), hw, pb)
+    fw2, fg2 = fsdp_buffer_bytes(MODEL, RUN, make_exec(dp=8, zero_stage=2), hw, pb)["first"]
     assert float(fw2) == 0 and float(fg2) == float(fg)
     for ex in (make_exec(dp=8, zero_stage=1), make_exec(dp=1, zero_stage=3, fsdp=1)):
-        assert all(float(x) == 0 for x in fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb))
+        assert all(float(x) == 0 for wg in fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb).values() for x in wg)
     plain = _mem(hw, dp=8, zero_stage=3, fsdp=1, global_batch=8)
     assert float(plain.fsdp_buffer_bytes) == pytest.approx(float(fw + fg))
 
@@ -141,7 +141,7 @@ def test_buffers_never_undo_what_sharding_saved(hw):
     model = gpt_model(layers=2, hidden=1024, heads=16, vocab=128000, seq=2048)
     pb = param_breakdown(model)
     ex = make_exec(dp=2, zero_stage=3, fsdp=1)
-    fw, _, _, _ = fsdp_buffer_bytes(model, RUN, ex, hw, pb)
+    fw, _ = fsdp_buffer_bytes(model, RUN, ex, hw, pb)["first"]
     stage = stage_params(model, pb, ex)[0]
     assert float(fw) == pytest.approx(stage * 0.5 * 2.0)
     z2, z3 = (memory_breakdown(model, RUN, make_exec(dp=2, zero_stage=z, global_batch=2), hw) for z in (2, 3))
@@ -154,11 +154,12 @@ def test_fsdp_with_pipelining_as_torchtitan_runs_it(hw):
     framework behaviour, off by default (it holds more than ZeRO-2 would)."""
     pb = param_breakdown(MODEL)
     ex = make_exec(dp=4, pp=2, zero_stage=3, fsdp=1, global_batch=16)
-    fw, fg, lw, lg = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb, pipeline_unsharded=True)
+    buffers = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb, pipeline_unsharded=True)
+    (fw, fg), (lw, lg) = buffers["first"], buffers["last"]
     first = pb.embedding + pb.layers_dense / 2
     assert float(fw) == pytest.approx(first * 2.0) and float(fg) == pytest.approx(first * 4.0)
     assert float(lw) > 0 and float(lg) == pytest.approx(float(lw) * 2)
-    default = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb)
+    default = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb)["first"]
     assert float(default[0]) < float(fw) and float(default[1]) < float(fg)
     on = memory_breakdown(MODEL, RUN, ex, hw, pipeline_unsharded=True)
     off = memory_breakdown(MODEL, RUN, ex, hw)

@@ -200,9 +200,10 @@ def test_llama_405b_sentence_is_what_the_model_predicts():
                                              "zero_stage": 1, "recompute": "selective", "attention_kernel": kernel})
             ev = estimate(plan).evaluation
             got.append(round(float(ev.throughput.model_tflop_per_s_per_gpu)))
-            mem.append(float(ev.memory.total_bytes) / 2**30)
+            mem.append((float(ev.memory.total_bytes) / 2**30, float(ev.memory.allocated_bytes) / 2**30))
     assert said == got
-    assert f"that layout needs ~{mem[0]:.0f} GiB per GPU" in text
+    assert f"that layout needs ~{mem[0][0]:.0f} GiB per GPU on 8,192 GPUs" in text
+    assert f"where interleaving holds no more than 1F1B) {mem[2][1]:.0f} GiB of tensors" in text
 
 
 def _readme_text() -> str:

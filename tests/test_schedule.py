@@ -140,3 +140,72 @@ def _pipeline_parts():
     run = RunSpec(seq_len=8192, global_batch_seqs=64, precision="bf16")
     r = rates_of(hw, run, 2.0)
     return model, run, r, collective_of(hw, r.eff)
+
+
+# ---- activations in flight per pipeline rank, uneven stages -------------------------------------------------------
+
+def _megatron_in_flight(pp: int, v: int, m: int, rank: int) -> float:
+    """What Megatron-LM's schedules keep on ``rank``, written from the schedule loop itself, in micro-batches through
+    all the rank's layers: non-interleaved, pp - rank - 1 warm-up forwards plus one; interleaved, (pp - rank - 1)·2 +
+    (v - 1)·pp warm-up chunk forwards plus one, or every chunk when that covers them all."""
+    if v == 1:
+        return min(pp - rank - 1, m) + (1 if pp - rank - 1 < m else 0)
+    warm = (pp - rank - 1) * 2 + (v - 1) * pp
+    return (m * v if warm >= m * v else warm + 1) / v
+
+
+@pytest.mark.parametrize("pp,v,m", [(4, 1, 8), (4, 1, 2), (16, 1, 16), (4, 2, 4), (4, 2, 8), (16, 4, 16),
+                                    (16, 4, 32), (16, 8, 48), (2, 3, 4)])
+def test_in_flight_micro_batches_follow_the_schedule_loop(pp, v, m):
+    from planner.core.memory import in_flight_microbatches
+
+    ex = make_exec(pp=pp, vpp=v, dp=1, global_batch=m)
+    for rank in range(pp):
+        assert float(in_flight_microbatches(ex, rank)) == pytest.approx(_megatron_in_flight(pp, v, m, rank)), rank
+
+
+def _torchtitan_rank_layers(layers: int, pp: int, v: int) -> list[int]:
+    """Layers per pipeline rank under torchtitan's default split (generate_split_points), re-derived here: S = pp·v
+    virtual stages; the first gets floor(L/S), each middle one a layer more while the L mod S extras last, the last
+    the remainder; rank r holds virtual stages r, r + pp, ..."""
+    S = pp * v
+    base, extra = divmod(layers, S)
+    sizes = [base]
+    for _ in range(1, S - 1):
+        sizes.append(base + (1 if extra > 0 else 0))
+        extra -= 1 if extra > 0 else 0
+    sizes.append(layers - sum(sizes))
+    return [sum(sizes[r + k * pp] for k in range(v)) for r in range(pp)]
+
+
+@pytest.mark.parametrize("layers,pp,v", [(126, 16, 1), (126, 16, 4), (126, 8, 1), (126, 8, 2), (7, 2, 1), (20, 8, 1),
+                                         (17, 4, 2), (80, 8, 5), (61, 4, 3), (95, 6, 2)])
+def test_edge_stages_split_as_torchtitan_does(layers, pp, v):
+    ranks = _torchtitan_rank_layers(layers, pp, v)
+    ex = make_exec(pp=pp, vpp=v, dp=1)
+    first, last = ex.edge_stage_layers(layers)
+    assert (float(first), float(last)) == (ranks[0], ranks[-1])
+    assert float(ex.stage_fraction(layers)) * layers >= max(ranks)  # the fullest rank: an upper bound
+
+
+def test_uneven_stages_are_short_at_the_ends_as_llama3_ran():
+    """126 layers on 16 stages: 7 on the first and last, 8 on each middle one (Dubey et al. 2024 §3.3.2); the
+    middle stage sets the pace, and its second rank, with 15 micro-batches of 8 layers in flight (1F1B), holds more
+    than the first with 16 of 7."""
+    ex = make_exec(pp=16, dp=1, global_batch=64)
+    first, last = ex.edge_stage_layers(126)
+    assert (float(first), float(last)) == (7, 7) and float(ex.stage_fraction(126)) * 126 == 8
+    assert [float(x) for x in make_exec(pp=2, dp=1).edge_stage_layers(7)] == [3, 4]
+    assert [float(x) for x in make_exec(pp=4, dp=1).edge_stage_layers(32)] == [8, 8]  # even: unchanged
+    layout = {"gpus": 2048, "tp": 8, "pp": 16, "recompute": "none", "sequence_parallel": True}
+    d = estimate(_plan(layout, batch=256, micro_batch=1)).to_dict()
+    # (16-way data parallelism without ZeRO does not fit: the reason names the stage that overflows)
+    assert d["memory_stage"] == 1 and "on the second pipeline stage's GPUs" in d["reason"]
+    from planner.core.memory import stage_activation_bytes
+
+    p = _plan(layout, batch=256, micro_batch=1)
+    from planner.core.layout import exec_from_spec
+
+    acts = stage_activation_bytes(p.model, p.run, exec_from_spec(p.layout, p.run))
+    assert float(acts["middle"]) / float(acts["first"]) == pytest.approx(15 * 8 / (16 * 7), rel=1e-3)
+    assert d["memory_activations_bytes"] == pytest.approx(float(acts["middle"]))

@@ -60,7 +60,8 @@ def estimate_table(d: dict):
     """The estimate as one key-value table in sections: layout, parameters, FLOPs, time, whole run, memory."""
     groups = [
         ("layout", ("model", "hardware", "gpus", "dp", "tp", "pp", "cp", "ep", "vpp", "zero_stage", "fsdp",
-                    "sequence_parallel", "recompute", "flash_attention", "framework", "pipeline_schedule",
+                    "sequence_parallel", "recompute", "flash_attention", "framework", "costed_framework",
+                    "pipeline_schedule",
                     "eager_elementwise", "seq_len_tokens", "micro_batch_seqs", "global_batch_seqs", "grad_accum_steps",
                     "precision")),
         ("parameters", [k for k in d if k.startswith("params_")]),
@@ -78,7 +79,8 @@ def estimate_table(d: dict):
         ("memory per GPU (most loaded)", [k for k in d if k.startswith("memory_") and k.endswith("_bytes")]
          + ["memory_stage", "fits", "reason"]),
     ]
-    sections = [(name, {k: _banded(d, k) for k in keys if k in d and d[k] is not None and d[k] != QUIET.get(k)})
+    quiet = {**QUIET, "costed_framework": d.get("framework")}  # shown when no framework was named
+    sections = [(name, {k: _banded(d, k) for k in keys if k in d and d[k] is not None and d[k] != quiet.get(k)})
                 for name, keys in groups]
     return report.kv_table(d.get("plan") or d.get("model", ""), [s for s in sections if s[1]])
 

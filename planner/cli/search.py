@@ -163,33 +163,40 @@ def _table(title: str):
     return report.FitTable(title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
 
 
-def _layout_columns(t, batch_varies: bool) -> None:
+def _costed_as(rows: list[dict]) -> bool:
+    """Whether the table names the framework each row was costed as: when the plan named none."""
+    return bool(rows) and rows[0].get("framework") is None
+
+
+def _layout_columns(t, batch_varies: bool, costed: bool = False) -> None:
     for c, just in (("gpus", "right"), ("layout", "left"), ("mb×acc", "right")):
         t.add_column(c, justify=just, ident=c != "mb×acc")
     if batch_varies:
         t.add_column("batch", justify="right")
-    for c in ("shard", "sp", "recomp"):
+    for c in ("shard", "sp", "recomp") + (("as",) if costed else ()):
         t.add_column(c, justify="left")
 
 
-def _layout_cells(r: dict, batch_varies: bool) -> list[str]:
+def _layout_cells(r: dict, batch_varies: bool, costed: bool = False) -> list[str]:
     cells = [f"{r['gpus']:,}", layout_text(r), f"{r['micro_batch_seqs']}×{r['grad_accum_steps']:g}"]
     if batch_varies:
         cells.append(f"{r['global_batch_seqs']:,}")
-    return cells + [_shard(r), "sp" if r["sequence_parallel"] else "", r["recompute"]]
+    cells += [_shard(r), "sp" if r["sequence_parallel"] else "", r["recompute"]]
+    return cells + ([r.get("costed_framework") or "-"] if costed else [])
 
 
 def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason: bool = False):
     t = _table(title)
     t.add_column("#", justify="right", ident=True)
-    _layout_columns(t, batch_varies)
+    costed = _costed_as(rows)
+    _layout_columns(t, batch_varies, costed)
     per_step = bool(rows) and rows[0]["cost_usd"] is None
     for c in ("step", "tok/s/GPU", "MFU", "mem/GPU", "train", "cost/step" if per_step else "cost"):
         t.add_column(c, justify="right")
     if with_reason:
         t.add_column("why rejected", justify="left", overflow="fold")
     for r in rows:
-        cells = [str(r["rank"])] + _layout_cells(r, batch_varies) + [
+        cells = [str(r["rank"])] + _layout_cells(r, batch_varies, costed) + [
             f"{r['step_time_s']:,.2f} s", f"{r['tokens_per_s_per_gpu']:,.0f}",
             f"{100 * r['mfu']:.1f}%" + (OUTSIDE_MARK if r.get("extrapolation") else ""),
             f"{r['memory_per_gpu_bytes'] / GIB:,.1f} G", _days(r["wall_clock_days"]),
@@ -242,12 +249,13 @@ def _breakdown_table(rows: list[dict]):
 def _pareto_table(rows: list[dict], batch_varies: bool):
     cheapest = min(r["cost_usd"] for r in rows)
     t = _table("Pareto front across GPU counts: wall-clock time to train vs dollars")
-    _layout_columns(t, batch_varies)
+    costed = _costed_as(rows)
+    _layout_columns(t, batch_varies, costed)
     for c in ("step", "MFU", "train", "GPU-hours", "cost", "vs cheapest"):
         t.add_column(c, justify="right")
     for r in rows:
         gh = r["wall_clock_days"] * 24 * r["gpus"]
-        t.add_row(*_layout_cells(r, batch_varies), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
+        t.add_row(*_layout_cells(r, batch_varies, costed), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
                   _days(r["wall_clock_days"]), report.count(gh), report.usd(r["cost_usd"]),
                   f"{100 * (r['cost_usd'] / cheapest - 1):+.1f}%")
     return t

@@ -33,7 +33,7 @@ A plan that names no framework must be runnable by one of them (``no-framework``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -125,6 +125,15 @@ def costed_framework(model: ModelSpec, ex: Exec) -> Num:
     runs = _runs(model, ex)
     return np.select([runs[n] for n in COSTING_ORDER], [FRAMEWORK_CODE[n] for n in COSTING_ORDER],
                      FRAMEWORK_CODE[None])
+
+
+#: FRAMEWORK_CODE -> name (None for 0: no framework)
+FRAMEWORK_NAMES = {code: name for name, code in FRAMEWORK_CODE.items()}
+
+
+def framework_name(code) -> Optional[str]:
+    """The framework a (scalar) FRAMEWORK_CODE names; None for none."""
+    return FRAMEWORK_NAMES[int(code)]
 
 
 def _rules_of(code: int, model: ModelSpec, ex: Exec) -> list[Rule]:

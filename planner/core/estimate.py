@@ -15,10 +15,10 @@ import numpy as np
 from ..specs.plan import Plan
 from ..units import GIB, SECONDS_PER_DAY
 from .accuracy import band_columns
-from .checks import check_layout
+from .checks import check_layout, costed_framework, framework_name
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
-from .memory import MemoryBreakdown, memory_breakdown, stage_params
+from .memory import MemoryBreakdown, memory_breakdown, middle_stage_params, stage_params
 from .params import ParamBreakdown, param_breakdown
 from .cost import checkpoint_bytes_of, run_costs
 from .efficiency import TimeParams
@@ -47,7 +47,9 @@ def evaluate(plan: Plan, ex: Exec, eff: Optional[TimeParams] = None) -> Evaluati
     fl = step_flops(plan.model, plan.run, ex)
     mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware)
     f_dense, f_exp, l_dense, l_exp = stage_params(plan.model, pb, ex)
-    per_gpu = np.where(mem.stage == 0, f_dense + f_exp, l_dense + l_exp)
+    m_dense, m_exp = middle_stage_params(plan.model, pb, ex)
+    per_gpu = np.where(mem.stage == 0, f_dense + f_exp,
+                       np.where((mem.stage == 1) & (ex.pp > 2), m_dense + m_exp, l_dense + l_exp))
     tb = step_time(plan.model, plan.run, ex, plan.hardware, eff)
     th = throughput(fl, tb, ex, plan.hardware, plan.run.precision)
     return Evaluation(params=pb, flops=fl, memory=mem, params_per_gpu=per_gpu, time=tb, throughput=th)
@@ -85,6 +87,7 @@ class Estimate:
     def to_dict(self) -> dict:
         """Flat mapping with stable unit-suffixed keys (JSON/CSV output)."""
         p, lay, run = self.plan, self.plan.layout, self.plan.run
+        ex = exec_from_spec(lay, run)
         s_enc, s_dec = sequence_lengths(p.model, run)
         out: dict = {
             "plan": p.name,
@@ -96,13 +99,14 @@ class Estimate:
             "sequence_parallel": lay.sequence_parallel, "recompute": lay.recompute,
             "recompute_fraction": lay.recompute_fraction, "flash_attention": lay.flash_attention,
             "attention_kernel": lay.attention_kernel, "tp_comm_overlap": lay.tp_comm_overlap,
-            "framework": lay.framework, "pipeline_schedule": lay.pipeline_schedule,
+            "framework": lay.framework, "costed_framework": framework_name(costed_framework(p.model, ex)),
+            "pipeline_schedule": lay.pipeline_schedule,
             "eager_elementwise": lay.eager_elementwise,
             "seq_len_tokens": run.seq_len,
             "decoder_seq_len_tokens": s_dec if p.model.arch == "encoder_decoder" else None,
             "micro_batch_seqs": run.micro_batch,
             "global_batch_seqs": int(_scalar(self.evaluation.flops.tokens_per_step)) // run.seq_len,
-            "grad_accum_steps": int(_scalar(exec_from_spec(lay, run).grad_accum)),
+            "grad_accum_steps": int(_scalar(ex.grad_accum)),
             "precision": run.precision,
         }
         out.update(self.params.to_dict())
@@ -141,14 +145,14 @@ class Estimate:
         return out
 
 
-def fit_reason(mem: MemoryBreakdown) -> Optional[str]:
+def fit_reason(mem: MemoryBreakdown, pp: int = 1) -> Optional[str]:
     """Why a scalar memory breakdown does not fit, naming the largest parts; None when it fits."""
     total, cap, usable = float(mem.total_bytes), mem.capacity_bytes, mem.usable_bytes
     if total <= usable:
         return None
     parts = sorted(((float(v), k) for k, v in mem.parts().items()), reverse=True)
     top = ", ".join(f"{k.removesuffix('_bytes')} {v / GIB:.1f}" for v, k in parts[:3])
-    stage = "first" if int(mem.stage) == 0 else "last"
+    stage = {0: "first", pp - 1: "last"}.get(int(mem.stage), "second")  # stage 1 of pp >= 3 (a middle one)
     room = f"{cap / GIB:.1f} GiB" + (f", {usable / GIB:.1f} GiB after the memory headroom" if usable < cap else "")
     return (f"needs {total / GIB:.1f} GiB on the {stage} pipeline stage's GPUs but the GPU has {room} "
             f"(largest parts, GiB: {top})")
@@ -159,6 +163,6 @@ def estimate(plan: Plan) -> Estimate:
     ex = exec_from_spec(plan.layout, plan.run)
     check_layout(plan.model, plan.run, ex)
     ev = evaluate(plan, ex)
-    reason = fit_reason(ev.memory)
+    reason = fit_reason(ev.memory, int(ex.pp))
     return Estimate(plan=plan, evaluation=ev, fits=reason is None, reason=reason)
 

@@ -69,6 +69,21 @@ class Exec:
         Llama 3 405B's 126 layers on 16 stages) and the fullest one sets the pace and the memory."""
         return np.ceil(layers / (self.pp * self.vpp)) * self.vpp / layers
 
+    def edge_stage_layers(self, layers: int) -> tuple[Num, Num]:
+        """Layers on the (first, last) pipeline rank when the stages are uneven, split as torchtitan's default
+        does (``generate_split_points``; the same split Llama 3 405B ran, 126 layers on 16 stages as 7, 14 x 8, 7:
+        Dubey et al. 2024 §3.3.2): over S = pp·vpp virtual stages of base = floor(L/S) layers, the first virtual
+        stage keeps base, the middle ones take the L mod S extra layers in order, the last the remainder. A rank
+        holds virtual stages rank, rank + pp, ... (looped). Even stages: L/pp each. The fullest rank, which sets the
+        pace, is counted as ceil(L/S)·vpp (:meth:`stage_fraction`)."""
+        S = self.pp * self.vpp
+        base, extra = np.floor(layers / S), np.mod(layers, S)
+        first = base * self.vpp + np.minimum(self.vpp - 1, np.floor(extra / self.pp))
+        own = np.clip(np.floor((extra - self.pp + 1) / self.pp) + 1, 0, self.vpp - 1)  # its middle stages' extras
+        last = base * self.vpp + own + np.maximum(0, extra - (S - 2))
+        single = self.pp == 1
+        return np.where(single, layers, first), np.where(single, layers, last)
+
     def shard_group(self, gpus_per_node: int) -> Num:
         """Ranks a ZeRO/FSDP shard spans: :func:`shard_group` of this layout."""
         return shard_group(self.dp, self.cp, self.tp, self.fsdp == FSDP_CODE["hybrid"], gpus_per_node)

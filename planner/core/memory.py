@@ -12,10 +12,14 @@ Sources:
   attention that keeps no s x s scores, context parallelism), and reproduces all five rows of Table 2 when set
   to the paper's case (a test checks it). Full recomputation keeps only the layer input (2·s·b·h, /t with sequence
   parallelism) plus one layer's working set for the layer being recomputed.
-* **Pipeline** (Korthikanti §4.2.3, Narayanan 2021 §2.2): with 1F1B the first stage holds min(pp, m) micro-batches
-  of its L/pp layers in flight, i.e. one micro-batch of all L layers; interleaving with v virtual stages multiplies
-  that by 1 + (pp-1)/(pp·v). The last stage holds one micro-batch but also the logits and what the loss keeps
-  (**Loss** below), and the output head's weights. Both ends are computed; the larger is the GPU that must fit.
+* **Pipeline** (Korthikanti §4.2.3, Narayanan 2021 §2.2): with 1F1B rank r holds min(pp - r, m) micro-batches of
+  its layers in flight, so the first stage one micro-batch of all L layers; interleaving with v virtual stages holds
+  what Megatron-LM's schedule loop warms up (:func:`in_flight_microbatches`: pp·(1 + (pp-1)/(pp·v)) on the first
+  rank when m >= 2pp, but only m when m = pp, where the first half of the ranks run every forward first). The last
+  stage holds one micro-batch (1F1B) but also the logits and what the loss keeps (**Loss** below), and the output
+  head's weights. Uneven stages are short at the ends (:meth:`Exec.edge_stage_layers`: Llama 3 405B's 7, 14 x 8, 7),
+  so the second rank, fullest with one micro-batch less, can hold the most. First, second and last rank are
+  computed; the largest is the GPU that must fit.
   Recomputation as Megatron-LM implements it: selective = the attention core (the s x s scores) recomputed; full
   = the layer input kept; torchtitan's per-layer policy = full recomputation of every other block.
 * **Loss**, as the framework implements it (``loss``, :data:`LOSS_KINDS`), bytes per logit element:
@@ -294,32 +298,53 @@ class MemoryBreakdown:
 def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, Num, Num, Num]:
     """(first-stage dense, first-stage expert, last-stage dense, last-stage expert) parameters per GPU.
 
-    Layers split over pp stages as evenly as they go, the fullest stage counted (MoE layers pro rata); the first stage holds the embeddings, the last the
-    final norms and head, plus a copy of a tied embedding when pp > 1 (Megatron keeps one for the output layer).
+    Layers split over pp stages as evenly as they go, uneven ones shorter at the ends (:meth:`Exec.edge_stage_layers`;
+    MoE layers pro rata); the first stage holds the embeddings, the last the final norms and head, plus a copy of a tied embedding when pp > 1 (Megatron keeps one for the output layer).
     Dense weights shard over tp (vocabulary-parallel embeddings included; replicated norms and row-parallel biases,
     < 0.1% of weights, are treated as sharded); experts over ep·tp.
     """
-    if model.shared_layer_groups is not None:  # ALBERT: every stage holds the shared set it uses (upper bound)
-        layer_dense = pb.layers_dense * np.minimum(1.0, model.shared_layer_groups / ex.pp)
-        layer_expert = pb.layers_expert * np.minimum(1.0, model.shared_layer_groups / ex.pp)
-    else:  # the fullest stage: ceil(L/(pp·vpp))·vpp layers (= L/pp when the stages are even)
-        frac = ex.stage_fraction(model.total_layers)
-        layer_dense, layer_expert = pb.layers_dense * frac, pb.layers_expert * frac
+    (f_dense, f_exp), (l_dense, l_exp) = (_stage_layer_params(model, pb, ex, which) for which in ("first", "last"))
     single = ex.pp == 1
     tied_copy = (model.vocab_size * (model.embedding_dim or model.hidden_size)) if model.tie_embeddings else 0
-    first_dense = pb.embedding + layer_dense + np.where(single, pb.final_norms + pb.head, 0)
-    last_dense = layer_dense + pb.final_norms + pb.head + np.where(single, pb.embedding, tied_copy)
-    return first_dense / ex.tp, layer_expert / (ex.tp * ex.ep), last_dense / ex.tp, layer_expert / (ex.tp * ex.ep)
+    first_dense = pb.embedding + f_dense + np.where(single, pb.final_norms + pb.head, 0)
+    last_dense = l_dense + pb.final_norms + pb.head + np.where(single, pb.embedding, tied_copy)
+    return first_dense / ex.tp, f_exp / (ex.tp * ex.ep), last_dense / ex.tp, l_exp / (ex.tp * ex.ep)
+
+
+def middle_stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, Num]:
+    """(dense, expert) parameters per GPU of a middle pipeline stage (pp >= 3): the fullest stage's layers, no
+    embedding or head. With uneven stages it can hold more than the first or last (:meth:`Exec.edge_stage_layers`)."""
+    dense, expert = _stage_layer_params(model, pb, ex, "fullest")
+    return dense / ex.tp, expert / (ex.tp * ex.ep)
+
+
+def _stage_layer_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec, which: str) -> tuple[Num, Num]:
+    """(dense, expert) parameters of the transformer layers on the first, fullest or last stage, before tp/ep."""
+    if model.shared_layer_groups is not None:  # ALBERT: every stage holds the shared set it uses (upper bound)
+        frac = np.minimum(1.0, model.shared_layer_groups / ex.pp)
+    else:  # MoE layers pro rata
+        frac = stage_layer_fraction(model, ex, which)
+    return pb.layers_dense * frac, pb.layers_expert * frac
+
+
+def stage_layer_fraction(model: ModelSpec, ex: Exec, which: str) -> Num:
+    """Share of the model's layers on the ``first``, ``fullest`` (a middle one when uneven) or ``last`` stage."""
+    L = model.total_layers
+    if which == "fullest":
+        return ex.stage_fraction(L)
+    first, last = ex.edge_stage_layers(L)
+    return (first if which == "first" else last) / L
 
 
 def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: Optional[str] = None,
                      pipeline_unsharded: Optional[bool] = None) -> MemoryBreakdown:
-    """Memory of the most loaded GPU (first or last pipeline stage) for one plan or an array of layouts. Framework
+    """Memory of the most loaded GPU (first, second or last pipeline stage) for one plan or an array of layouts. Framework
     behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset, those of
     the plan's ``layout.framework`` (:data:`FRAMEWORK_LOSS`; torchtitan keeps pipelined FSDP stages unsharded)."""
     loss, pipeline_unsharded = framework_behaviour(ex, loss, pipeline_unsharded)
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
+    m_dense, m_exp = middle_stage_params(model, pb, ex)
     shard = ex.shard_group(hw.gpus_per_node)
     exp_shard = np.maximum(1, shard / ex.ep)  # expert weights are replicated over dp·cp/ep ranks
 
@@ -333,10 +358,64 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
         opt = dense * o / np.where(z >= 1, shard, 1) + expert * o / np.where(z >= 1, exp_shard, 1)
         return weights, grads, opt
 
-    fw, fg, fo = states(f_dense, f_exp)
-    lw, lg, lo = states(l_dense, l_exp)
+    acts = stage_activation_bytes(model, run, ex)
+    logits = logits_bytes(model, run, ex, loss)
+    buffers = fsdp_buffer_bytes(model, run, ex, hw, pb, pipeline_unsharded=pipeline_unsharded)
+    stages = {}  # stage -> (weights, gradients, optimizer, activations, logits, FSDP buffers)
+    for name, dense, expert, logit in (("first", f_dense, f_exp, np.where(ex.pp == 1, logits, 0.0)),
+                                       ("middle", m_dense, m_exp, 0.0), ("last", l_dense, l_exp, logits)):
+        w, g, o = states(dense, expert)
+        bw, bg = buffers[name]
+        stages[name] = (w + bw, g + bg, o, acts[name], logit, bw + bg)
+    totals = {k: v[0] + v[1] + v[2] * (1 - ex.offload) + v[3] + v[4] for k, v in stages.items()}
+    # the most loaded GPU: first stage, a middle one (pp >= 3; uneven stages or interleaving can make it the
+    # fullest) or the last; ties go to the first
+    use_mid = (totals["middle"] > totals["first"]) & (ex.pp > 2)
+    top = np.where(use_mid, totals["middle"], totals["first"])
+    use_last = (totals["last"] > top) & (ex.pp > 1)
 
-    # activations of one micro-batch through all layers (averaged per layer, then per stage)
+    def pick(i):
+        return np.where(use_last, stages["last"][i], np.where(use_mid, stages["middle"][i], stages["first"][i]))
+
+    usable = hw.accelerator.hbm_bytes.value * (1.0 - hw.memory_headroom_fraction)
+    allocated = np.where(use_last, totals["last"], top)
+    parts = overhead_parts(ex, hw, allocated)
+    return MemoryBreakdown(
+        weights_bytes=pick(0),
+        gradients_bytes=pick(1),
+        optimizer_bytes=pick(2) * (1 - ex.offload),
+        activations_bytes=pick(3),
+        logits_bytes=pick(4),
+        overhead_bytes=parts["runtime"] + parts["nccl"] + parts["fragmentation"],
+        stage=np.where(use_last, ex.pp - 1, np.where(use_mid, 1, 0)),
+        capacity_bytes=hw.accelerator.hbm_bytes.value,
+        usable_bytes=usable,
+        optimizer_offloaded_bytes=pick(2) * ex.offload,
+        overhead_parts=parts,
+        fsdp_buffer_bytes=pick(5),
+    )
+
+
+def in_flight_microbatches(ex: Exec, rank: Num) -> Num:
+    """Micro-batches of activations pipeline rank ``rank`` holds at its peak, in units of one micro-batch through
+    all of the rank's layers. 1F1B (and ZB-H1, same peak): min(pp - rank, m) (Narayanan et al. 2021 §2.2.1). The
+    interleaved schedule as Megatron-LM runs it (``forward_backward_pipelining_with_interleaving``): (pp - rank -
+    1)·2 + (v - 1)·pp warm-up forwards of model chunks plus the one in steady state, capped at all m·v chunks (with
+    m = pp the first half of the ranks run every forward first); each chunk holds 1/v of the rank's layers. Rank 0
+    with m >= 2pp: pp·(1 + (pp-1)/(pp·v)) (Korthikanti et al. 2022 §4.2.3)."""
+    m = np.maximum(1, np.floor(ex.grad_accum))
+    pp, v = ex.pp, ex.vpp
+    r = np.minimum(rank, pp - 1)
+    chunks = np.minimum((pp - r - 1) * 2 + (v - 1) * pp + 1, m * v)
+    return np.where((v > 1) & (m >= pp), chunks / v, np.minimum(pp - r, m))
+
+
+def stage_activation_bytes(model: ModelSpec, run: RunSpec, ex: Exec) -> dict[str, Num]:
+    """Activation bytes at the peak on the ``first``, a ``middle`` (rank 1) and the ``last`` pipeline rank: one
+    micro-batch through all layers (:func:`layer_activation_bytes`, full recomputation keeping layer inputs only)
+    times the rank's share of the layers (:func:`stage_layer_fraction`) times the micro-batches it holds
+    (:func:`in_flight_microbatches`), plus the working set of the layer being recomputed and, on the first rank,
+    the embedding's dropout masks."""
     s_enc, s_dec = sequence_lengths(model, run)
     stored = working = kept_input = 0.0
     for (is_dec, is_moe), n_layers in layer_groups(model):
@@ -350,47 +429,17 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
     full = ex.recompute == RECOMPUTE_FULL
     share = ex.full_recompute_share  # recomputed layers keep their input only; the others keep everything
     per_microbatch_all_layers = np.where(full, share * kept_input + (1.0 - share) * stored, stored)
-    per_stage = per_microbatch_all_layers * ex.stage_fraction(model.total_layers)
-    m = np.maximum(1, np.floor(ex.grad_accum))
-    in_flight_first = np.minimum(ex.pp, m)
-    interleave = np.where((ex.vpp > 1) & (m >= ex.pp), 1 + (ex.pp - 1) / (ex.pp * ex.vpp), 1.0)
     recompute_buffer = np.where(full, working, 0.0)  # the one layer being recomputed holds its full working set
+    m = np.maximum(1, np.floor(ex.grad_accum))
     s_in = s_enc or s_dec
-    emb_drop = (in_flight_first * s_in * ex.micro_batch / ex.cp * model.hidden_size
+    emb_drop = (np.minimum(ex.pp, m) * s_in * ex.micro_batch / ex.cp * model.hidden_size
                 * (1.0 if model.dropout > 0 else 0.0) / np.where(ex.sp == 1, ex.tp, 1))
-    act_first = per_stage * in_flight_first * interleave + recompute_buffer + emb_drop
-    act_last = per_stage * 1.0 + recompute_buffer
-
-    logits = logits_bytes(model, run, ex, loss)
-    logits_first = np.where(ex.pp == 1, logits, 0.0)
-
-    fb_w_first, fb_g_first, fb_w_last, fb_g_last = fsdp_buffer_bytes(model, run, ex, hw, pb,
-                                                                      pipeline_unsharded=pipeline_unsharded)
-    fw, fg, lw, lg = fw + fb_w_first, fg + fb_g_first, lw + fb_w_last, lg + fb_g_last
-    first_total = fw + fg + fo * (1 - ex.offload) + act_first + logits_first
-    last_total = lw + lg + lo * (1 - ex.offload) + act_last + logits
-    use_last = (last_total > first_total) & (ex.pp > 1)
-
-    def pick(a_first, a_last):
-        return np.where(use_last, a_last, a_first)
-
-    usable = hw.accelerator.hbm_bytes.value * (1.0 - hw.memory_headroom_fraction)
-    allocated = pick(first_total, last_total)
-    parts = overhead_parts(ex, hw, allocated)
-    return MemoryBreakdown(
-        weights_bytes=pick(fw, lw),
-        gradients_bytes=pick(fg, lg),
-        optimizer_bytes=pick(fo, lo) * (1 - ex.offload),
-        activations_bytes=pick(act_first, act_last),
-        logits_bytes=pick(logits_first, logits),
-        overhead_bytes=parts["runtime"] + parts["nccl"] + parts["fragmentation"],
-        stage=np.where(use_last, ex.pp - 1, 0),
-        capacity_bytes=hw.accelerator.hbm_bytes.value,
-        usable_bytes=usable,
-        optimizer_offloaded_bytes=pick(fo, lo) * ex.offload,
-        overhead_parts=parts,
-        fsdp_buffer_bytes=pick(fb_w_first + fb_g_first, fb_w_last + fb_g_last),
-    )
+    out = {}
+    for name, which, rank in (("first", "first", 0), ("middle", "fullest", 1), ("last", "last", ex.pp - 1)):
+        out[name] = (per_microbatch_all_layers * stage_layer_fraction(model, ex, which)
+                     * in_flight_microbatches(ex, rank) + recompute_buffer)
+    out["first"] = out["first"] + emb_drop
+    return out
 
 
 def framework_behaviour(ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool]) -> tuple[str, bool]:
@@ -425,9 +474,9 @@ def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
 
 
 def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, pb: ParamBreakdown, *,
-                      pipeline_unsharded: bool = False) -> tuple[Num, Num, Num, Num]:
-    """(first-stage weights, first-stage gradients, last-stage weights, last-stage gradients) bytes of the unsharded
-    ZeRO buffers on one GPU (module docstring, **FSDP / ZeRO-3 buffers**); 0 with a shard group of one.
+                      pipeline_unsharded: bool = False) -> dict[str, tuple[Num, Num]]:
+    """Stage (``first``, ``middle``, ``last``) -> (weights, gradients) bytes of the unsharded ZeRO buffers on one GPU
+    of that pipeline stage (module docstring, **FSDP / ZeRO-3 buffers**); 0 with a shard group of one.
 
     Weights, ZeRO-3/FSDP: the largest unit (one transformer block: its dense weights /tp, experts /(tp·ep)) twice,
     current and prefetched (Zhao et al. 2023 §3.3: backward and forward prefetch keep at most two units' all-gathers
@@ -447,23 +496,22 @@ def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec
     layers = max(model.total_layers, 1)
     unit = (pb.layers_dense / ex.tp + pb.layers_expert / (ex.tp * ex.ep)) / layers
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
-    stage_layers_dense = pb.layers_dense * ex.stage_fraction(model.total_layers) / ex.tp
+    m_dense, m_exp = middle_stage_params(model, pb, ex)
     acc = TORCHTITAN_REDUCE_BYTES if run.mixed_precision else g
     piped = (ex.pp > 1) & pipeline_unsharded & (ex.zero_stage >= 3) & (shard > 1)
     live = np.minimum(2 * unit, ZERO3_MAX_LIVE_PARAMETERS)
     bucket = np.minimum(2 * unit, ZERO3_REDUCE_BUCKET_ELEMENTS)
 
-    def one(dense, expert):
+    def one(dense, expert, which):
         stage = dense + expert
-        root = dense - stage_layers_dense
+        root = dense - _stage_layer_params(model, pb, ex, which)[0] / ex.tp  # embedding, final norm, head
         sharded_away = dense * saved + expert * saved_exp
         weights = np.where(ex.zero_stage >= 3, np.minimum(live + root, sharded_away) * w, 0.0)
         grads = np.where(ex.zero_stage >= 2, np.minimum(bucket, sharded_away) * g, 0.0)
         return np.where(piped, stage * w, weights), np.where(piped, stage * acc, grads)
 
-    fw, fg = one(f_dense, f_exp)
-    lw, lg = one(l_dense, l_exp)
-    return fw, fg, lw, lg
+    return {"first": one(f_dense, f_exp, "first"), "middle": one(m_dense, m_exp, "fullest"),
+            "last": one(l_dense, l_exp, "last")}
 
 
 def communicators(ex: Exec, gpus_per_node: int) -> Num:

@@ -51,7 +51,7 @@ from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_
 from .kernels import Rates, attention_kernel_rates, gemm_pass_s, rates_of
 from .layout import Exec, Num
 from .memory import (TORCHTITAN_REDUCE_BYTES, activation_bytes_per_element, bytes_per_grad, bytes_per_weight,
-                     stage_params)
+                     middle_stage_params, stage_params)
 from .params import expert_width, layer_groups, param_breakdown
 
 #: Bytes the optimizer step moves per parameter besides the gradient, under mixed precision: fp32 master weight
@@ -468,9 +468,11 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
 
 
 def fullest_stage_params(model: ModelSpec, ex: Exec) -> Num:
-    """Parameters one GPU of the fullest pipeline stage holds before ZeRO sharding (first or last stage)."""
-    f_dense, f_exp, l_dense, l_exp = stage_params(model, param_breakdown(model), ex)
-    return np.maximum(f_dense + f_exp, l_dense + l_exp)
+    """Parameters one GPU of the fullest pipeline stage holds before ZeRO sharding (first, middle or last stage)."""
+    pb = param_breakdown(model)
+    f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
+    m_dense, m_exp = middle_stage_params(model, pb, ex)
+    return np.maximum.reduce([f_dense + f_exp, np.where(ex.pp > 2, m_dense + m_exp, 0.0), l_dense + l_exp])
 
 
 def torchtitan_fsdp(ex: Exec) -> tuple[Num, Num]:

@@ -56,6 +56,7 @@ EXPORT_COLUMNS = (
     "framework",  # layout.framework: whose layout rules and pipeline sends the plan was costed with
     "pipeline_schedule",  # layout.pipeline_schedule: 1f1b (interleaved with vpp > 1) or zb-h1
     "eager_elementwise",  # layout.eager_elementwise: elementwise ops eager (counted op by op) or fused
+    "costed_framework",  # the framework the layout was costed as: the plan's, or with none named the first that runs it
 )
 LONG_COLUMNS = ("scenario", "quantity", "value", "unit")
 
@@ -66,7 +67,7 @@ UNITS: dict[str, str] = {
     "gpus": "GPUs", "dp": "ranks", "tp": "ranks", "pp": "stages", "cp": "ranks", "ep": "ranks",
     "vpp": "stages per GPU", "zero_stage": "stage", "fsdp": _TEXT, "sequence_parallel": "flag",
     "recompute": _TEXT, "flash_attention": "flag", "recompute_fraction": "fraction", "attention_kernel": _TEXT,
-    "tp_comm_overlap": "flag", "framework": _TEXT, "pipeline_schedule": _TEXT,
+    "tp_comm_overlap": "flag", "framework": _TEXT, "costed_framework": _TEXT, "pipeline_schedule": _TEXT,
     "eager_elementwise": "flag",
     "seq_len_tokens": "tokens", "decoder_seq_len_tokens": "tokens",
     "micro_batch_seqs": "sequences", "global_batch_seqs": "sequences", "grad_accum_steps": "micro-batches",
