@@ -85,6 +85,23 @@ def test_time_model_charges_the_measured_rate_not_a_fitted_fraction(kernel, code
     r = rates_of(hw, run, 2.0)
     flops = 1e12
     fwd, total = fused_attention_s(model, make_exec(flash=1, fa3=code), r, AttentionSpec(pattern="causal"), 4096,
-                                   True, flops)
+                                   True, flops, (128, 128))
     assert float(fwd) == pytest.approx(flops / rate)
     assert float(total) == pytest.approx(flops / rate * (1 + FLASH_BWD_OVER_FWD))
+    # a head dim the kernel is not compiled for runs as the next one it is: MPT-30B's 112 as 128
+    fwd112, _ = fused_attention_s(model, make_exec(flash=1, fa3=code), r, AttentionSpec(pattern="causal"), 4096,
+                                  True, flops, (112, 112))
+    assert float(fwd112) == pytest.approx(flops / rate * 128 / 112)
+
+
+@pytest.mark.parametrize("kernel,d,runs", [("flash2", 64, 64), ("flash2", 80, 96), ("flash2", 112, 128),
+                                           ("flash2", 160, 160), ("flash3", 80, 96), ("flash3", 160, 192),
+                                           ("flash3", 128, 128), ("triton", 80, 128), ("triton", 96, 128),
+                                           ("triton", 64, 64), ("triton", 8, 16)])
+def test_kernels_run_the_next_head_dim_they_are_compiled_for(kernel, d, runs):
+    from planner.core.time import kernel_head_dim, kernel_head_dim_factor
+
+    assert kernel_head_dim(kernel, d) == runs
+    assert kernel_head_dim_factor(kernel, (d, d)) == pytest.approx(runs / d)
+    # MLA (DeepSeek-V3): query/key 192, value 128, both compiled sizes
+    assert kernel_head_dim_factor("flash3", (192, 128)) == 1.0

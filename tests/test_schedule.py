@@ -209,3 +209,11 @@ def test_uneven_stages_are_short_at_the_ends_as_llama3_ran():
     acts = stage_activation_bytes(p.model, p.run, exec_from_spec(p.layout, p.run))
     assert float(acts["middle"]) / float(acts["first"]) == pytest.approx(15 * 8 / (16 * 7), rel=1e-3)
     assert d["memory_activations_bytes"] == pytest.approx(float(acts["middle"]))
+
+
+def test_the_reason_names_the_stage_only_when_there_is_a_pipeline():
+    """Without a pipeline the reason says per GPU; with one, which stage overflows (first, second or last)."""
+    flat = estimate(_plan({"gpus": 64, "tp": 8}, batch=64)).to_dict()
+    assert not flat["fits"] and "GiB per GPU but the GPU has" in flat["reason"] and "stage" not in flat["reason"]
+    piped = estimate(_plan({"gpus": 64, "tp": 8, "pp": 2}, batch=64)).to_dict()
+    assert not piped["fits"] and "pipeline stage's GPUs" in piped["reason"]

@@ -163,40 +163,45 @@ def _table(title: str):
     return report.FitTable(title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
 
 
-def _costed_as(rows: list[dict]) -> bool:
-    """Whether the table names the framework each row was costed as: when the plan named none."""
-    return bool(rows) and rows[0].get("framework") is None
-
-
-def _layout_columns(t, batch_varies: bool, costed: bool = False) -> None:
+def _layout_columns(t, batch_varies: bool) -> None:
     for c, just in (("gpus", "right"), ("layout", "left"), ("mb×acc", "right")):
         t.add_column(c, justify=just, ident=c != "mb×acc")
     if batch_varies:
         t.add_column("batch", justify="right")
-    for c in ("shard", "sp", "recomp") + (("as",) if costed else ()):
+    for c in ("shard", "sp", "recomp"):
         t.add_column(c, justify="left")
 
 
-def _layout_cells(r: dict, batch_varies: bool, costed: bool = False) -> list[str]:
+def _layout_cells(r: dict, batch_varies: bool) -> list[str]:
     cells = [f"{r['gpus']:,}", layout_text(r), f"{r['micro_batch_seqs']}×{r['grad_accum_steps']:g}"]
     if batch_varies:
         cells.append(f"{r['global_batch_seqs']:,}")
-    cells += [_shard(r), "sp" if r["sequence_parallel"] else "", r["recompute"]]
-    return cells + ([r.get("costed_framework") or "-"] if costed else [])
+    return cells + [_shard(r), "sp" if r["sequence_parallel"] else "", r["recompute"]]
+
+
+def costed_as_line(rows: list[dict]) -> Optional[str]:
+    """With no framework named, the framework each ranked row was costed as (``costed_framework``), by rank:
+    ``costed as (no framework named): megatron #1, #2; torchtitan #3``; None when the plan names one."""
+    if not rows or rows[0].get("framework") is not None:
+        return None
+    by: dict[str, list[int]] = {}
+    for r in rows:
+        by.setdefault(r.get("costed_framework") or "none", []).append(r["rank"])
+    return "costed as (no framework named): " + "; ".join(
+        f"{name} #{', #'.join(map(str, ranks))}" for name, ranks in by.items())
 
 
 def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason: bool = False):
     t = _table(title)
     t.add_column("#", justify="right", ident=True)
-    costed = _costed_as(rows)
-    _layout_columns(t, batch_varies, costed)
+    _layout_columns(t, batch_varies)
     per_step = bool(rows) and rows[0]["cost_usd"] is None
     for c in ("step", "tok/s/GPU", "MFU", "mem/GPU", "train", "cost/step" if per_step else "cost"):
         t.add_column(c, justify="right")
     if with_reason:
         t.add_column("why rejected", justify="left", overflow="fold")
     for r in rows:
-        cells = [str(r["rank"])] + _layout_cells(r, batch_varies, costed) + [
+        cells = [str(r["rank"])] + _layout_cells(r, batch_varies) + [
             f"{r['step_time_s']:,.2f} s", f"{r['tokens_per_s_per_gpu']:,.0f}",
             f"{100 * r['mfu']:.1f}%" + (OUTSIDE_MARK if r.get("extrapolation") else ""),
             f"{r['memory_per_gpu_bytes'] / GIB:,.1f} G", _days(r["wall_clock_days"]),
@@ -249,13 +254,12 @@ def _breakdown_table(rows: list[dict]):
 def _pareto_table(rows: list[dict], batch_varies: bool):
     cheapest = min(r["cost_usd"] for r in rows)
     t = _table("Pareto front across GPU counts: wall-clock time to train vs dollars")
-    costed = _costed_as(rows)
-    _layout_columns(t, batch_varies, costed)
+    _layout_columns(t, batch_varies)
     for c in ("step", "MFU", "train", "GPU-hours", "cost", "vs cheapest"):
         t.add_column(c, justify="right")
     for r in rows:
         gh = r["wall_clock_days"] * 24 * r["gpus"]
-        t.add_row(*_layout_cells(r, batch_varies, costed), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
+        t.add_row(*_layout_cells(r, batch_varies), f"{r['step_time_s']:,.2f} s", f"{100 * r['mfu']:.1f}%",
                   _days(r["wall_clock_days"]), report.count(gh), report.usd(r["cost_usd"]),
                   f"{100 * (r['cost_usd'] / cheapest - 1):+.1f}%")
     return t
@@ -533,6 +537,9 @@ def _print_tables(out: _Outcome, best_command: Optional[str]) -> None:
                                 with_reason=any(r["reason"] for r in out.ranked)))
         for line in extrapolation_lines(out.ranked):
             con.print(f"[yellow]{escape(line)}[/yellow]", highlight=False)
+        costed = costed_as_line(out.ranked)
+        if costed:
+            con.print(f"[dim]{escape(costed)}[/dim]", highlight=False)
         con.print(_breakdown_table(out.ranked))
     if out.rej_rows:
         con.print(_rejected_table(out, bv))

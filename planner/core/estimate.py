@@ -153,8 +153,9 @@ def fit_reason(mem: MemoryBreakdown, pp: int = 1) -> Optional[str]:
     parts = sorted(((float(v), k) for k, v in mem.parts().items()), reverse=True)
     top = ", ".join(f"{k.removesuffix('_bytes')} {v / GIB:.1f}" for v, k in parts[:3])
     stage = {0: "first", pp - 1: "last"}.get(int(mem.stage), "second")  # stage 1 of pp >= 3 (a middle one)
+    where = "per GPU" if pp == 1 else f"on the {stage} pipeline stage's GPUs"
     room = f"{cap / GIB:.1f} GiB" + (f", {usable / GIB:.1f} GiB after the memory headroom" if usable < cap else "")
-    return (f"needs {total / GIB:.1f} GiB on the {stage} pipeline stage's GPUs but the GPU has {room} "
+    return (f"needs {total / GIB:.1f} GiB {where} but the GPU has {room} "
             f"(largest parts, GiB: {top})")
 
 

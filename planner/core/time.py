@@ -247,7 +247,8 @@ def attention_core_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, s: int,
     # QK^T over the query/key width plus AV over the value width: 2·(d_qk + d_v) per pair and head (= 4·d_head
     # unless MLA's value heads are narrower; DeepSeek-V2 §2.1.2)
     core_flops_fwd = 2.0 * (model.qk_head_size + model.v_head_size) * heads * ex.micro_batch * pairs / ex.cp
-    flash_fwd, flash_total = fused_attention_s(model, ex, r, attn, s, decoder_side, core_flops_fwd)
+    flash_fwd, flash_total = fused_attention_s(model, ex, r, attn, s, decoder_side, core_flops_fwd,
+                                               (model.qk_head_size, model.v_head_size))
     # unfused: two batched GEMMs at matmul speed + softmax/mask/dropout streaming the scores
     drop = 1.0 if model.dropout > 0 else 0.0
     score_elems = heads * ex.micro_batch * pairs / ex.cp
@@ -258,9 +259,34 @@ def attention_core_s(model: ModelSpec, ex: Exec, r: Rates, is_dec: bool, s: int,
     return np.where(fused, flash_fwd, plain_fwd), np.where(fused, flash_total, plain_total)
 
 
+#: Head dims each fused kernel is compiled for; another head dim runs the next larger one on zero-padded Q, K and V,
+#: so it costs that one's FLOPs (:func:`kernel_head_dim_factor`). FlashAttention-2: csrc/flash_attn/src/flash_*_hdim
+#: {32,64,96,128,160,192,224,256}_*_sm80.cu; FlashAttention-3: hopper/instantiations/flash_*_hdim{64,96,128,192,256}
+#: _*_sm90.cu (Dao-AILab/flash-attention); the Triton kernel (flash_attn_triton.py, as llm-foundry ran it) sets
+#: BLOCK_HEADDIM = max(next power of 2 of d, 16). E.g. MPT-30B's 112 runs as 128 (+14% attention FLOPs), Phi-2's
+#: 80 as 96 (FlashAttention-2) or 128 (Triton).
+KERNEL_HEAD_DIMS = {"flash2": (32, 64, 96, 128, 160, 192, 224, 256), "flash3": (64, 96, 128, 192, 256)}
+
+
+def kernel_head_dim(kernel: str, d: int) -> int:
+    """The head dim ``kernel`` runs for a head of ``d``: the smallest it is compiled for that holds d (``d`` itself
+    above its largest, where the kernel would not run: no padding assumed)."""
+    if kernel == "triton":
+        return max(16, 1 << max(0, int(d) - 1).bit_length())
+    return next((h for h in KERNEL_HEAD_DIMS[kernel] if h >= d), int(d))
+
+
+def kernel_head_dim_factor(kernel: str, head_dims: tuple[int, int]) -> float:
+    """Executed over useful attention FLOPs of ``kernel`` for (query/key, value) head dims: 1 where both are sizes the
+    kernel is compiled for. The QK^T FLOPs scale with the query/key dim, AV's with the value dim."""
+    dqk, dv = head_dims
+    return (kernel_head_dim(kernel, dqk) + kernel_head_dim(kernel, dv)) / (dqk + dv)
+
+
 def fused_attention_s(model: ModelSpec, ex: Exec, r: Rates, attn: AttentionSpec, s: int, decoder_side: bool,
-                      core_flops_fwd: Num) -> tuple[Num, Num]:
-    """(forward, forward + backward) seconds of a fused attention kernel on ``core_flops_fwd`` executed FLOPs.
+                      core_flops_fwd: Num, head_dims: tuple[int, int]) -> tuple[Num, Num]:
+    """(forward, forward + backward) seconds of a fused attention kernel on ``core_flops_fwd`` executed FLOPs, times
+    :func:`kernel_head_dim_factor` for ``head_dims`` (query/key, value) the kernel pads to its next compiled size.
 
     Where the generation has a measured curve of the kernel (``hardware_profiles/kernels/``: FlashAttention-2 and
     Triton on Ampere, Dao 2023 Fig. 4; FlashAttention-2 and -3 on Hopper, Shah et al. 2024 Fig. 5-6, and Triton
@@ -278,12 +304,13 @@ def fused_attention_s(model: ModelSpec, ex: Exec, r: Rates, attn: AttentionSpec,
     for name, frac in (("flash2", eff.attention_fraction), ("flash3", eff.attention_fraction_flash3),
                        ("triton", eff.attention_fraction)):
         curve = r.attention_kernels.get(name)
+        flops = core_flops_fwd * kernel_head_dim_factor(name, head_dims)
         if curve is not None:
             fwd_rate, bwd_rate = attention_kernel_rates(curve, s_kernel, causal, peak16)
-            fwd = core_flops_fwd / fwd_rate
-            total = fwd + FLASH_BWD_OVER_FWD * core_flops_fwd / bwd_rate
+            fwd = flops / fwd_rate
+            total = fwd + FLASH_BWD_OVER_FWD * flops / bwd_rate
         else:
-            fwd = core_flops_fwd / (frac * peak16)
+            fwd = flops / (frac * peak16)
             total = fwd * (1 + FLASH_BWD_OVER_FWD)
         out.append((fwd, total))
     code = np.asarray(ex.fa3)
