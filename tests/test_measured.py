@@ -540,13 +540,26 @@ def test_bad_memory_fields_are_skipped_naming_the_field(tmp_path, data, fields, 
 
 
 def test_memory_only_entries(result):
-    """The public memory runs carry no throughput under measured (so the calibrated time model does not see them),
-    their memory in GiB as torchtitan reports it, reserved, and the loss as their torchtitan computed it."""
+    """The public memory runs carry no throughput under measured (so the calibrated time model does not see them);
+    torchtitan's carry their memory in GiB as torchtitan reports it, reserved, and the loss as torchtitan computed
+    it; the others what their source printed."""
     from planner.calibrate.measured import MEMORY_ONLY_PATH
 
     extra, skipped = load_runs(MEMORY_ONLY_PATH)
-    assert not skipped and len(extra) == 6 and all(r.model.total_layers == 126 and r.layout.pp == 8 for r in extra)
-    rows = [r for r in result[0] if r.id.startswith("torchtitan_h")] + extra
+    assert not skipped and len(extra) == 8
+    titan = [r for r in extra if r.id.startswith("torchtitan_h")]
+    assert len(titan) == 6 and all(r.model.total_layers == 126 and r.layout.pp == 8 for r in titan)
+    # the ColossalAI-Pytorch-lightning GPT2-XL rows: torch.cuda.max_memory_allocated in MiB, eager attention as
+    # Hugging Face GPT-2 computed it, DeepSpeed named for its ZeRO-3 row
+    other = {r.id: r for r in extra if r.id.startswith("colossalai_")}
+    assert len(other) == 2
+    for r in other.values():
+        assert r.measured_tokens_per_s_per_gpu is None and r.measured_memory_kind == "allocated"
+        assert r.measured_memory_bytes == pytest.approx(r.raw["measured"]["memory"] * 2.0 ** 20, rel=1e-12)
+        assert not r.layout.flash_attention and r.layout.recompute == "full"
+    assert other["colossalai_lightning_a100_40gb_gpt2xl_deepspeed_zero3"].layout.framework == "deepspeed"
+    assert other["colossalai_lightning_a100_40gb_gpt2xl_ddp_amp"].loss == "unfused"
+    rows = [r for r in result[0] if r.id.startswith("torchtitan_h")] + titan
     assert len(rows) == 20
     for r in rows:
         assert r.measured_tokens_per_s_per_gpu is None and r.raw["extra"]["tps_per_gpu_as_published"] > 0

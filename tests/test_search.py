@@ -296,6 +296,10 @@ def test_whole_run_numbers_agree_exactly_with_estimate(wide):
     bit for bit as `planner estimate` reports them; the price override works as estimate's --price."""
     idx = np.concatenate([wide.ranked(5), wide.pareto(), _sample(wide, 10, 5)])
     rows = wide.rows(idx)
+    # estimate refuses a layout no framework runs (bad input, exit 2); the rest, out-of-memory rows included, agree
+    keep = [k for k, r in enumerate(rows) if r["reason_code"] in (None, "oom")]
+    assert len(keep) >= len(idx) - 5
+    idx, rows = idx[keep], [rows[k] for k in keep]
     for i, row in zip(idx, rows):
         d = estimate(wide.plan_of(int(i))).to_dict()
         for k in ("wall_clock_days", "gpu_hours", "cost_usd", "goodput", "expected_failures", "energy_mwh"):

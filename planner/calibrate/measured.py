@@ -547,8 +547,15 @@ def _layout_recompute(key: str, p: dict, notes: list[str]) -> tuple[str, float]:
     return recompute, recompute_fraction
 
 
-def _layout_flash(key: str, notes: list[str]) -> bool:
-    """Whether the source ran a fused (flash) attention kernel."""
+def _layout_flash(key: str, extra: dict, notes: list[str]) -> bool:
+    """Whether the source ran a fused (flash) attention kernel: ``extra.attention`` (``eager`` or ``fused``) where
+    the entry states it, else the source's stack."""
+    stated = extra.get("attention")
+    if stated is not None:
+        if stated not in ("eager", "fused"):
+            raise _Skip(f"extra.attention: expected eager or fused, got {stated!r}")
+        notes.append(f"flash_attention {'true' if stated == 'fused' else 'false'}: the entry states {stated} attention")
+        return stated == "fused"
     flash = key in ("llm-foundry", "nemo", "torchtitan", OTHER_SOURCE)
     if key == OTHER_SOURCE:
         notes.append(f"source not one this loader knows: modern defaults assumed (fused attention, "
@@ -587,8 +594,12 @@ SOURCE_FRAMEWORK = {"llm-foundry": "fsdp", "torchtitan": "torchtitan", "nemo": "
                     "megatron-korthikanti": "megatron", "megatron-ptdp": "megatron"}
 
 
-def _layout_framework(key: str, zero_stage: int, notes: list[str]):
-    """The framework of a source's runs; Narayanan et al. 2021's ZeRO-3 baseline rows ran DeepSpeed."""
+def _layout_framework(key: str, zero_stage: int, p: dict, notes: list[str]):
+    """The framework of a source's runs (``parallelism.framework`` where the entry names it); Narayanan et al.
+    2021's ZeRO-3 baseline rows ran DeepSpeed."""
+    if p.get("framework") is not None:
+        notes.append(f"framework {p['framework']}: named by the entry")
+        return p["framework"]
     if key == "megatron-ptdp" and zero_stage == 3:
         notes.append("framework deepspeed: Narayanan et al. 2021 Table 2's ZeRO-3 baseline ran DeepSpeed")
         return "deepspeed"
@@ -616,11 +627,11 @@ def _build_layout(key: str, p: dict, gpus: int, model: ModelSpec, notes: list[st
     zero_stage, fsdp = _layout_sharding(key, p, notes)
     sp = _layout_sequence_parallel(key, p, tp, notes)
     recompute, recompute_fraction = _layout_recompute(key, p, notes)
-    flash = _layout_flash(key, notes)
+    flash = _layout_flash(key, extra or {}, notes)
     if pp > 1 and model.total_layers % (pp * vpp):
         notes.append(f"layers({model.total_layers}) not divisible by pp({pp})·vpp({vpp}): uneven stages")
     kernel, overlap = _layout_kernel(key, profile, tp, notes)
-    framework = _layout_framework(key, zero_stage, notes)
+    framework = _layout_framework(key, zero_stage, p, notes)
     data = dict(gpus=gpus, dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, zero_stage=zero_stage, fsdp=fsdp,
                 framework=framework,
                 sequence_parallel=sp, recompute=recompute, recompute_fraction=recompute_fraction,

@@ -72,6 +72,7 @@ from ..specs.hardware import HardwareSpec
 from ..specs.layout import FRAMEWORK_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
+from .checks import costed_framework
 from .flops import RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, attention_pairs, sequence_lengths
 from .layout import Exec, Num
 from .params import ParamBreakdown, expert_width, layer_groups, param_breakdown
@@ -299,7 +300,8 @@ def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, N
     """(first-stage dense, first-stage expert, last-stage dense, last-stage expert) parameters per GPU.
 
     Layers split over pp stages as evenly as they go, uneven ones shorter at the ends (:meth:`Exec.edge_stage_layers`;
-    MoE layers pro rata); the first stage holds the embeddings, the last the final norms and head, plus a copy of a tied embedding when pp > 1 (Megatron keeps one for the output layer).
+    MoE layers pro rata); the first stage holds the embeddings, the last the final norms and head, plus a copy of a
+    tied embedding when pp > 1 (Megatron keeps one for the output layer).
     Dense weights shard over tp (vocabulary-parallel embeddings included; replicated norms and row-parallel biases,
     < 0.1% of weights, are treated as sharded); experts over ep·tp.
     """
@@ -338,10 +340,10 @@ def stage_layer_fraction(model: ModelSpec, ex: Exec, which: str) -> Num:
 
 def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: Optional[str] = None,
                      pipeline_unsharded: Optional[bool] = None) -> MemoryBreakdown:
-    """Memory of the most loaded GPU (first, second or last pipeline stage) for one plan or an array of layouts. Framework
-    behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset, those of
-    the plan's ``layout.framework`` (:data:`FRAMEWORK_LOSS`; torchtitan keeps pipelined FSDP stages unsharded)."""
-    loss, pipeline_unsharded = framework_behaviour(ex, loss, pipeline_unsharded)
+    """Memory of the most loaded GPU (first, second or last pipeline stage) for one plan or an array of layouts.
+    Framework behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset,
+    those of the framework each layout is costed as (:func:`framework_behaviour`)."""
+    loss, pipeline_unsharded = framework_behaviour(model, ex, loss, pipeline_unsharded)
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     m_dense, m_exp = middle_stage_params(model, pb, ex)
@@ -366,7 +368,11 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
                                        ("middle", m_dense, m_exp, 0.0), ("last", l_dense, l_exp, logits)):
         w, g, o = states(dense, expert)
         bw, bg = buffers[name]
-        stages[name] = (w + bw, g + bg, o, acts[name], logit, bw + bg)
+        # the loss's tensors are freed once the head's backward has run, before the last layer is recomputed:
+        # the recomputation working set and the logits are never alive together, so only what the one exceeds
+        # the other by adds to the peak of the stage that computes the loss
+        act = acts[name] - np.minimum(acts["working"], logit)
+        stages[name] = (w + bw, g + bg, o, act, logit, bw + bg)
     totals = {k: v[0] + v[1] + v[2] * (1 - ex.offload) + v[3] + v[4] for k, v in stages.items()}
     # the most loaded GPU: first stage, a middle one (pp >= 3; uneven stages or interleaving can make it the
     # fullest) or the last; ties go to the first
@@ -414,8 +420,8 @@ def stage_activation_bytes(model: ModelSpec, run: RunSpec, ex: Exec) -> dict[str
     """Activation bytes at the peak on the ``first``, a ``middle`` (rank 1) and the ``last`` pipeline rank: one
     micro-batch through all layers (:func:`layer_activation_bytes`, full recomputation keeping layer inputs only)
     times the rank's share of the layers (:func:`stage_layer_fraction`) times the micro-batches it holds
-    (:func:`in_flight_microbatches`), plus the working set of the layer being recomputed and, on the first rank,
-    the embedding's dropout masks."""
+    (:func:`in_flight_microbatches`), plus the working set of the layer being recomputed (also returned alone as
+    ``working``) and, on the first rank, the embedding's dropout masks."""
     s_enc, s_dec = sequence_lengths(model, run)
     stored = working = kept_input = 0.0
     for (is_dec, is_moe), n_layers in layer_groups(model):
@@ -434,7 +440,7 @@ def stage_activation_bytes(model: ModelSpec, run: RunSpec, ex: Exec) -> dict[str
     s_in = s_enc or s_dec
     emb_drop = (np.minimum(ex.pp, m) * s_in * ex.micro_batch / ex.cp * model.hidden_size
                 * (1.0 if model.dropout > 0 else 0.0) / np.where(ex.sp == 1, ex.tp, 1))
-    out = {}
+    out = {"working": recompute_buffer}
     for name, which, rank in (("first", "first", 0), ("middle", "fullest", 1), ("last", "last", ex.pp - 1)):
         out[name] = (per_microbatch_all_layers * stage_layer_fraction(model, ex, which)
                      * in_flight_microbatches(ex, rank) + recompute_buffer)
@@ -442,22 +448,31 @@ def stage_activation_bytes(model: ModelSpec, run: RunSpec, ex: Exec) -> dict[str
     return out
 
 
-def framework_behaviour(ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool]) -> tuple[str, bool]:
-    """(loss kind, pipeline_unsharded): as given, else those of the plan's framework (:data:`FRAMEWORK_LOSS`;
-    torchtitan keeps a pipelined FSDP stage unsharded)."""
+def framework_behaviour(model: ModelSpec, ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool]
+                        ) -> tuple[object, Num]:
+    """(loss kind, pipeline_unsharded): as given, else those of the framework each layout is costed as
+    (:func:`~planner.core.checks.costed_framework`: the plan's, or with none named the first that runs the layout,
+    as the time model costs it): :data:`FRAMEWORK_LOSS`, and torchtitan keeps a pipelined FSDP stage unsharded. The
+    loss comes back as a kind name, or as an array of FRAMEWORK_CODEs when it varies by layout."""
+    code = np.asarray(costed_framework(model, ex))
     if loss is None:
-        loss = FRAMEWORK_LOSS[int(ex.framework)]
+        loss = FRAMEWORK_LOSS[int(code)] if code.ndim == 0 else code
     if pipeline_unsharded is None:
-        pipeline_unsharded = int(ex.framework) == FRAMEWORK_CODE["torchtitan"]
+        pipeline_unsharded = code == FRAMEWORK_CODE["torchtitan"]
     return loss, pipeline_unsharded
 
 
-def logits_bytes(model: ModelSpec, run: RunSpec, ex: Exec, loss: str) -> Num:
+def logits_bytes(model: ModelSpec, run: RunSpec, ex: Exec, loss) -> Num:
     """Bytes at the loss of one micro-batch on the last stage: the bf16 logits, the fp32 softmax and, unfused, the
-    fp32 copy (:func:`loss_bytes_per_logit`)."""
+    fp32 copy (:func:`loss_bytes_per_logit`). ``loss``: a kind, or FRAMEWORK_CODEs (that framework's kind)."""
     s_enc, s_dec = sequence_lengths(model, run)
     s_out = s_dec if model.arch != "encoder" else s_enc
-    return s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp * loss_bytes_per_logit(run, loss)
+    if isinstance(loss, str):
+        per_logit = loss_bytes_per_logit(run, loss)
+    else:
+        per_logit = np.choose(np.asarray(loss, dtype=np.int64),
+                              [loss_bytes_per_logit(run, FRAMEWORK_LOSS[c]) for c in range(len(FRAMEWORK_LOSS))])
+    return s_out * ex.micro_batch / ex.cp * model.vocab_size / ex.tp * per_logit
 
 
 def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
@@ -474,7 +489,7 @@ def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
 
 
 def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, pb: ParamBreakdown, *,
-                      pipeline_unsharded: bool = False) -> dict[str, tuple[Num, Num]]:
+                      pipeline_unsharded: Num = False) -> dict[str, tuple[Num, Num]]:
     """Stage (``first``, ``middle``, ``last``) -> (weights, gradients) bytes of the unsharded ZeRO buffers on one GPU
     of that pipeline stage (module docstring, **FSDP / ZeRO-3 buffers**); 0 with a shard group of one.
 
