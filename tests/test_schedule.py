@@ -217,3 +217,15 @@ def test_the_reason_names_the_stage_only_when_there_is_a_pipeline():
     assert not flat["fits"] and "GiB per GPU but the GPU has" in flat["reason"] and "stage" not in flat["reason"]
     piped = estimate(_plan({"gpus": 64, "tp": 8, "pp": 2}, batch=64)).to_dict()
     assert not piped["fits"] and "pipeline stage's GPUs" in piped["reason"]
+
+
+def test_a_plan_that_only_fragmentation_keeps_out_says_so():
+    """Llama 3 405B as Meta laid it out on 16,384 GPUs (§3.3.2: FSDP sharding optimizer state and gradients, no
+    activation checkpointing): its tensors, runtime and NCCL buffers fit; the usual allocator fragmentation does
+    not. The reason says both, so the user sees what the verdict rests on."""
+    layout = {"gpus": 16384, "tp": 8, "pp": 16, "vpp": 4, "zero_stage": 2, "recompute": "none",
+              "sequence_parallel": True}
+    d = estimate(_plan(layout, micro_batch=1)).to_dict()
+    assert not d["fits"] and "before allocator fragmentation (15% of reserved" in d["reason"]
+    flat = estimate(_plan({"gpus": 64, "tp": 8}, batch=64)).to_dict()  # far over: no such clause
+    assert "fragmentation" not in flat["reason"]

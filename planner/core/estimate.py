@@ -18,7 +18,7 @@ from .accuracy import band_columns
 from .checks import check_layout, costed_framework, framework_name
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
-from .memory import MemoryBreakdown, memory_breakdown, middle_stage_params, stage_params
+from .memory import ALLOCATOR_FRAGMENTATION, MemoryBreakdown, memory_breakdown, middle_stage_params, stage_params
 from .params import ParamBreakdown, param_breakdown
 from .cost import checkpoint_bytes_of, run_costs
 from .efficiency import TimeParams
@@ -155,8 +155,13 @@ def fit_reason(mem: MemoryBreakdown, pp: int = 1) -> Optional[str]:
     stage = {0: "first", pp - 1: "last"}.get(int(mem.stage), "second")  # stage 1 of pp >= 3 (a middle one)
     where = "per GPU" if pp == 1 else f"on the {stage} pipeline stage's GPUs"
     room = f"{cap / GIB:.1f} GiB" + (f", {usable / GIB:.1f} GiB after the memory headroom" if usable < cap else "")
+    # what fragmentation alone decides: the tensors, runtime and NCCL buffers fit, the allocator's usual waste not
+    frag = float(mem.overhead_parts.get("fragmentation", 0.0)) if mem.overhead_parts else 0.0
+    tight = (f"; {(total - frag) / GIB:.1f} GiB before allocator fragmentation ({ALLOCATOR_FRAGMENTATION:.0%} of "
+             f"reserved, the measured average), so it fits only if the caching allocator wastes less (e.g. "
+             f"expandable_segments)") if total - frag <= usable else ""
     return (f"needs {total / GIB:.1f} GiB {where} but the GPU has {room} "
-            f"(largest parts, GiB: {top})")
+            f"(largest parts, GiB: {top}){tight}")
 
 
 def estimate(plan: Plan) -> Estimate:
