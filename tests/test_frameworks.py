@@ -21,6 +21,7 @@ SEARCH_LIMITS = {  # framework -> what no ranked (feasible) row may show
     "deepspeed": lambda r: (r["pp"] > 1 and r["zero_stage"] >= 2) or r["vpp"] > 1 or r["cp"] > 1,
     "torchtitan": lambda r: r["zero_stage"] == 1 or (r["tp"] > 1 and not r["sequence_parallel"]),
     "megatron": lambda r: r["zero_stage"] == 2,
+    "ddp": lambda r: r["tp"] > 1 or r["pp"] > 1 or r["cp"] > 1 or r["ep"] > 1 or r["zero_stage"] >= 2,
 }
 
 
@@ -73,12 +74,13 @@ def test_megatron_moe_with_tensor_parallelism_needs_sequence_parallelism():
 
 @pytest.mark.parametrize("framework", sorted(SEARCH_LIMITS))
 def test_search_ranks_only_layouts_the_framework_runs(framework):
-    res = search(_plan(framework), Constraints(max_gpus=64))
+    model = "llama-2-7b" if framework == "ddp" else "llama-2-70b"  # a replicated 70B fits no GPU
+    res = search(_plan(framework, model=model), Constraints(max_gpus=64))
     rows = res.rows(res.ranked(200, fold=False), with_reason_text=False)
     assert rows and all(r["framework"] == framework for r in rows)
     assert not [r for r in rows if SEARCH_LIMITS[framework](r)]
     # the rules reject something the unrestricted search would have taken, and say so by code
-    free = search(_plan(None), Constraints(max_gpus=64))
+    free = search(_plan(None, model=model), Constraints(max_gpus=64))
     assert free.feasible.sum() > res.feasible.sum()
     assert any(code.startswith(framework + ":") for code in res.reasons)
 
@@ -120,8 +122,7 @@ def test_every_published_run_obeys_the_rules_of_the_framework_that_ran_it():
         p = plan_of(r)
         check_layout(p.model, p.run, exec_from_spec(p.layout, p.run))
     counts = Counter(r.layout.framework for r in runs)
-    # None: the plain PyTorch DDP run of ColossalAI-Pytorch-lightning, a stack no framework value names
-    assert len(runs) == 259 and set(counts) == {"fsdp", "megatron", "torchtitan", "deepspeed", None}, counts
+    assert len(runs) == 259 and set(counts) == {"fsdp", "megatron", "torchtitan", "deepspeed", "ddp"}, counts
 
 
 def test_framework_sets_the_loss_and_torchtitans_unsharded_pipeline_stage():
@@ -186,3 +187,18 @@ def test_a_search_without_a_framework_says_which_one_each_row_was_costed_as(caps
                            "--seq", "4096", "--global-batch", "64", "--framework", "megatron", "-f", "csv")
     header, row = out.splitlines()[:2]
     assert row.split(",")[header.split(",").index("costed_framework")] == "megatron"
+
+
+def test_ddp_holds_its_gradient_buckets_beside_the_gradients():
+    """PyTorch DDP (gradient_as_bucket_view off, its default) keeps an all-reduce bucket copy of every gradient;
+    plain FSDP's NO_SHARD on the same layout does not. Everything else is the same (both run the unfused loss)."""
+    ddp = estimate(_plan("ddp", model="llama-2-7b", zero_stage=0)).to_dict()
+    fsdp = estimate(_plan("fsdp", model="llama-2-7b", zero_stage=0)).to_dict()
+    with_zero1 = estimate(_plan("ddp", model="llama-2-7b", zero_stage=1)).to_dict()  # ZeroRedundancyOptimizer
+    assert ddp["memory_gradients_bytes"] == pytest.approx(2 * fsdp["memory_gradients_bytes"], rel=1e-12)
+    assert with_zero1["memory_gradients_bytes"] == pytest.approx(ddp["memory_gradients_bytes"], rel=1e-12)
+    assert with_zero1["memory_optimizer_bytes"] < ddp["memory_optimizer_bytes"]
+    for part in ("weights", "activations", "logits"):
+        assert ddp[f"memory_{part}_bytes"] == pytest.approx(fsdp[f"memory_{part}_bytes"], rel=1e-12), part
+    with pytest.raises(SpecError, match="framework ddp replicates the model"):
+        estimate(_plan("ddp", model="llama-2-7b", zero_stage=3))

@@ -559,6 +559,7 @@ def test_memory_only_entries(result):
         assert not r.layout.flash_attention and r.layout.recompute == "full"
     assert other["colossalai_lightning_a100_40gb_gpt2xl_deepspeed_zero3"].layout.framework == "deepspeed"
     assert other["colossalai_lightning_a100_40gb_gpt2xl_ddp_amp"].loss == "unfused"
+    assert other["colossalai_lightning_a100_40gb_gpt2xl_ddp_amp"].layout.framework == "ddp"
     rows = [r for r in result[0] if r.id.startswith("torchtitan_h")] + titan
     assert len(rows) == 20
     for r in rows:

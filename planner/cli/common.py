@@ -118,6 +118,7 @@ class Framework(str, Enum):
     deepspeed = "deepspeed"
     torchtitan = "torchtitan"
     fsdp = "fsdp"
+    ddp = "ddp"
 
 
 class Schedule(str, Enum):
@@ -251,7 +252,8 @@ FLAGS: dict[str, Flag] = _table(
     Flag("schedule", "layout.pipeline_schedule", Optional[Schedule],
          "Pipeline schedule: 1f1b (interleaved with --vpp > 1) or zb-h1 (zero-bubble H1; vpp 1)."),
     Flag("framework", "layout.framework", Optional[Framework],
-         "Framework that will run it (megatron, deepspeed, torchtitan, fsdp): its layout rules and pipeline sends."),
+         "Framework that will run it (megatron, deepspeed, torchtitan, fsdp, ddp): its layout rules and pipeline "
+         "sends."),
     Flag("seq", "run.seq_len", Optional[int], "Sequence length, tokens."),
     Flag("global_batch", "run.global_batch_seqs", Optional[int], "Global batch, sequences."),
     Flag("global_batch_tokens", "run.global_batch_tokens", Optional[int], "Global batch, tokens."),

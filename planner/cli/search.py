@@ -388,8 +388,8 @@ def _fix(name: str, what: str) -> inspect.Parameter:
          "both)."),
     FLAGS["flash"].param(),
     FLAGS["offload"].param(),
-    FLAGS["framework"].but(help="Framework that will run it (megatron, deepspeed, torchtitan, fsdp): only layouts it "
-                           "can run are ranked.").param(),
+    FLAGS["framework"].but(help="Framework that will run it (megatron, deepspeed, torchtitan, fsdp, ddp): only "
+                           "layouts it can run are ranked.").param(),
     FLAGS["eager"].param(),
     FLAGS["schedule"].but(help="Pipeline schedule of every candidate with pp > 1: 1f1b (interleaved when vpp > 1) or "
                           "zb-h1 (vpp 1 only).").param(),

@@ -26,8 +26,12 @@ so that neither an estimate nor a search accepts a layout the framework cannot r
   Lab's Megatron-LM fork (Qi et al. 2024), so megatron and an unset framework accept it.
 * **fsdp** (PyTorch FSDP as llm-foundry/Composer and Hugging Face Accelerate run it): data parallelism only
   (tp = pp = cp = ep = 1), sharding NO_SHARD (0), SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD: no ZeRO-1.
+* **ddp** (PyTorch DistributedDataParallel, as Lightning's DDPStrategy and the Hugging Face Trainer run it without
+  FSDP or DeepSpeed): data parallelism only, the model replicated (zero_stage 0, or 1 with ZeroRedundancyOptimizer);
+  its gradient buckets are costed in memory (core/memory.py). Only where a plan names it: a plan that names no
+  framework is costed as one of the four above.
 
-A plan that names no framework must be runnable by one of them (``no-framework``: the union of the four rule sets).
+A plan that names no framework must be runnable by one of the four (``no-framework``: the union of their rules).
 """
 
 from __future__ import annotations
@@ -175,6 +179,14 @@ def _rules_of(code: int, model: ModelSpec, ex: Exec) -> list[Rule]:
                  f"must all be 1"),
             Rule("fsdp:zero1", zero != 1, lambda e: "framework fsdp has no ZeRO-1: NO_SHARD (zero_stage 0), "
                  "SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD (fsdp hybrid)"),
+        ]
+    if code == FRAMEWORK_CODE["ddp"]:
+        return [
+            Rule("ddp:dp-only", (ex.tp == 1) & (ex.pp == 1) & (ex.cp == 1) & (ex.ep == 1),
+                 lambda e: f"framework ddp is data parallel only: tp({e.tp}) pp({e.pp}) cp({e.cp}) ep({e.ep}) "
+                 f"must all be 1"),
+            Rule("ddp:sharding", (zero <= 1) & (ex.fsdp == 0), lambda e: f"framework ddp replicates the model: "
+                 f"zero_stage({int(e.zero_stage)}) at most 1 (ZeroRedundancyOptimizer) and no fsdp"),
         ]
     return []
 

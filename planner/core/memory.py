@@ -5,7 +5,10 @@ Sources:
 * **Model states** (Rajbhandari et al. 2020, ZeRO §3): mixed-precision Adam holds 2 bytes of weights, 2 (or 4 with
   fp32 gradient accumulation) of gradients and 12 of optimizer state (fp32 master, momentum, variance) per
   parameter. ZeRO-1 shards the optimizer state over the data-parallel group, ZeRO-2 also the gradients, ZeRO-3
-  (= FSDP full shard) also the weights. Optimizer bytes per kind: :data:`OPTIMIZER_STATE_BYTES`.
+  (= FSDP full shard) also the weights. Optimizer bytes per kind: :data:`OPTIMIZER_STATE_BYTES`. PyTorch DDP
+  (``framework: ddp``) holds the gradients twice: its all-reduce buckets beside ``param.grad`` (the
+  DistributedDataParallel docs, ``gradient_as_bucket_view``: off by default; on, it "saves memory equal to the total
+  gradients size"); Megatron's, DeepSpeed's and FSDP's gradients are views of their own buffers.
 * **Activations** (Korthikanti et al. 2022 §4, Table 2): per layer and micro-batch, s·b·h·(34 + 5·a·s/h) bytes with
   no parallelism, derived there tensor by tensor. :func:`layer_activation_bytes` keeps that derivation but sizes
   each tensor from the real shapes (GQA's narrower K/V, SwiGLU's three FFN tensors, dropout on or off, fused
@@ -97,7 +100,7 @@ LOSS_KINDS = ("fused", "unfused", "inplace")
 #: fp32: unfused (the conservative choice where a model brings a fused one, as llm-foundry's MPT does).
 FRAMEWORK_LOSS = {FRAMEWORK_CODE[None]: "fused", FRAMEWORK_CODE["megatron"]: "fused",
                   FRAMEWORK_CODE["deepspeed"]: "unfused", FRAMEWORK_CODE["torchtitan"]: "unfused",
-                  FRAMEWORK_CODE["fsdp"]: "unfused"}
+                  FRAMEWORK_CODE["fsdp"]: "unfused", FRAMEWORK_CODE["ddp"]: "unfused"}
 
 #: Live unsharded parameters and gradient-bucket elements of ZeRO-3 per GPU are bounded: DeepSpeed's defaults
 #: stage3_max_live_parameters 1e9 and reduce_bucket_size 5e8 (DeepSpeed config docs, "ZeRO optimizations");
@@ -344,6 +347,8 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
     Framework behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset,
     those of the framework each layout is costed as (:func:`framework_behaviour`)."""
     loss, pipeline_unsharded = framework_behaviour(model, ex, loss, pipeline_unsharded)
+    # PyTorch DDP keeps its all-reduce buckets beside param.grad (gradient_as_bucket_view off by default)
+    ddp_copies = np.where(np.asarray(costed_framework(model, ex)) == FRAMEWORK_CODE["ddp"], 2.0, 1.0)
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     m_dense, m_exp = middle_stage_params(model, pb, ex)
@@ -356,7 +361,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
         weights = dense * w / np.where(z >= 3, shard, 1) + expert * w / np.where(z >= 3, exp_shard, 1)
         # low-precision weight copies of a named recipe; ZeRO-3/FSDP casts the gathered layer and drops it
         weights = weights + (dense + expert) * weight_copy_bytes(run) * np.where(z >= 3, 0.0, 1.0)
-        grads = dense * g / np.where(z >= 2, shard, 1) + expert * g / np.where(z >= 2, exp_shard, 1)
+        grads = (dense * g / np.where(z >= 2, shard, 1) + expert * g / np.where(z >= 2, exp_shard, 1)) * ddp_copies
         opt = dense * o / np.where(z >= 1, shard, 1) + expert * o / np.where(z >= 1, exp_shard, 1)
         return weights, grads, opt
 

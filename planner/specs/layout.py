@@ -11,7 +11,7 @@ from .base import Spec
 Recompute = Literal["none", "selective", "full"]
 FSDPMode = Literal["none", "full", "hybrid"]
 #: Training frameworks whose layout rules a plan can ask for (planner/core/checks.py, framework_rules)
-Framework = Literal["megatron", "deepspeed", "torchtitan", "fsdp"]
+Framework = Literal["megatron", "deepspeed", "torchtitan", "fsdp", "ddp"]
 #: Pipeline schedules: 1f1b (interleaved when vpp > 1) and zb-h1 (Qi et al. 2024, Zero Bubble Pipeline Parallelism)
 PipelineSchedule = Literal["1f1b", "zb-h1"]
 
@@ -26,7 +26,7 @@ MAX_SEARCH_GPUS = 2**17
 #: Integer codes the vectorised core uses for the string choices (searches hold them in numpy arrays).
 RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 FSDP_CODE = {"none": 0, "full": 1, "hybrid": 2}
-FRAMEWORK_CODE = {None: 0, "megatron": 1, "deepspeed": 2, "torchtitan": 3, "fsdp": 4}
+FRAMEWORK_CODE = {None: 0, "megatron": 1, "deepspeed": 2, "torchtitan": 3, "fsdp": 4, "ddp": 5}
 SCHEDULE_CODE = {"1f1b": 0, "zb-h1": 1}
 
 
@@ -87,7 +87,9 @@ class LayoutSpec(Spec):
         "deferred into the bubble, a third of 1F1B's bubble at 1F1B's peak memory; non-interleaved, vpp 1).")
     framework: Optional[Framework] = Field(
         None, description="The framework that will run the plan: megatron (Megatron-LM/-Core, NeMo), deepspeed, "
-        "torchtitan or fsdp (PyTorch FSDP as llm-foundry/Composer and Accelerate run it, data parallel only). Its "
+        "torchtitan, fsdp (PyTorch FSDP as llm-foundry/Composer and Accelerate run it, data parallel only) or ddp "
+        "(PyTorch DistributedDataParallel, as Lightning and the Hugging Face Trainer run it without FSDP or "
+        "DeepSpeed: data parallel, no sharding; named only, never assumed). Its "
         "layout rules apply to estimates and searches (a search returns only layouts it can run) and its pipeline "
         "sends are costed as it makes them. Unset: the layout must be one some framework runs (the union of their rules).")
     tp_comm_overlap: bool = Field(
