@@ -14,7 +14,9 @@ Sources:
   each tensor from the real shapes (GQA's narrower K/V, SwiGLU's three FFN tensors, dropout on or off, fused
   attention that keeps no s x s scores, context parallelism), and reproduces all five rows of Table 2 when set
   to the paper's case (a test checks it). Full recomputation keeps only the layer input (2·s·b·h, /t with sequence
-  parallelism) plus one layer's working set for the layer being recomputed.
+  parallelism) plus one layer's working set for the layer being recomputed. That working set is never alive beside
+  the loss's tensors (the head's backward frees them before the last layer is recomputed), so the stage that
+  computes the loss counts the larger of the two, not both.
 * **Pipeline** (Korthikanti §4.2.3, Narayanan 2021 §2.2): with 1F1B rank r holds min(pp - r, m) micro-batches of
   its layers in flight, so the first stage one micro-batch of all L layers; interleaving with v virtual stages holds
   what Megatron-LM's schedule loop warms up (:func:`in_flight_microbatches`: pp·(1 + (pp-1)/(pp·v)) on the first
