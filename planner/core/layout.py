@@ -75,7 +75,14 @@ class Exec:
         Dubey et al. 2024 §3.3.2): over S = pp·vpp virtual stages of base = floor(L/S) layers, the first virtual
         stage keeps base, the middle ones take the L mod S extra layers in order, the last the remainder. A rank
         holds virtual stages rank, rank + pp, ... (looped). Even stages: L/pp each. The fullest rank, which sets the
-        pace, is counted as ceil(L/S)·vpp (:meth:`stage_fraction`)."""
+        pace, is counted as ceil(L/S)·vpp (:meth:`stage_fraction`). Kept per instance and layer count: the memory
+        model asks for it a dozen times per evaluation, and over a search's arrays each asking costs milliseconds."""
+        cache = self.__dict__.setdefault("_edge_layers", {})  # not a field: equality and replace() ignore it
+        if layers not in cache:
+            cache[layers] = self._edge_stage_layers(layers)
+        return cache[layers]
+
+    def _edge_stage_layers(self, layers: int) -> tuple[Num, Num]:
         S = self.pp * self.vpp
         base, extra = np.floor(layers / S), np.mod(layers, S)
         first = base * self.vpp + np.minimum(self.vpp - 1, np.floor(extra / self.pp))

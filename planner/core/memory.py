@@ -348,9 +348,10 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
     """Memory of the most loaded GPU (first, second or last pipeline stage) for one plan or an array of layouts.
     Framework behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset,
     those of the framework each layout is costed as (:func:`framework_behaviour`)."""
-    loss, pipeline_unsharded = framework_behaviour(model, ex, loss, pipeline_unsharded)
+    code = np.asarray(costed_framework(model, ex))  # once: the rules of every framework are evaluated for it
+    loss, pipeline_unsharded = framework_behaviour(model, ex, loss, pipeline_unsharded, code)
     # PyTorch DDP keeps its all-reduce buckets beside param.grad (gradient_as_bucket_view off by default)
-    ddp_copies = np.where(np.asarray(costed_framework(model, ex)) == FRAMEWORK_CODE["ddp"], 2.0, 1.0)
+    ddp_copies = np.where(code == FRAMEWORK_CODE["ddp"], 2.0, 1.0)
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     m_dense, m_exp = middle_stage_params(model, pb, ex)
@@ -455,13 +456,14 @@ def stage_activation_bytes(model: ModelSpec, run: RunSpec, ex: Exec) -> dict[str
     return out
 
 
-def framework_behaviour(model: ModelSpec, ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool]
-                        ) -> tuple[object, Num]:
+def framework_behaviour(model: ModelSpec, ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool],
+                        code: Optional[Num] = None) -> tuple[object, Num]:
     """(loss kind, pipeline_unsharded): as given, else those of the framework each layout is costed as
     (:func:`~planner.core.checks.costed_framework`: the plan's, or with none named the first that runs the layout,
     as the time model costs it): :data:`FRAMEWORK_LOSS`, and torchtitan keeps a pipelined FSDP stage unsharded. The
-    loss comes back as a kind name, or as an array of FRAMEWORK_CODEs when it varies by layout."""
-    code = np.asarray(costed_framework(model, ex))
+    loss comes back as a kind name, or as an array of FRAMEWORK_CODEs when it varies by layout. ``code``: the
+    costed FRAMEWORK_CODE when the caller has it."""
+    code = np.asarray(costed_framework(model, ex) if code is None else code)
     if loss is None:
         loss = FRAMEWORK_LOSS[int(code)] if code.ndim == 0 else code
     if pipeline_unsharded is None:
