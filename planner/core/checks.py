@@ -28,7 +28,8 @@ so that neither an estimate nor a search accepts a layout the framework cannot r
   (tp = pp = cp = ep = 1), sharding NO_SHARD (0), SHARD_GRAD_OP (2), FULL_SHARD (3) or HYBRID_SHARD: no ZeRO-1.
 * **ddp** (PyTorch DistributedDataParallel, as Lightning's DDPStrategy and the Hugging Face Trainer run it without
   FSDP or DeepSpeed): data parallelism only, the model replicated (zero_stage 0, or 1 with ZeroRedundancyOptimizer);
-  its gradient buckets are costed in memory (core/memory.py). Only where a plan names it: a plan that names no
+  its autocast mixed precision and gradient buckets are costed in memory and its fp32 gradient all-reduce in time
+  (core/memory.py, state_bytes). Only where a plan names it: a plan that names no
   framework is costed as one of the four above.
 
 A plan that names no framework must be runnable by one of the four (``no-framework``: the union of their rules).

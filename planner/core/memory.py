@@ -6,9 +6,10 @@ Sources:
   fp32 gradient accumulation) of gradients and 12 of optimizer state (fp32 master, momentum, variance) per
   parameter. ZeRO-1 shards the optimizer state over the data-parallel group, ZeRO-2 also the gradients, ZeRO-3
   (= FSDP full shard) also the weights. Optimizer bytes per kind: :data:`OPTIMIZER_STATE_BYTES`. PyTorch DDP
-  (``framework: ddp``) holds the gradients twice: its all-reduce buckets beside ``param.grad`` (the
-  DistributedDataParallel docs, ``gradient_as_bucket_view``: off by default; on, it "saves memory equal to the total
-  gradients size"); Megatron's, DeepSpeed's and FSDP's gradients are views of their own buffers.
+  (``framework: ddp``) runs mixed precision as torch.autocast does, fp32 parameters and gradients plus cached casts,
+  and holds the gradients twice: its all-reduce buckets beside ``param.grad`` (the DistributedDataParallel docs,
+  ``gradient_as_bucket_view``: off by default; on, it "saves memory equal to the total gradients size");
+  Megatron's, DeepSpeed's and FSDP's gradients are views of their own buffers (:func:`state_bytes`).
 * **Activations** (Korthikanti et al. 2022 §4, Table 2): per layer and micro-batch, s·b·h·(34 + 5·a·s/h) bytes with
   no parallelism, derived there tensor by tensor. :func:`layer_activation_bytes` keeps that derivation but sizes
   each tensor from the real shapes (GQA's narrower K/V, SwiGLU's three FFN tensors, dropout on or off, fused
@@ -162,6 +163,38 @@ def optimizer_bytes_per_param(run: RunSpec) -> float:
     if run.optimizer_moments_dtype == "bf16" and run.optimizer != "adam8bit":
         moments = moments / 2.0
     return master + moments
+
+
+#: Bytes per parameter of the fp16/bf16 copies torch.autocast caches of the weights it casts for its matmuls
+#: (``torch.autocast(cache_enabled=True)``, the default: kept until the autocast region is left, so all of them at
+#: the loss of a forward run in one region).
+AUTOCAST_CACHE_BYTES = 2.0
+
+
+def state_bytes(run: RunSpec, code: Num) -> tuple[Num, Num, Num]:
+    """(weight, gradient, optimizer) bytes per parameter for the framework ``code`` (FRAMEWORK_CODE; arrays too).
+
+    Mixed precision as Megatron-LM, DeepSpeed and FSDP run it: :func:`bytes_per_weight`, :func:`bytes_per_grad`,
+    :func:`optimizer_bytes_per_param`. PyTorch DDP (``ddp``) runs it as torch.autocast does (Lightning's
+    ``16-mixed``/``bf16-mixed``, the Hugging Face Trainer's fp16/bf16): fp32 parameters (4 bytes, no separate master
+    copy: the optimizer keeps its moments only) plus :data:`AUTOCAST_CACHE_BYTES` of cast copies, fp32 gradients
+    (4), and its all-reduce buckets beside ``param.grad`` (``gradient_as_bucket_view`` off by default: the gradients
+    twice)."""
+    w, o = bytes_per_weight(run), optimizer_bytes_per_param(run)
+    ddp = np.asarray(code) == FRAMEWORK_CODE["ddp"]
+    amp = ddp & run.mixed_precision
+    master = 4.0 if run.master_weights_dtype == "fp32" else 2.0
+    o_amp = o if run.optimizer_state_bytes_per_param is not None else o - master
+    return (np.where(amp, 4.0 + AUTOCAST_CACHE_BYTES, w), gradient_bytes(run, code) * np.where(ddp, 2.0, 1.0),
+            np.where(amp, o_amp, o))
+
+
+def gradient_bytes(run: RunSpec, code: Num) -> Num:
+    """Bytes of one gradient element as the framework ``code`` keeps and reduces it: :func:`bytes_per_grad`, but fp32
+    (4) under PyTorch DDP's torch.autocast mixed precision, whose parameters and so gradients are fp32."""
+    g = bytes_per_grad(run)
+    amp = (np.asarray(code) == FRAMEWORK_CODE["ddp"]) & run.mixed_precision & (run.grad_bytes_per_param is None)
+    return np.where(amp, 4.0, g)
 
 
 def weight_copy_bytes(run: RunSpec) -> float:
@@ -350,8 +383,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
     those of the framework each layout is costed as (:func:`framework_behaviour`)."""
     code = np.asarray(costed_framework(model, ex))  # once: the rules of every framework are evaluated for it
     loss, pipeline_unsharded = framework_behaviour(model, ex, loss, pipeline_unsharded, code)
-    # PyTorch DDP keeps its all-reduce buckets beside param.grad (gradient_as_bucket_view off by default)
-    ddp_copies = np.where(code == FRAMEWORK_CODE["ddp"], 2.0, 1.0)
+    w_b, g_b, o_b = state_bytes(run, code)  # per parameter (PyTorch DDP: autocast's fp32 copies, its buckets)
     pb = param_breakdown(model)
     f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
     m_dense, m_exp = middle_stage_params(model, pb, ex)
@@ -359,13 +391,12 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
     exp_shard = np.maximum(1, shard / ex.ep)  # expert weights are replicated over dp·cp/ep ranks
 
     def states(dense, expert):
-        w, g, o = bytes_per_weight(run), bytes_per_grad(run), optimizer_bytes_per_param(run)
         z = ex.zero_stage
-        weights = dense * w / np.where(z >= 3, shard, 1) + expert * w / np.where(z >= 3, exp_shard, 1)
+        weights = dense * w_b / np.where(z >= 3, shard, 1) + expert * w_b / np.where(z >= 3, exp_shard, 1)
         # low-precision weight copies of a named recipe; ZeRO-3/FSDP casts the gathered layer and drops it
         weights = weights + (dense + expert) * weight_copy_bytes(run) * np.where(z >= 3, 0.0, 1.0)
-        grads = (dense * g / np.where(z >= 2, shard, 1) + expert * g / np.where(z >= 2, exp_shard, 1)) * ddp_copies
-        opt = dense * o / np.where(z >= 1, shard, 1) + expert * o / np.where(z >= 1, exp_shard, 1)
+        grads = dense * g_b / np.where(z >= 2, shard, 1) + expert * g_b / np.where(z >= 2, exp_shard, 1)
+        opt = dense * o_b / np.where(z >= 1, shard, 1) + expert * o_b / np.where(z >= 1, exp_shard, 1)
         return weights, grads, opt
 
     acts = stage_activation_bytes(model, run, ex)

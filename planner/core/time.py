@@ -51,7 +51,7 @@ from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_
 from .kernels import Rates, attention_kernel_rates, gemm_pass_s, rates_of
 from .layout import Exec, Num
 from .memory import (TORCHTITAN_REDUCE_BYTES, activation_bytes_per_element, bytes_per_grad, bytes_per_weight,
-                     middle_stage_params, stage_params)
+                     gradient_bytes, middle_stage_params, stage_params)
 from .params import expert_width, layer_groups, param_breakdown
 
 #: Bytes the optimizer step moves per parameter besides the gradient, under mixed precision: fp32 master weight
@@ -559,7 +559,7 @@ def data_parallel_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, 
     flight, the ring exchange of a recomputed forward, and NIC sharing with EP all-to-alls (exposed, not hidden)
     and pipeline sends (one per micro-batch and stage boundary)."""
     stage_params_gpu = fullest_stage_params(model, ex)
-    g_bytes, w_bytes = bytes_per_grad(run), bytes_per_weight(run)
+    g_bytes, w_bytes = gradient_bytes(run, ex.framework), bytes_per_weight(run)  # DDP's autocast: fp32 gradients
     n_dp = ex.dp * ex.cp
     shard = ex.shard_group(hw.gpus_per_node)
     L = model.total_layers

@@ -88,8 +88,8 @@ class LayoutSpec(Spec):
     framework: Optional[Framework] = Field(
         None, description="The framework that will run the plan: megatron (Megatron-LM/-Core, NeMo), deepspeed, "
         "torchtitan, fsdp (PyTorch FSDP as llm-foundry/Composer and Accelerate run it, data parallel only) or ddp "
-        "(PyTorch DistributedDataParallel, as Lightning and the Hugging Face Trainer run it without FSDP or "
-        "DeepSpeed: data parallel, no sharding; named only, never assumed). Its "
+        "(PyTorch DistributedDataParallel with torch.autocast, as Lightning and the Hugging Face Trainer run it "
+        "without FSDP or DeepSpeed: data parallel, no sharding; named only, never assumed). Its "
         "layout rules apply to estimates and searches (a search returns only layouts it can run) and its pipeline "
         "sends are costed as it makes them. Unset: the layout must be one some framework runs (the union of their rules).")
     tp_comm_overlap: bool = Field(
