@@ -57,7 +57,7 @@ import numpy as np
 
 from .core.accuracy import AGAINST_STEP, WITH_STEP, band_columns, band_multipliers, full_shard_gpus, outside_region
 from .core.efficiency import run_peak_flop_per_s
-from .core.checks import FRAMEWORK_NAMES, costed_framework, layout_rules, valid_mask
+from .core.checks import FRAMEWORK_NAMES, layout_rules, valid_mask
 from .core.cost import STEP_FIXED_KEYS, CostResult, checkpoint_bytes_of, run_costs
 from .core.estimate import GIB, evaluate
 from .core.layout import Exec, exec_from_spec
@@ -714,8 +714,7 @@ class SearchResult:
         if n == 0:
             return []
         sp = self.space
-        ex_rows = sp.exec_rows(self.grid_index[idx])
-        ev = evaluate(self.plan, ex_rows)
+        ev = evaluate(self.plan, sp.exec_rows(self.grid_index[idx]))
         th, tb, mem, fl = ev.throughput, ev.time, ev.memory, ev.flops
         s, i_sp, i_rec, i_sh = sp.unravel(self.grid_index[idx])
         c = {k: a[s] for k, a in sp.cols.items()}
@@ -744,7 +743,7 @@ class SearchResult:
             "flash_attention": [self.plan.layout.flash_attention] * n,
             "framework": [self.plan.layout.framework] * n,
             "costed_framework": [FRAMEWORK_NAMES[k] for k in np.broadcast_to(
-                np.asarray(costed_framework(self.plan.model, ex_rows)), (n,)).astype(np.int64).tolist()],
+                np.asarray(ev.framework), (n,)).astype(np.int64).tolist()],
             "pipeline_schedule": [self.plan.layout.pipeline_schedule] * n,
             "eager_elementwise": [self.plan.layout.eager_elementwise] * n,
             "step_time_s": f(th.step_time_s), "tokens_per_s_per_gpu": f(th.tokens_per_s_per_gpu),

@@ -23,6 +23,7 @@ from planner import registry
 from planner.core.checks import valid_mask
 from planner.core.estimate import estimate, evaluate
 from planner.core.layout import Exec, exec_from_spec
+from planner.specs.layout import FRAMEWORK_CODE
 from planner.core.memory import memory_breakdown
 from planner.core.params import param_breakdown
 from planner.specs.plan import Plan
@@ -194,8 +195,8 @@ def test_more_zero_never_increases_memory(plan):
     # one framework's behaviour throughout: unnamed, ZeRO-2 is costed as DeepSpeed (Megatron has none), whose unfused
     # loss keeps more at the logits than Megatron's fused one; that is the framework, not the sharding
     def _mem(p):
-        return memory_breakdown(p.model, p.run, exec_from_spec(p.layout, p.run), p.hardware, loss="fused",
-                                pipeline_unsharded=False)
+        ex = exec_from_spec(p.layout, p.run).replace(framework=FRAMEWORK_CODE["megatron"])
+        return memory_breakdown(p.model, p.run, ex, p.hardware)
 
     mems = [_mem(_with_layout(plan, zero_stage=z, fsdp="none")) for z in range(4)]
     for lo, hi in zip(mems, mems[1:]):

@@ -3,11 +3,11 @@
 Korthikanti et al. 2022 Table 4 timed the forward and backward pass of one layer of their 22B model (h 6144, 64
 heads, tp 8, s 2048, micro-batch 4, A100 80GB, Megatron-LM; planner/data/microbench.yaml layer_timing_microbench)
 under five settings. The time model's layer (GEMMs, attention core, elementwise traffic, TP collectives with
-Megatron's backward overlap, recomputation) must land within 2% of each forward time, 7% of each backward time
-and 5% of their sum. At the committed calibration the worst are the baseline's backward, 6.4% slow, and its sum,
-4.2%: the backward TP all-reduce hidden under the weight-gradient GEMMs (1.6 ms of the layer) now costs the GEMMs
-it slows (time.overlap_s, 18.9% measured by Lee et al. 2025: +0.3 ms); before that term (and its refit) they
-were 5.1% and 3.9%.
+Megatron's backward overlap, recomputation) must land within 2% of each forward time, 6% of each backward time
+and 4% of their sum. At the committed calibration one setting misses (``KNOWN_MISS``, an expected failure that
+fails the suite once it passes): the baseline's backward, 6.4% slow, and its sum, 4.2%. The backward TP all-reduce
+hidden under the weight-gradient GEMMs (1.6 ms of the layer) now costs the GEMMs it slows (time.overlap_s, 18.9%
+measured by Lee et al. 2025: +0.3 ms); before that term (and its refit) they were 5.1% and 3.9%.
 The layer is not fitted to this table; its GEMM and elementwise terms come from the end-to-end calibration."""
 
 from __future__ import annotations
@@ -46,16 +46,28 @@ def layer_ms(sp: int, recompute: int) -> tuple[float, float]:
     fwd_comm = work.tp_comm_s / 2.0  # one collective per block forward, one backward
     layers = plan.model.total_layers
     fwd = (work.fwd_s + fwd_comm) / layers
-    bwd = (work.total_s - work.fwd_s + again + tp_exposed_s(ex, work, tp_all, r.eff.overlap_compute_slowdown) - fwd_comm) / layers
+    exposed = tp_exposed_s(ex, work, tp_all, r.eff.overlap_compute_slowdown)
+    bwd = (work.total_s - work.fwd_s + again + exposed - fwd_comm) / layers
     return 1e3 * float(fwd), 1e3 * float(bwd)
 
 
+#: The one setting that misses the 6% / 4% bounds the test was written with; strict, so it fails once it meets them
+KNOWN_MISS = {"baseline no recompute": "backward 6.4% and sum 4.2% slow since the backward TP all-reduce hidden under "
+              "the weight-gradient GEMMs slows them (time.overlap_s, 18.9% measured by Lee et al. 2025)"}
+
+
 @pytest.mark.parametrize("row", _rows(), ids=lambda r: r["experiment"])
-def test_layer_time_against_korthikanti_table_4(row):
-    fwd, bwd = layer_ms(*SETTINGS[row["experiment"]])
+def test_layer_forward_against_korthikanti_table_4(row):
+    fwd, _ = layer_ms(*SETTINGS[row["experiment"]])
     assert fwd == pytest.approx(row["forward_ms"], rel=0.02)
-    assert bwd == pytest.approx(row["backward_ms"], rel=0.07)
-    assert fwd + bwd == pytest.approx(row["combined_ms"], rel=0.05)
+
+
+@pytest.mark.parametrize("row", [pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISS[
+    r["experiment"]])) if r["experiment"] in KNOWN_MISS else r for r in _rows()], ids=lambda r: r["experiment"])
+def test_layer_backward_against_korthikanti_table_4(row):
+    fwd, bwd = layer_ms(*SETTINGS[row["experiment"]])
+    assert bwd == pytest.approx(row["backward_ms"], rel=0.06)
+    assert fwd + bwd == pytest.approx(row["combined_ms"], rel=0.04)
 
 
 def test_megatrons_backward_overlap_is_what_brings_the_backward_to_the_measurement():
@@ -67,7 +79,8 @@ def test_megatrons_backward_overlap_is_what_brings_the_backward_to_the_measureme
     ex = exec_from_spec(plan.layout, plan.run).replace(sp=0, recompute=0, framework=no_overlap)
     r = rates_of(plan.hardware, plan.run, activation_bytes_per_element(plan.run))
     work = layers_s(plan.model, plan.run, ex, r, collective_of(plan.hardware, r.eff))
-    bwd = (work.total_s - work.fwd_s + tp_exposed_s(ex, work, work.tp_comm_s, r.eff.overlap_compute_slowdown) - work.tp_comm_s / 2.0)
+    exposed = tp_exposed_s(ex, work, work.tp_comm_s, r.eff.overlap_compute_slowdown)
+    bwd = work.total_s - work.fwd_s + exposed - work.tp_comm_s / 2.0
     assert 1e3 * float(bwd) / plan.model.total_layers > 1.10 * 11.9
 
 

@@ -25,8 +25,9 @@ import pytest
 
 from planner.calibrate.validate import validate
 from planner.core.memory import (ALLOCATOR_FRAGMENTATION, LOSS_FP32_BYTES, NCCL_COMMUNICATOR_BYTES, communicators,
-                                 fsdp_buffer_bytes, loss_bytes_per_logit, memory_breakdown, stage_params)
+                                 fsdp_buffer_bytes, loss_bytes_per_logit, memory_breakdown, rank_params)
 from planner.core.params import param_breakdown
+from planner.specs.layout import FRAMEWORK_CODE
 from planner.specs.run import RunSpec
 
 try:
@@ -147,7 +148,7 @@ def test_buffers_never_undo_what_sharding_saved(hw):
     pb = param_breakdown(model)
     ex = make_exec(dp=2, zero_stage=3, fsdp=1)
     fw, _ = fsdp_buffer_bytes(model, RUN, ex, hw, pb)["first"]
-    stage = stage_params(model, pb, ex)[0]
+    stage = rank_params(model, pb, ex)["first"][0]
     assert float(fw) == pytest.approx(stage * 0.5 * 2.0)
     z2, z3 = (memory_breakdown(model, RUN, make_exec(dp=2, zero_stage=z, global_batch=2), hw) for z in (2, 3))
     assert float(z3.total_bytes) <= float(z2.total_bytes)
@@ -166,8 +167,8 @@ def test_fsdp_with_pipelining_as_torchtitan_runs_it(hw):
     assert float(lw) > 0 and float(lg) == pytest.approx(float(lw) * 2)
     default = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb)["first"]
     assert float(default[0]) < float(fw) and float(default[1]) < float(fg)
-    on = memory_breakdown(MODEL, RUN, ex, hw, pipeline_unsharded=True)
-    off = memory_breakdown(MODEL, RUN, ex, hw)
+    on = memory_breakdown(MODEL, RUN, ex.replace(framework=FRAMEWORK_CODE["torchtitan"]), hw, loss="fused")
+    off = memory_breakdown(MODEL, RUN, ex.replace(framework=FRAMEWORK_CODE["fsdp"]), hw, loss="fused")
     assert float(on.allocated_bytes) > float(off.allocated_bytes)
 
 
@@ -177,3 +178,16 @@ def test_activations_keep_korthikanti(hw):
     base = _mem(hw, dp=8, global_batch=8)
     other = memory_breakdown(MODEL, RUN, make_exec(dp=8, zero_stage=3, fsdp=1, global_batch=8), hw, loss="unfused")
     assert float(base.activations_bytes) == float(other.activations_bytes)
+
+
+def test_rank_params_hold_the_whole_model_once(hw):
+    """First + middle stages + last hold every parameter once when the stages are even (the tied embedding's copy on
+    the last stage aside), and each rank's root is what lies outside its layers."""
+    model = gpt_model(layers=24, hidden=1024, heads=16, vocab=32000, seq=2048)
+    pb = param_breakdown(model)
+    ex = make_exec(pp=4, tp=2, dp=1, global_batch=8)
+    ranks = rank_params(model, pb, ex)
+    total = (ranks["first"][0] + 2 * ranks["middle"][0] + ranks["last"][0]) * 2  # 2 middle stages; tp 2
+    tied = model.vocab_size * model.hidden_size if model.tie_embeddings else 0
+    assert float(total) == pytest.approx(pb.total + tied, rel=1e-12)
+    assert float(ranks["middle"][2]) == 0.0 and float(ranks["first"][2]) * 2 == pytest.approx(pb.embedding)

@@ -358,3 +358,36 @@ def test_overlap_slowdown_figures_are_the_model_constants():
     assert f"({NCCL_OVERLAP_SMS:.0f} of an H100's 132 in an FSDP prefetch trace)" in text
     assert (f"hold {TE_USERBUFFER_SMS:g} SMs on average by their defaults (1 for copy-engine ring exchanges, 16 for "
             f"the others), so the TP traffic they hide costs {TE_USERBUFFER_SMS:g}/{NCCL_OVERLAP_SMS:.0f}") in text
+
+
+def test_layer_microbench_figures_are_the_model_against_table_4():
+    """The README's Korthikanti Table 4 sentence: the baseline's backward and sum errors as the layer model gives
+    them (tests/test_layer_microbench.py holds the bounds)."""
+    from test_layer_microbench import SETTINGS, _rows, layer_ms
+
+    row = next(r for r in _rows() if r["experiment"] == "baseline no recompute")
+    fwd, bwd = layer_ms(*SETTINGS[row["experiment"]])
+    said = (f"its backward is {100 * (bwd / row['backward_ms'] - 1):.1f}% slow and its sum "
+            f"{100 * ((fwd + bwd) / row['combined_ms'] - 1):.1f}%")
+    assert said in _readme_text(), said
+
+
+def test_memory_figures_are_the_validation_output():
+    """The README's memory paragraph: run count, median and p90 as `planner validate` prints them, and the two
+    GPT2-XL rows and the worst miss as it predicts them."""
+    from planner.calibrate.validate import validate
+
+    check = validate()["memory_check"]
+    by = {r["id"]: r["memory_error_pct"] for r in check["measured_runs"]}
+    text = _readme_text()
+    assert f"Memory: {check['measured_n']} public runs measured it" in text
+    assert (f"median |error| {check['measured_median_abs_pct_error']:.1f}%, "
+            f"p90 {check['measured_p90_abs_pct_error']:.1f}%") in text
+    assert f"torch AMP reads {by['colossalai_lightning_a100_40gb_gpt2xl_ddp_amp']:.0f}%" in text
+    assert f"read +23% (now {by['colossalai_lightning_a100_40gb_gpt2xl_deepspeed_zero3']:.0f}%)" in text
+    piped = [abs(v) for k, v in by.items() if k.startswith("torchtitan_h100_mem_405b")]
+    assert all(v < 0 for k, v in by.items() if k.startswith("torchtitan_h100_mem_405b"))
+    assert f"pipelined ones are predicted {min(piped):.0f}-{max(piped):.0f}% low" in text
+    worst = min(by, key=lambda k: by[k])
+    assert worst == "torchtitan_h100_mem_70b_2d" and f"FSDP + TP run, {by[worst]:.0f}%" in text
+    assert f"1 of {check['runs']} is predicted not to fit" in text

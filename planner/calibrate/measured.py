@@ -126,8 +126,6 @@ class MeasuredRun:
     measured_memory_kind: str = "device"
     cluster: Optional[str] = None  #: hardware_profiles/clusters/ name of the node and fabric the run used, if stated
     loss: str = "fused"  #: how the source's framework computes the loss (planner.core.memory.LOSS_KINDS)
-    #: FSDP with pipelining keeps the stage unsharded (planner.core.memory.fsdp_buffer_bytes): torchtitan
-    pipeline_unsharded: bool = False
 
     @property
     def gpus(self) -> int:
@@ -780,17 +778,6 @@ def _loss(key: str, extra: dict, notes: list[str]) -> str:
     return "fused"
 
 
-def _pipeline_unsharded(key: str, layout: LayoutSpec, notes: list[str]) -> bool:
-    """Whether FSDP keeps each pipeline stage unsharded through the step: torchtitan with pp > 1 and FSDP
-    (parallelize_llama.apply_fsdp: reshard_after_forward=False when pipelining; torch.distributed.pipelining reduces
-    gradients after the last micro-batch only)."""
-    if key == "torchtitan" and layout.pp > 1 and layout.effective_zero_stage >= 3:
-        notes.append("FSDP with pipelining as torchtitan runs it: the stage's parameters stay unsharded between "
-                     "micro-batches and its gradients accumulate unsharded until the last one")
-        return True
-    return False
-
-
 def _cluster(hw: dict, notes: list[str]) -> Optional[str]:
     """The ``hardware.cluster`` an entry names (a hardware_profiles/clusters/ profile), checked; None if not given."""
     name = hw.get("cluster")
@@ -927,7 +914,6 @@ def _load_entry(entry: dict, key: str, fill: bool) -> MeasuredRun:
         measured_memory_kind=memory_kind,
         cluster=cluster,
         loss=loss,
-        pipeline_unsharded=_pipeline_unsharded(key, layout, notes),
     )
 
 

@@ -56,10 +56,9 @@ def predict(run: MeasuredRun, params: Optional[TimeParams] = None, plan: Optiona
     ex = exec_from_spec(plan.layout, plan.run)
     ev = evaluate(plan, ex, params)
     th, mem = ev.throughput, ev.memory
-    # the loss and FSDP+PP behaviour as the source's own code ran them (MeasuredRun; llm-foundry's MPT brings a
-    # fused loss where its framework's default is unfused)
-    mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware, loss=run.loss,
-                           pipeline_unsharded=run.pipeline_unsharded)
+    # the loss as the source's own code computed it (MeasuredRun; llm-foundry's MPT brings a fused loss where its
+    # framework's default is unfused); torchtitan's unsharded pipelined stage follows from its framework
+    mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware, loss=run.loss)
     return Prediction(run=run, tokens_per_s_per_gpu=float(th.tokens_per_s_per_gpu), step_time_s=float(th.step_time_s),
                       mfu=float(th.mfu), memory_bytes=float(mem.total_bytes), capacity_bytes=mem.capacity_bytes,
                       breakdown={k: float(v) for k, v in ev.time.parts().items()},

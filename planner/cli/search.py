@@ -184,11 +184,21 @@ def costed_as_line(rows: list[dict]) -> Optional[str]:
     ``costed as (no framework named): megatron #1, #2; torchtitan #3``; None when the plan names one."""
     if not rows or rows[0].get("framework") is not None:
         return None
+    by = _ranks_by(rows, lambda r: [r.get("costed_framework") or "none"])
+    return "costed as (no framework named): " + "; ".join(f"{name} {_ranks(ranks)}" for name, ranks in by.items())
+
+
+def _ranks_by(rows: list[dict], keys_of) -> dict[str, list[int]]:
+    """Key -> the ranks of the rows ``keys_of(row)`` lists it for, keys in order of first appearance."""
     by: dict[str, list[int]] = {}
     for r in rows:
-        by.setdefault(r.get("costed_framework") or "none", []).append(r["rank"])
-    return "costed as (no framework named): " + "; ".join(
-        f"{name} #{', #'.join(map(str, ranks))}" for name, ranks in by.items())
+        for key in keys_of(r):
+            by.setdefault(key, []).append(r["rank"])
+    return by
+
+
+def _ranks(ranks: list[int]) -> str:
+    return "#" + ", #".join(map(str, ranks))
 
 
 def _ranked_table(title: str, rows: list[dict], batch_varies: bool, with_reason: bool = False):
@@ -219,11 +229,8 @@ OUTSIDE_MARK = "*"
 def extrapolation_lines(rows: list[dict]) -> list[str]:
     """One line per distinct reason the rows of a table lie outside the validated region, naming the rows (by
     rank) it applies to: what ``estimate`` prints for one plan, for a ranked table."""
-    by_reason: dict[str, list[int]] = {}
-    for r in rows:
-        for reason in filter(None, (x.strip() for x in (r.get("extrapolation") or "").split(";"))):
-            by_reason.setdefault(reason, []).append(r["rank"])
-    return [f"{OUTSIDE_MARK} outside the validated region (#{', #'.join(map(str, ranks))}): {reason}"
+    by_reason = _ranks_by(rows, lambda r: filter(None, (x.strip() for x in (r.get("extrapolation") or "").split(";"))))
+    return [f"{OUTSIDE_MARK} outside the validated region ({_ranks(ranks)}): {reason}"
             for reason, ranks in by_reason.items()]
 
 

@@ -3,9 +3,10 @@
 One list of rules serves both a single plan (the first broken rule becomes a one-line :class:`SpecError` naming
 every factor) and the layout search (each rule is a mask over all candidates; the reason code is kept per row).
 The rules are Megatron-LM's (``megatron/core/parallel_state.py`` and its argument checks): heads and KV heads
-split over tp, at least one layer per virtual pipeline stage (uneven stages are allowed, as Megatron-LM's
-``decoder_first/last_pipeline_num_layers``; the fullest stage is costed), experts over ep, ep inside dp, sequence over 2·cp for load-balanced causal
-ring attention, batch over micro-batch·dp, and the interleaved 1F1B schedule only with a micro-batch count that is a
+split over tp, at least one layer per virtual pipeline stage (uneven stages are allowed, shorter at the ends as
+torchtitan splits them and Megatron-LM's ``decoder_first/last_pipeline_num_layers`` set: ``Exec.edge_stage_layers``;
+the fullest stage sets the pace), experts over ep, ep inside dp, sequence over 2·cp for load-balanced causal ring
+attention, batch over micro-batch·dp, and the interleaved 1F1B schedule only with a micro-batch count that is a
 multiple of pp (Megatron-LM ``schedules.forward_backward_pipelining_with_interleaving``: "number of microbatches
 must be divisible by pipeline-model-parallel-size when using interleaved schedule"; Narayanan et al. 2021 §2.2.2:
 with m < p micro-batches nothing fills the pipeline and the interleaved bubble (p-1)/v holds only for m ≥ p).
@@ -124,12 +125,20 @@ def costed_framework(model: ModelSpec, ex: Exec) -> Num:
     """The FRAMEWORK_CODE a layout is costed as: the plan's own; with none named, the first framework of
     :data:`COSTING_ORDER` whose rules run it, so that what one framework does is costed only where that framework
     runs the layout (Megatron-LM's overlapped backward TP all-reduce, DeepSpeed's whole-tensor pipeline sends,
-    torchtitan's FSDP2); 0 where none runs it (the ``no-framework`` rule rejects those)."""
-    if int(ex.framework) != FRAMEWORK_CODE[None]:
+    torchtitan's FSDP2); 0 where none runs it (the ``no-framework`` rule rejects those). An array ``framework`` is
+    one this function returned (a plan names one framework, a scalar): it comes back as it is."""
+    if np.ndim(ex.framework) or int(ex.framework) != FRAMEWORK_CODE[None]:
         return ex.framework
     runs = _runs(model, ex)
     return np.select([runs[n] for n in COSTING_ORDER], [FRAMEWORK_CODE[n] for n in COSTING_ORDER],
                      FRAMEWORK_CODE[None])
+
+
+def costed_exec(model: ModelSpec, ex: Exec) -> Exec:
+    """``ex`` with ``framework`` the one each layout is costed as (:func:`costed_framework`); ``ex`` itself when that
+    is what it holds already (evaluate costs it once; memory and time then reuse it, and what ``ex`` caches)."""
+    code = costed_framework(model, ex)
+    return ex if code is ex.framework else ex.replace(framework=code)
 
 
 #: FRAMEWORK_CODE -> name (None for 0: no framework)
@@ -186,8 +195,8 @@ def _rules_of(code: int, model: ModelSpec, ex: Exec) -> list[Rule]:
             Rule("ddp:dp-only", (ex.tp == 1) & (ex.pp == 1) & (ex.cp == 1) & (ex.ep == 1),
                  lambda e: f"framework ddp is data parallel only: tp({e.tp}) pp({e.pp}) cp({e.cp}) ep({e.ep}) "
                  f"must all be 1"),
-            Rule("ddp:sharding", (zero <= 1) & (ex.fsdp == 0), lambda e: f"framework ddp replicates the model: "
-                 f"zero_stage({int(e.zero_stage)}) at most 1 (ZeroRedundancyOptimizer) and no fsdp"),
+            Rule("ddp:sharding", zero <= 1, lambda e: f"framework ddp replicates the model: zero_stage"
+                 f"({int(e.zero_stage)}) at most 1 (ZeroRedundancyOptimizer), no FSDP"),
         ]
     return []
 

@@ -15,10 +15,10 @@ import numpy as np
 from ..specs.plan import Plan
 from ..units import GIB, SECONDS_PER_DAY
 from .accuracy import band_columns
-from .checks import check_layout, costed_framework, framework_name
+from .checks import check_layout, costed_exec, framework_name
 from .flops import StepFlops, sequence_lengths, step_flops
 from .layout import Exec, exec_from_spec
-from .memory import ALLOCATOR_FRAGMENTATION, MemoryBreakdown, memory_breakdown, middle_stage_params, stage_params
+from .memory import ALLOCATOR_FRAGMENTATION, MemoryBreakdown, memory_breakdown
 from .params import ParamBreakdown, param_breakdown
 from .cost import checkpoint_bytes_of, run_costs
 from .efficiency import TimeParams
@@ -33,9 +33,14 @@ class Evaluation:
     params: ParamBreakdown
     flops: StepFlops
     memory: MemoryBreakdown
-    params_per_gpu: object  #: parameters held by the most loaded GPU before ZeRO sharding
     time: TimeBreakdown
     throughput: Throughput
+    framework: object  #: FRAMEWORK_CODE each layout was costed as (checks.costed_framework)
+
+    @property
+    def params_per_gpu(self):
+        """Parameters held by the most loaded GPU before ZeRO sharding (that of ``memory.stage``)."""
+        return self.memory.params_per_gpu
 
 
 def evaluate(plan: Plan, ex: Exec, eff: Optional[TimeParams] = None) -> Evaluation:
@@ -45,14 +50,12 @@ def evaluate(plan: Plan, ex: Exec, eff: Optional[TimeParams] = None) -> Evaluati
     the calibration fits all call it. ``eff`` overrides the profile's efficiency parameters (what a fit varies)."""
     pb = param_breakdown(plan.model)
     fl = step_flops(plan.model, plan.run, ex)
+    # the framework each layout is costed as, once: memory and time both read it from ex.framework
+    ex = costed_exec(plan.model, ex)
     mem = memory_breakdown(plan.model, plan.run, ex, plan.hardware)
-    f_dense, f_exp, l_dense, l_exp = stage_params(plan.model, pb, ex)
-    m_dense, m_exp = middle_stage_params(plan.model, pb, ex)
-    per_gpu = np.where(mem.stage == 0, f_dense + f_exp,
-                       np.where((mem.stage == 1) & (ex.pp > 2), m_dense + m_exp, l_dense + l_exp))
     tb = step_time(plan.model, plan.run, ex, plan.hardware, eff)
     th = throughput(fl, tb, ex, plan.hardware, plan.run.precision)
-    return Evaluation(params=pb, flops=fl, memory=mem, params_per_gpu=per_gpu, time=tb, throughput=th)
+    return Evaluation(params=pb, flops=fl, memory=mem, time=tb, throughput=th, framework=ex.framework)
 
 
 def _scalar(v):
@@ -99,7 +102,7 @@ class Estimate:
             "sequence_parallel": lay.sequence_parallel, "recompute": lay.recompute,
             "recompute_fraction": lay.recompute_fraction, "flash_attention": lay.flash_attention,
             "attention_kernel": lay.attention_kernel, "tp_comm_overlap": lay.tp_comm_overlap,
-            "framework": lay.framework, "costed_framework": framework_name(costed_framework(p.model, ex)),
+            "framework": lay.framework, "costed_framework": framework_name(self.evaluation.framework),
             "pipeline_schedule": lay.pipeline_schedule,
             "eager_elementwise": lay.eager_elementwise,
             "seq_len_tokens": run.seq_len,

@@ -41,8 +41,8 @@ Sources:
   (current and prefetched) and the root unit (embedding, final norm, head), which FSDP keeps unsharded from the
   start of forward to the end of backward (FSDP1 does not reshard the root after forward; torchtitan's FSDP2 root
   spans the whole forward); ZeRO-2 and -3 hold one unit's unsharded gradient plus the reduce-scatter in flight.
-  Bounded by DeepSpeed's defaults and by what sharding saved. A framework option, ``pipeline_unsharded``:
-  torchtitan with pipeline parallelism passes ``reshard_after_forward=False`` (parallelize_llama.apply_fsdp) and
+  Bounded by DeepSpeed's defaults and by what sharding saved. torchtitan's behaviour (:func:`torchtitan_fsdp`):
+  with pipeline parallelism it passes ``reshard_after_forward=False`` (parallelize_llama.apply_fsdp) and
   torch.distributed.pipelining skips gradient reduction until the last micro-batch (``backward_maybe_with_nosync``):
   the stage's whole weights stay unsharded and its gradients accumulate unsharded in the fp32 reduce dtype. Counted
   in ``weights_bytes`` and ``gradients_bytes``, and in :attr:`MemoryBreakdown.fsdp_buffer_bytes`.
@@ -78,7 +78,7 @@ from ..specs.hardware import HardwareSpec
 from ..specs.layout import FRAMEWORK_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
-from .checks import costed_framework
+from .checks import costed_exec
 from .flops import RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, attention_pairs, sequence_lengths
 from .layout import Exec, Num
 from .params import ParamBreakdown, expert_width, layer_groups, param_breakdown
@@ -295,6 +295,7 @@ class MemoryBreakdown:
     #: named parts of ``overhead_bytes`` (runtime, nccl, fragmentation): bytes; they sum to it
     overhead_parts: dict = field(default_factory=dict, compare=False)
     fsdp_buffer_bytes: Num = 0.0  #: of weights + gradients: FSDP/ZeRO-3 unsharded parameters and gradients, bytes
+    params_per_gpu: Num = 0.0  #: parameters the most loaded GPU holds before ZeRO sharding (its stage's)
 
     @property
     def allocated_bytes(self) -> Num:
@@ -334,37 +335,34 @@ class MemoryBreakdown:
         return out
 
 
-def stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, Num, Num, Num]:
-    """(first-stage dense, first-stage expert, last-stage dense, last-stage expert) parameters per GPU.
+#: The pipeline ranks the memory model costs, each with the stage whose layer count it holds (:func:`rank_params`)
+RANKS = {"first": "first", "middle": "fullest", "last": "last"}
+
+
+def rank_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> dict[str, tuple[Num, Num, Num]]:
+    """Rank (``first``, ``middle``: rank 1 of pp >= 3, ``last``) -> (dense, expert, root) parameters per GPU.
 
     Layers split over pp stages as evenly as they go, uneven ones shorter at the ends (:meth:`Exec.edge_stage_layers`;
-    MoE layers pro rata); the first stage holds the embeddings, the last the final norms and head, plus a copy of a
-    tied embedding when pp > 1 (Megatron keeps one for the output layer).
-    Dense weights shard over tp (vocabulary-parallel embeddings included; replicated norms and row-parallel biases,
-    < 0.1% of weights, are treated as sharded); experts over ep·tp.
+    a middle rank holds the fullest stage's; MoE layers pro rata). ``root``, part of ``dense``, is what lies outside
+    the transformer layers: the first stage holds the embeddings, the last the final norms and head, plus a copy of
+    a tied embedding when pp > 1 (Megatron keeps one for the output layer), a middle one none. Dense weights shard
+    over tp (vocabulary-parallel embeddings included; replicated norms and row-parallel biases, < 0.1% of weights,
+    are treated as sharded); experts over ep·tp.
     """
-    (f_dense, f_exp), (l_dense, l_exp) = (_stage_layer_params(model, pb, ex, which) for which in ("first", "last"))
     single = ex.pp == 1
     tied_copy = (model.vocab_size * (model.embedding_dim or model.hidden_size)) if model.tie_embeddings else 0
-    first_dense = pb.embedding + f_dense + np.where(single, pb.final_norms + pb.head, 0)
-    last_dense = l_dense + pb.final_norms + pb.head + np.where(single, pb.embedding, tied_copy)
-    return first_dense / ex.tp, f_exp / (ex.tp * ex.ep), last_dense / ex.tp, l_exp / (ex.tp * ex.ep)
-
-
-def middle_stage_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec) -> tuple[Num, Num]:
-    """(dense, expert) parameters per GPU of a middle pipeline stage (pp >= 3): the fullest stage's layers, no
-    embedding or head. With uneven stages it can hold more than the first or last (:meth:`Exec.edge_stage_layers`)."""
-    dense, expert = _stage_layer_params(model, pb, ex, "fullest")
-    return dense / ex.tp, expert / (ex.tp * ex.ep)
-
-
-def _stage_layer_params(model: ModelSpec, pb: ParamBreakdown, ex: Exec, which: str) -> tuple[Num, Num]:
-    """(dense, expert) parameters of the transformer layers on the first, fullest or last stage, before tp/ep."""
-    if model.shared_layer_groups is not None:  # ALBERT: every stage holds the shared set it uses (upper bound)
-        frac = np.minimum(1.0, model.shared_layer_groups / ex.pp)
-    else:  # MoE layers pro rata
-        frac = stage_layer_fraction(model, ex, which)
-    return pb.layers_dense * frac, pb.layers_expert * frac
+    roots = {"first": pb.embedding + np.where(single, pb.final_norms + pb.head, 0),
+             "middle": 0.0,
+             "last": pb.final_norms + pb.head + np.where(single, pb.embedding, tied_copy)}
+    out = {}
+    for rank, which in RANKS.items():
+        if model.shared_layer_groups is not None:  # ALBERT: every stage holds the shared set it uses (upper bound)
+            frac = np.minimum(1.0, model.shared_layer_groups / ex.pp)
+        else:
+            frac = stage_layer_fraction(model, ex, which)
+        root = roots[rank] / ex.tp
+        out[rank] = (pb.layers_dense * frac / ex.tp + root, pb.layers_expert * frac / (ex.tp * ex.ep), root)
+    return out
 
 
 def stage_layer_fraction(model: ModelSpec, ex: Exec, which: str) -> Num:
@@ -376,17 +374,20 @@ def stage_layer_fraction(model: ModelSpec, ex: Exec, which: str) -> Num:
     return (first if which == "first" else last) / L
 
 
-def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: Optional[str] = None,
-                     pipeline_unsharded: Optional[bool] = None) -> MemoryBreakdown:
-    """Memory of the most loaded GPU (first, second or last pipeline stage) for one plan or an array of layouts.
-    Framework behaviours: ``loss`` (:data:`LOSS_KINDS`), ``pipeline_unsharded`` (:func:`fsdp_buffer_bytes`); unset,
-    those of the framework each layout is costed as (:func:`framework_behaviour`)."""
-    code = np.asarray(costed_framework(model, ex))  # once: the rules of every framework are evaluated for it
-    loss, pipeline_unsharded = framework_behaviour(model, ex, loss, pipeline_unsharded, code)
-    w_b, g_b, o_b = state_bytes(run, code)  # per parameter (PyTorch DDP: autocast's fp32 copies, its buckets)
+def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, *, loss: Optional[str] = None
+                     ) -> MemoryBreakdown:
+    """Memory of the most loaded GPU (first, second or last pipeline stage) for one plan or an array of layouts, with
+    the behaviour of the framework each layout is costed as (``ex.framework`` after
+    :func:`~planner.core.checks.costed_framework`, as the time model costs it): its loss (:data:`FRAMEWORK_LOSS`;
+    ``loss`` overrides it, :data:`LOSS_KINDS`, where a source's model brings its own) and torchtitan's unsharded
+    pipelined stage (:func:`torchtitan_fsdp`)."""
+    ex = costed_exec(model, ex)
+    if loss is None:
+        code = np.asarray(ex.framework)
+        loss = FRAMEWORK_LOSS[int(code)] if code.ndim == 0 else code  # an array: the kind varies by layout
+    w_b, g_b, o_b = state_bytes(run, ex.framework)  # per parameter (PyTorch DDP: autocast's fp32 copies, its buckets)
     pb = param_breakdown(model)
-    f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
-    m_dense, m_exp = middle_stage_params(model, pb, ex)
+    ranks = rank_params(model, pb, ex)
     shard = ex.shard_group(hw.gpus_per_node)
     exp_shard = np.maximum(1, shard / ex.ep)  # expert weights are replicated over dp·cp/ep ranks
 
@@ -401,17 +402,18 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
 
     acts = stage_activation_bytes(model, run, ex)
     logits = logits_bytes(model, run, ex, loss)
-    buffers = fsdp_buffer_bytes(model, run, ex, hw, pb, pipeline_unsharded=pipeline_unsharded)
-    stages = {}  # stage -> (weights, gradients, optimizer, activations, logits, FSDP buffers)
-    for name, dense, expert, logit in (("first", f_dense, f_exp, np.where(ex.pp == 1, logits, 0.0)),
-                                       ("middle", m_dense, m_exp, 0.0), ("last", l_dense, l_exp, logits)):
+    buffers = fsdp_buffer_bytes(model, run, ex, hw, pb, pipeline_unsharded=torchtitan_fsdp(ex)[1], ranks=ranks)
+    loss_on = {"first": np.where(ex.pp == 1, logits, 0.0), "middle": 0.0, "last": logits}
+    stages = {}  # rank -> (weights, gradients, optimizer, activations, logits, FSDP buffers, parameters)
+    for name, (dense, expert, _root) in ranks.items():
+        logit = loss_on[name]
         w, g, o = states(dense, expert)
         bw, bg = buffers[name]
         # the loss's tensors are freed once the head's backward has run, before the last layer is recomputed:
         # the recomputation working set and the logits are never alive together, so only what the one exceeds
         # the other by adds to the peak of the stage that computes the loss
         act = acts[name] - np.minimum(acts["working"], logit)
-        stages[name] = (w + bw, g + bg, o, act, logit, bw + bg)
+        stages[name] = (w + bw, g + bg, o, act, logit, bw + bg, dense + expert)
     totals = {k: v[0] + v[1] + v[2] * (1 - ex.offload) + v[3] + v[4] for k, v in stages.items()}
     # the most loaded GPU: first stage, a middle one (pp >= 3; uneven stages or interleaving can make it the
     # fullest) or the last; ties go to the first
@@ -438,6 +440,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
         optimizer_offloaded_bytes=pick(2) * ex.offload,
         overhead_parts=parts,
         fsdp_buffer_bytes=pick(5),
+        params_per_gpu=pick(6),
     )
 
 
@@ -480,26 +483,22 @@ def stage_activation_bytes(model: ModelSpec, run: RunSpec, ex: Exec) -> dict[str
     emb_drop = (np.minimum(ex.pp, m) * s_in * ex.micro_batch / ex.cp * model.hidden_size
                 * (1.0 if model.dropout > 0 else 0.0) / np.where(ex.sp == 1, ex.tp, 1))
     out = {"working": recompute_buffer}
-    for name, which, rank in (("first", "first", 0), ("middle", "fullest", 1), ("last", "last", ex.pp - 1)):
+    for (name, which), rank in zip(RANKS.items(), (0, 1, ex.pp - 1)):
         out[name] = (per_microbatch_all_layers * stage_layer_fraction(model, ex, which)
                      * in_flight_microbatches(ex, rank) + recompute_buffer)
     out["first"] = out["first"] + emb_drop
     return out
 
 
-def framework_behaviour(model: ModelSpec, ex: Exec, loss: Optional[str], pipeline_unsharded: Optional[bool],
-                        code: Optional[Num] = None) -> tuple[object, Num]:
-    """(loss kind, pipeline_unsharded): as given, else those of the framework each layout is costed as
-    (:func:`~planner.core.checks.costed_framework`: the plan's, or with none named the first that runs the layout,
-    as the time model costs it): :data:`FRAMEWORK_LOSS`, and torchtitan keeps a pipelined FSDP stage unsharded. The
-    loss comes back as a kind name, or as an array of FRAMEWORK_CODEs when it varies by layout. ``code``: the
-    costed FRAMEWORK_CODE when the caller has it."""
-    code = np.asarray(costed_framework(model, ex) if code is None else code)
-    if loss is None:
-        loss = FRAMEWORK_LOSS[int(code)] if code.ndim == 0 else code
-    if pipeline_unsharded is None:
-        pipeline_unsharded = code == FRAMEWORK_CODE["torchtitan"]
-    return loss, pipeline_unsharded
+def torchtitan_fsdp(ex: Exec) -> tuple[Num, Num]:
+    """(FSDP2 as torchtitan runs it: ZeRO-3 under ``framework: torchtitan``, and the pipelined case of it).
+
+    With a pipeline, torchtitan sets ``reshard_after_forward=False`` (parallelize_llama.apply_fsdp) and
+    torch.distributed.pipelining reduces the gradients only after the last micro-batch: the stage stays unsharded
+    for the step (memory: :func:`fsdp_buffer_bytes`' ``pipeline_unsharded``), one gather per layer and step and one
+    reduce-scatter after the last backward (time: ``time.data_parallel_s``). ``ex.framework``: the costed one."""
+    fsdp2 = (ex.zero_stage >= 3) & (ex.framework == FRAMEWORK_CODE["torchtitan"])
+    return fsdp2, fsdp2 & (ex.pp > 1)
 
 
 def logits_bytes(model: ModelSpec, run: RunSpec, ex: Exec, loss) -> Num:
@@ -529,7 +528,7 @@ def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
 
 
 def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, pb: ParamBreakdown, *,
-                      pipeline_unsharded: Num = False) -> dict[str, tuple[Num, Num]]:
+                      pipeline_unsharded: Num = False, ranks: Optional[dict] = None) -> dict[str, tuple[Num, Num]]:
     """Stage (``first``, ``middle``, ``last``) -> (weights, gradients) bytes of the unsharded ZeRO buffers on one GPU
     of that pipeline stage (module docstring, **FSDP / ZeRO-3 buffers**); 0 with a shard group of one.
 
@@ -542,31 +541,29 @@ def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec
 
     ``pipeline_unsharded`` (torchtitan with pp > 1: ``reshard_after_forward=False``, and torch.distributed.pipelining
     reduces gradients only after the last micro-batch): the stage's weights stay unsharded and its gradients
-    accumulate unsharded, in fp32 (torchtitan's reduce dtype) under mixed precision. Measured (torchtitan's Llama 3.1
-    405B runs), not the default: this is more than ZeRO-2 would hold."""
+    accumulate unsharded, in fp32 (torchtitan's reduce dtype) under mixed precision (:func:`torchtitan_fsdp`; checked
+    on torchtitan's Llama 3.1 405B runs): more than ZeRO-2 would hold. ``ranks``: :func:`rank_params`, when the
+    caller has them."""
     w, g = bytes_per_weight(run), bytes_per_grad(run)
     shard = ex.shard_group(hw.gpus_per_node)
     saved = 1.0 - 1.0 / np.maximum(shard, 1)  # share of the dense weights / gradients sharding removes from a GPU
     saved_exp = 1.0 - 1.0 / np.maximum(1, shard / ex.ep)  # experts shard over dp·cp/ep ranks
     layers = max(model.total_layers, 1)
     unit = (pb.layers_dense / ex.tp + pb.layers_expert / (ex.tp * ex.ep)) / layers
-    f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
-    m_dense, m_exp = middle_stage_params(model, pb, ex)
+    ranks = rank_params(model, pb, ex) if ranks is None else ranks
     acc = TORCHTITAN_REDUCE_BYTES if run.mixed_precision else g
     piped = (ex.pp > 1) & pipeline_unsharded & (ex.zero_stage >= 3) & (shard > 1)
     live = np.minimum(2 * unit, ZERO3_MAX_LIVE_PARAMETERS)
     bucket = np.minimum(2 * unit, ZERO3_REDUCE_BUCKET_ELEMENTS)
 
-    def one(dense, expert, which):
+    def one(dense, expert, root):
         stage = dense + expert
-        root = dense - _stage_layer_params(model, pb, ex, which)[0] / ex.tp  # embedding, final norm, head
         sharded_away = dense * saved + expert * saved_exp
         weights = np.where(ex.zero_stage >= 3, np.minimum(live + root, sharded_away) * w, 0.0)
         grads = np.where(ex.zero_stage >= 2, np.minimum(bucket, sharded_away) * g, 0.0)
         return np.where(piped, stage * w, weights), np.where(piped, stage * acc, grads)
 
-    return {"first": one(f_dense, f_exp, "first"), "middle": one(m_dense, m_exp, "fullest"),
-            "last": one(l_dense, l_exp, "last")}
+    return {rank: one(*p) for rank, p in ranks.items()}
 
 
 def communicators(ex: Exec, gpus_per_node: int) -> Num:

@@ -43,15 +43,15 @@ from ..specs.hardware import HardwareSpec
 from ..specs.layout import FRAMEWORK_CODE, SCHEDULE_CODE
 from ..specs.model import AttentionSpec, ModelSpec
 from ..specs.run import RunSpec
-from .checks import costed_framework
+from .checks import costed_exec
 from .comm import ALL_GATHER, ALL_REDUCE, ALL_TO_ALL, P2P, REDUCE_SCATTER, collective_time_s, crosses_nodes
 from .efficiency import TimeParams, mfu_dtype, peak_flop_per_s, run_peak_flop_per_s
 from .flops import (BWD_OVER_FWD, FLASH_BWD_OVER_FWD, RECOMPUTE_FULL, RECOMPUTE_SELECTIVE, StepFlops,
                     attention_pairs, sequence_lengths)
 from .kernels import Rates, attention_kernel_rates, gemm_pass_s, rates_of
 from .layout import Exec, Num
-from .memory import (TORCHTITAN_REDUCE_BYTES, activation_bytes_per_element, bytes_per_grad, bytes_per_weight,
-                     gradient_bytes, middle_stage_params, stage_params)
+from .memory import (TORCHTITAN_REDUCE_BYTES, activation_bytes_per_element, bytes_per_weight,
+                     gradient_bytes, rank_params, torchtitan_fsdp)
 from .params import expert_width, layer_groups, param_breakdown
 
 #: Bytes the optimizer step moves per parameter besides the gradient, under mixed precision: fp32 master weight
@@ -496,20 +496,9 @@ def pipeline_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates, coll: Collect
 
 def fullest_stage_params(model: ModelSpec, ex: Exec) -> Num:
     """Parameters one GPU of the fullest pipeline stage holds before ZeRO sharding (first, middle or last stage)."""
-    pb = param_breakdown(model)
-    f_dense, f_exp, l_dense, l_exp = stage_params(model, pb, ex)
-    m_dense, m_exp = middle_stage_params(model, pb, ex)
-    return np.maximum.reduce([f_dense + f_exp, np.where(ex.pp > 2, m_dense + m_exp, 0.0), l_dense + l_exp])
-
-
-def torchtitan_fsdp(ex: Exec) -> tuple[Num, Num]:
-    """(torchtitan runs ZeRO-3 with FSDP2, and with pp > 1 keeps the stage unsharded for the whole step).
-
-    With a pipeline, torchtitan sets ``reshard_after_forward=False`` and torch.distributed.pipelining reduces the
-    gradients only after the last micro-batch: one gather per layer and step, one reduce-scatter after the last
-    backward (the memory model holds the same, ``memory.fsdp_buffer_bytes``' ``pipeline_unsharded``)."""
-    fsdp2 = (ex.zero_stage >= 3) & (ex.framework == FRAMEWORK_CODE["torchtitan"])
-    return fsdp2, fsdp2 & (ex.pp > 1)
+    ranks = rank_params(model, param_breakdown(model), ex)
+    per_gpu = {k: dense + expert for k, (dense, expert, _root) in ranks.items()}
+    return np.maximum.reduce([per_gpu["first"], np.where(ex.pp > 2, per_gpu["middle"], 0.0), per_gpu["last"]])
 
 
 def fsdp2_copy_out_s(model: ModelSpec, run: RunSpec, ex: Exec, r: Rates) -> Num:
@@ -601,7 +590,7 @@ def optimizer_s(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, r: R
     stage_params_gpu = fullest_stage_params(model, ex)
     opt_params = stage_params_gpu / np.where(ex.zero_stage >= 1, ex.shard_group(hw.gpus_per_node), 1)
     stream = OPTIMIZER_STREAM_BYTES[run.optimizer]
-    return np.where(ex.offload == 1, 0.0, r.stream_s(opt_params * (stream + bytes_per_grad(run))))
+    return np.where(ex.offload == 1, 0.0, r.stream_s(opt_params * (stream + gradient_bytes(run, ex.framework))))
 
 
 #: SMs the communication holds beside the compute. NCCL: 24 CTAs of an all-gather beside a GEMM on an H100 (NVIDIA
@@ -642,7 +631,7 @@ def step_time(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, eff: T
     """Seconds per optimizer step for ``ex`` (scalars or broadcastable arrays); ``eff`` overrides the profile's
     efficiency parameters (the calibration fits do). A plan naming no framework is costed, layout by layout, as the
     framework that runs it (:func:`~planner.core.checks.costed_framework`)."""
-    ex = ex.replace(framework=costed_framework(model, ex))
+    ex = costed_exec(model, ex)
     r = rates_of(hw, run, activation_bytes_per_element(run), eff)
     coll = collective_of(hw, r.eff)
     work = layers_s(model, run, ex, r, coll)

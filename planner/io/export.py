@@ -53,7 +53,7 @@ EXPORT_COLUMNS = (
     "gpu_hours_p10", "gpu_hours_p90", "cost_usd_p10", "cost_usd_p90", "mfu_p10", "mfu_p90", "tokens_per_s_per_gpu_p10",
     "tokens_per_s_per_gpu_p90", "extrapolation",
     "memory_usable_bytes",  # capacity less the memory headroom (hardware.memory_headroom_fraction)
-    "framework",  # layout.framework: whose layout rules and pipeline sends the plan was costed with
+    "framework",  # layout.framework: the framework the plan names (empty: any; see costed_framework)
     "pipeline_schedule",  # layout.pipeline_schedule: 1f1b (interleaved with vpp > 1) or zb-h1
     "eager_elementwise",  # layout.eager_elementwise: elementwise ops eager (counted op by op) or fused
     "costed_framework",  # the framework the layout was costed as: the plan's, or with none named the first that runs it
