@@ -61,37 +61,80 @@ def test_hopper_triton_is_the_ampere_triton_curve_times_fa2s_measured_a100_to_h1
         expect = [round(t * h100 / a100) for t, h100, a100 in
                   zip(getattr(a["triton"], key), fig7, getattr(a["flash2"], key))]
         assert getattr(h, key) == expect, key
-    assert h.bwd_tflop_per_s == h.fwd_tflop_per_s  # combined rate for both passes, as in the Ampere file
+    assert h.bwd_tflop_per_s == h.fwd_tflop_per_s  # the combined rate, split by its ratio as in the Ampere file
+
+
+def _split(combined: float, rho: float) -> tuple[float, float]:
+    """(forward, backward) rates of a combined forward + backward rate split by forward/backward ratio ``rho``."""
+    bwd = combined * (1 / rho + FLASH_BWD_OVER_FWD) / (1 + FLASH_BWD_OVER_FWD)
+    return rho * bwd, bwd
 
 
 def test_kernel_rate_is_the_curve_at_the_length_log_interpolated_and_flat_outside():
     c = _curves("ampere")["flash2"]
-    fwd, bwd = attention_kernel_rates(c, 4096, True, 312e12)
-    assert float(fwd) == pytest.approx(182e12) and float(bwd) == pytest.approx(182e12)
+    fwd, bwd = attention_kernel_rates(c, 4096, True, 312e12)  # combined 182, causal ratio 1.15 at 4k
+    assert (float(fwd), float(bwd)) == pytest.approx(_split(182e12, 1.15))
     fwd, _ = attention_kernel_rates(c, 4096 * np.sqrt(2), False, 312e12)  # half way between 4k and 8k in log
-    assert float(fwd) == pytest.approx(202e12)
-    assert float(attention_kernel_rates(c, 1 << 20, True, 312e12)[0]) == pytest.approx(189e12)  # held flat
+    assert float(fwd) == pytest.approx(_split(202e12, 1.115)[0])
+    assert float(attention_kernel_rates(c, 1 << 20, True, 312e12)[0]) == pytest.approx(_split(189e12, 1.06)[0])
     # a profile with another peak (a power-capped part) scales the curve by its own peak
-    assert float(attention_kernel_rates(c, 4096, True, 156e12)[0]) == pytest.approx(91e12)
+    assert float(attention_kernel_rates(c, 4096, True, 156e12)[0]) == pytest.approx(_split(91e12, 1.15)[0])
+    # a curve of per-pass rates (Hopper, Shah et al. 2024) is read as it is
+    h = _curves("hopper")["flash3"]
+    assert h.fwd_over_bwd_rate is None
+    assert [float(x) for x in attention_kernel_rates(h, 4096, False, 989e12)] == pytest.approx([638e12, 542e12])
 
 
-@pytest.mark.parametrize("kernel,code,rate", [("flash2", 0, 182e12), ("triton", 2, 80e12)])
-def test_time_model_charges_the_measured_rate_not_a_fitted_fraction(kernel, code, rate):
-    """A100, causal, 4,096 tokens: forward + backward of the attention core = F/rate + 2.5·F/rate seconds, at the
-    kernel's measured combined rate (182 TFLOP/s FlashAttention-2, 80 TFLOP/s Triton), whatever
-    ``attention_fraction`` says."""
+@pytest.mark.parametrize("kernel,code,rate,rho", [("flash2", 0, 182e12, 1.15), ("triton", 2, 80e12, 1.48)])
+def test_time_model_charges_the_measured_rate_not_a_fitted_fraction(kernel, code, rate, rho):
+    """A100, causal, 4,096 tokens: forward + backward of the attention core = 3.5·F/rate seconds at the kernel's
+    measured combined rate (182 TFLOP/s FlashAttention-2, 80 TFLOP/s Triton), whatever ``attention_fraction``
+    says; the forward alone at the forward's rate, rho times the backward's."""
     hw, model = load_hardware("a100-80gb"), load_model("llama-2-7b")
     run = RunSpec(seq_len=4096, global_batch_tokens=4096, precision="bf16")
     r = rates_of(hw, run, 2.0)
     flops = 1e12
     fwd, total = fused_attention_s(model, make_exec(flash=1, fa3=code), r, AttentionSpec(pattern="causal"), 4096,
                                    True, flops, (128, 128))
-    assert float(fwd) == pytest.approx(flops / rate)
     assert float(total) == pytest.approx(flops / rate * (1 + FLASH_BWD_OVER_FWD))
+    assert float(fwd) == pytest.approx(flops / _split(rate, rho)[0])
+    assert float(fwd) < flops / rate  # the forward is the faster pass
     # a head dim the kernel is not compiled for runs as the next one it is: MPT-30B's 112 as 128
     fwd112, _ = fused_attention_s(model, make_exec(flash=1, fa3=code), r, AttentionSpec(pattern="causal"), 4096,
                                   True, flops, (112, 112))
-    assert float(fwd112) == pytest.approx(flops / rate * 128 / 112)
+    assert float(fwd112) == pytest.approx(float(fwd) * 128 / 112)
+
+
+def test_fa2_forward_backward_ratios_are_the_h200_measurement():
+    """hardware_profiles/kernels/ampere.yaml's FlashAttention-2 ratios, recomputed from the H200 bench file: the
+    forward's rate over the backward's (fwd_bwd time minus fwd time, on 2.5 x the forward's FLOPs)."""
+    bench = read_data(KERNELS.parent / "benches" / "h200-planner-bench.yaml")["attention"]
+    timed = {(a["seq"], a["causal"], a["direction"]): a for a in bench if a["backend"] == "flash"}
+    c = _curves("ampere")["flash2"]
+    for causal, listed in ((False, c.fwd_over_bwd_rate), (True, c.fwd_over_bwd_rate_causal)):
+        ratios = []
+        for s in c.seq_tokens:
+            f, fb = timed[(s, causal, "fwd")], timed[(s, causal, "fwd_bwd")]
+            assert fb["flop"] == pytest.approx(f["flop"] * (1 + FLASH_BWD_OVER_FWD))
+            ratios.append(round((f["flop"] / f["time_s"]) / ((fb["flop"] - f["flop"]) / (fb["time_s"] - f["time_s"])),
+                                2))
+        assert listed == ratios, causal
+
+
+def test_triton_ratio_is_tritons_regression_expectation():
+    for generation in ("ampere", "hopper"):
+        c = _curves(generation)["triton"]
+        assert c.fwd_over_bwd_rate == c.fwd_over_bwd_rate_causal == [round(0.37 / 0.25, 2)] * len(c.seq_tokens)
+
+
+def test_a_split_needs_a_combined_curve_and_all_three_fields():
+    base = _curves("ampere")["flash2"].model_dump()
+    with pytest.raises(ValueError, match="go together"):
+        AttentionKernelCurve(**{**base, "fwd_over_bwd_source": None})
+    with pytest.raises(ValueError, match="combined rate"):
+        AttentionKernelCurve(**{**base, "bwd_tflop_per_s": [x / 2 for x in base["bwd_tflop_per_s"]]})
+    with pytest.raises(ValueError, match="ratios in 0.25..4"):
+        AttentionKernelCurve(**{**base, "fwd_over_bwd_rate": [9.0] * 6})
 
 
 @pytest.mark.parametrize("kernel,d,runs", [("flash2", 64, 64), ("flash2", 80, 96), ("flash2", 112, 128),

@@ -26,6 +26,7 @@ import numpy as np
 from ..specs.hardware import AttentionKernelCurve, HardwareSpec
 from ..specs.run import RunSpec
 from .efficiency import TimeParams, peak_flop_per_s, time_params
+from .flops import FLASH_BWD_OVER_FWD
 from .layout import Num
 
 #: FP8 GEMMs (Transformer Engine; Micikevicius et al. 2022 §4) need fp8 copies of their inputs. Activations are
@@ -180,13 +181,22 @@ def attention_kernel_rates(curve: AttentionKernelCurve, s_kernel: Num, causal: b
     """(forward, backward) FLOP/s of a fused attention kernel at ``s_kernel`` tokens per sequence, read from its
     measured curve (log-linear between the measured lengths, flat outside), scaled by the profile's bf16 peak over
     the measured GPU's. A causal backward is the non-causal one times the forward's causal/non-causal ratio at the
-    same length (the source measures no causal backward)."""
+    same length (the source measures no causal backward).
+
+    A curve of combined forward + backward rates R (``curve.fwd_over_bwd_rate`` given) is split with the measured
+    forward/backward rate ratio rho: backward = R·(1/rho + 2.5)/3.5 and forward = rho·backward, so that F/forward +
+    2.5·F/backward = 3.5·F/R (the forward + backward time the source measured) while the forward alone, what full
+    recomputation repeats, runs at the forward's own rate."""
     x = np.log(np.maximum(np.asarray(s_kernel, dtype=float), 1.0))
     xs = np.log(np.asarray(curve.seq_tokens, dtype=float))
     scale = 1e12 * peak16 / (curve.peak_tflop_per_s * 1e12)
     fwd = np.interp(x, xs, curve.fwd_tflop_per_s) * scale
     bwd = np.interp(x, xs, curve.bwd_tflop_per_s) * scale
+    fwd_c = np.interp(x, xs, curve.fwd_causal_tflop_per_s) * scale if causal else fwd
+    if curve.fwd_over_bwd_rate is not None:
+        rho = np.interp(x, xs, curve.fwd_over_bwd_rate_causal if causal else curve.fwd_over_bwd_rate)
+        split_bwd = fwd_c * (1.0 / rho + FLASH_BWD_OVER_FWD) / (1.0 + FLASH_BWD_OVER_FWD)
+        return rho * split_bwd, split_bwd
     if not causal:
         return fwd, bwd
-    fwd_c = np.interp(x, xs, curve.fwd_causal_tflop_per_s) * scale
     return fwd_c, bwd * fwd_c / fwd

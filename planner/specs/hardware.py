@@ -94,6 +94,13 @@ class AttentionKernelCurve(Spec):
     bwd_tflop_per_s: list[float] = Field(..., description="Backward without mask, TFLOP/s (2.5 x forward FLOPs).")
     source: str = Field(..., description="Paper, figure and setup the numbers were read from.")
     note: Optional[str] = Field(None, description="What the numbers leave out.")
+    fwd_over_bwd_rate: Optional[list[float]] = Field(
+        None, description="Where the curve's rates are combined forward + backward rates (a source that measured only "
+        "the training step's attention): the forward rate over the backward rate at each length, without mask, "
+        "from a measurement of the passes apart; the time model splits the combined rate with it, keeping the "
+        "forward + backward time. None: fwd/bwd are per-pass rates.")
+    fwd_over_bwd_rate_causal: Optional[list[float]] = Field(None, description="The same with a causal mask.")
+    fwd_over_bwd_source: Optional[str] = Field(None, description="Where the forward/backward ratios were measured.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -104,6 +111,17 @@ class AttentionKernelCurve(Spec):
             v = getattr(self, key)
             if len(v) != n or any(not (0 < x < 1e5) for x in v):
                 raise ValueError(f"{key} must hold {n} positive TFLOP/s values (one per seq_tokens), got {v}")
+        ratios = (self.fwd_over_bwd_rate, self.fwd_over_bwd_rate_causal, self.fwd_over_bwd_source)
+        if any(r is not None for r in ratios):
+            if any(r is None for r in ratios):
+                raise ValueError("fwd_over_bwd_rate, fwd_over_bwd_rate_causal and fwd_over_bwd_source go together")
+            if self.fwd_tflop_per_s != self.bwd_tflop_per_s:
+                raise ValueError("fwd_over_bwd_rate splits a combined forward + backward rate: fwd_tflop_per_s must "
+                                 "equal bwd_tflop_per_s (the combined rate), got different lists")
+            for key in ("fwd_over_bwd_rate", "fwd_over_bwd_rate_causal"):
+                v = getattr(self, key)
+                if len(v) != n or any(not (0.25 <= x <= 4.0) for x in v):
+                    raise ValueError(f"{key} must hold {n} ratios in 0.25..4 (one per seq_tokens), got {v}")
         return self
 
 
