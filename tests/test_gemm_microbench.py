@@ -105,6 +105,10 @@ def test_the_h200_measured_profile_is_what_planner_calibrate_makes_of_the_commit
     committed = read_yaml(root / "hardware_profiles/measured/h200-measured.yaml")
     eff = {k: v["value"] for k, v in committed["efficiency"].items()}
     assert {k: v["value"] for k, v in read_yaml(out)["efficiency"].items()} == eff
+    def numbers(curves: dict) -> dict:  # the measured curves, too (their source names the BENCH path as given)
+        return {k: {f: v for f, v in c.items() if f != "source"} for k, c in curves.items()}
+
+    assert numbers(read_yaml(out)["attention_kernels"]) == numbers(committed["attention_kernels"])
     assert eff["matmul_max_achievable_fraction_bf16"] == pytest.approx(0.8164, abs=1e-4)
     assert eff["hbm_fraction"] == pytest.approx(0.8843, abs=1e-4)
 

@@ -19,6 +19,11 @@ Exactly the curves the time model reads (:class:`~planner.core.efficiency.TimePa
   4·h·d·pairs forward, pairs halved for causal, backward 2.5 x forward; see :mod:`planner.calibrate.bench`) / the
   peak of its dtype; forward-only results count when no backward was measured. FlashAttention-2 (and CPU default)
   kernels give ``attention_fraction``, cuDNN's Hopper kernels ``attention_fraction_flash3``.
+* **Attention curves** (``attention_kernels:`` of the profile, the per-length curves the time model reads before
+  either fraction): for each SDPA backend (flash -> ``flash2``, cuDNN -> ``flash3``) measured at two or more
+  lengths with and without a causal mask, the forward rate by length and mask and the backward rate by length,
+  the backward timed as fwd_bwd minus fwd on 2.5 x the forward's FLOPs (:func:`attention_curves`). With no
+  forward-only rows the curve holds the combined forward + backward rate for both passes.
 * ``hbm_fraction``: the best measured copy bandwidth (read + write bytes / time) / the profile's peak HBM bandwidth.
 * ``nvlink_busbw_fraction``: the intra-node all-reduce bus bandwidth / the profile's unidirectional NVLink
   bandwidth, at the largest measured group that fits in one node, best message size. Ring results are preferred
@@ -59,6 +64,11 @@ MEASURABLE = ("matmul_fraction", "gemm_half_dim", "attention_fraction", "attenti
 #: dtype whose shapes fit gemm_half_dim, in order of preference (the dtype LLM training runs its GEMMs in first)
 HALF_DIM_DTYPES = ("bf16", "fp16", "fp32", "fp8")
 MIN_SHAPES_FOR_HALF_DIM = 3
+#: SDPA backend -> the time model's kernel name (``layout.attention_kernel``): torch's flash backend is
+#: FlashAttention-2; cuDNN's Hopper kernels are FlashAttention-3's class (the same split as attention_fraction_flash3)
+CURVE_KERNEL = {"flash": "flash2", "cudnn": "flash3"}
+#: kernel -> the measurable parameter whose --only keeps its curve
+CURVE_PARAM = {"flash2": "attention_fraction", "flash3": "attention_fraction_flash3"}
 
 
 @dataclass(frozen=True)
@@ -77,13 +87,16 @@ class CurveFit:
     fitted: tuple[Fitted, ...]
     not_fitted: dict[str, str]  #: TimeParams name -> why it was not fitted
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: kernel name -> an AttentionKernelCurve mapping measured by the bench (the profile's ``attention_kernels:``)
+    attention_curves: dict = field(default_factory=dict)
 
     def values(self) -> dict[str, float]:
         return {f.key: f.value for f in self.fitted}
 
     def only(self, params: Iterable[str]) -> "CurveFit":
         keep = set(params)
-        return CurveFit(tuple(f for f in self.fitted if f.param in keep), self.not_fitted, self.warnings)
+        curves = {k: c for k, c in self.attention_curves.items() if CURVE_PARAM[k] in keep}
+        return CurveFit(tuple(f for f in self.fitted if f.param in keep), self.not_fitted, self.warnings, curves)
 
 
 def _sig(x: float, digits: int = 5) -> float:
@@ -270,6 +283,74 @@ def _fit_attention(bench: Bench, hw: HardwareSpec, fitted: list[Fitted], not_fit
                              f"(FLOPs as planner/core/time.py counts them)"))
 
 
+def _rate_table(rows) -> dict:
+    """(seq, causal, direction) -> (FLOPs, median seconds) of one backend's SDPA rows (the median rate where a
+    point was measured more than once)."""
+    table: dict = {}
+    for r in rows:
+        table.setdefault((r.seq, r.causal, r.direction), []).append(r)
+    out = {}
+    for key, same in table.items():
+        rate = float(np.median([r.flop_per_s for r in same]))
+        out[key] = (same[0].flop, same[0].flop / rate)
+    return out
+
+
+def _one_curve(rows, what: str) -> tuple[Optional[dict], str]:
+    """An AttentionKernelCurve mapping from one backend's rows of one dtype and head dim, or (None, why)."""
+    t = _rate_table(rows)
+    per_pass = [s for s in sorted({k[0] for k in t}) if all(
+        (s, c, d) in t for c, d in ((False, "fwd"), (True, "fwd"), (False, "fwd_bwd")))]
+    combined = [s for s in sorted({k[0] for k in t}) if (s, False, "fwd_bwd") in t and (s, True, "fwd_bwd") in t]
+    tf = lambda flop, sec: round(flop / sec / 1e12, 1)  # noqa: E731
+    if len(per_pass) >= 2:
+        bwd = []
+        for s in per_pass:
+            (ff, tf_s), (fb, tb_s) = t[(s, False, "fwd")], t[(s, False, "fwd_bwd")]
+            if tb_s <= tf_s:
+                return None, f"at {s} tokens forward + backward timed no slower than forward alone"
+            bwd.append(tf(fb - ff, tb_s - tf_s))
+        return {"seq_tokens": per_pass, "fwd_tflop_per_s": [tf(*t[(s, False, "fwd")]) for s in per_pass],
+                "fwd_causal_tflop_per_s": [tf(*t[(s, True, "fwd")]) for s in per_pass],
+                "bwd_tflop_per_s": bwd,
+                "source": f"{what}: forward rows by length and mask; backward = fwd_bwd minus fwd time on 2.5 x the "
+                          f"forward's FLOPs, without mask"}, ""
+    if len(combined) >= 2:
+        both = [tf(*t[(s, False, "fwd_bwd")]) for s in combined]
+        return {"seq_tokens": combined, "fwd_tflop_per_s": both, "bwd_tflop_per_s": both,
+                "fwd_causal_tflop_per_s": [tf(*t[(s, True, "fwd_bwd")]) for s in combined],
+                "source": f"{what}: forward + backward rows only, so both passes hold the combined rate"}, ""
+    return None, ("needs two or more lengths measured forward with and without a causal mask and forward + "
+                  "backward without (or forward + backward both ways)")
+
+
+def attention_curves(bench: Bench, hw: HardwareSpec) -> tuple[dict, dict[str, str]]:
+    """({kernel: AttentionKernelCurve mapping}, {kernel: why not}) from the bench's SDPA rows: per backend the
+    half-precision dtype measured (bf16 first) at its most measured head dim, rates in TFLOP/s against the
+    profile's peak of that dtype (which the time model rescales by a profile's own peak)."""
+    curves, why = {}, {}
+    for backend, kernel in CURVE_KERNEL.items():
+        rows = [r for r in bench.attention if r.backend == backend and r.dtype in ("bf16", "fp16")]
+        if not rows:
+            continue
+        dtype = "bf16" if any(r.dtype == "bf16" for r in rows) else "fp16"
+        rows = [r for r in rows if r.dtype == dtype]
+        dims = [r.head_dim for r in rows]
+        head_dim = max(set(dims), key=dims.count)
+        rows = [r for r in rows if r.head_dim == head_dim]
+        peak = _peak(hw, dtype)
+        if peak is None:
+            why[kernel] = f"profile has no {dtype} peak"
+            continue
+        curve, reason = _one_curve(rows, f"SDPA {backend} backend, {dtype}, head dim {head_dim}")
+        if curve is None:
+            why[kernel] = f"SDPA {backend}: {reason}"
+            continue
+        curves[kernel] = {"kernel": f"torch SDPA {backend} backend as `planner bench` measured it",
+                          "head_dim": head_dim, "peak_tflop_per_s": round(peak / 1e12, 1), **curve}
+    return curves, why
+
+
 def _fit_nvlink(bench: Bench, hw: HardwareSpec, fitted: list[Fitted], not_fitted: dict[str, str],
                 warnings: list[str]) -> None:
     """Fit nvlink_busbw_fraction from the intra-node all-reduce bus bandwidth (ring preferred over NVLS)."""
@@ -317,10 +398,13 @@ def fit_curves(bench: Bench, hw: HardwareSpec) -> CurveFit:
     by_dtype, frac_of = _fit_matmul(bench, hw, fitted, not_fitted, warnings)
     _fit_gemm_half_dim(hw, by_dtype, frac_of, hbm_frac, fitted, not_fitted, warnings)
     _fit_attention(bench, hw, fitted, not_fitted)
+    curves, no_curve = attention_curves(bench, hw)
+    for kernel, why in no_curve.items():
+        not_fitted[f"attention curve {kernel}"] = why
     _fit_nvlink(bench, hw, fitted, not_fitted, warnings)
     not_fitted["network_busbw_fraction"] = ("not measurable by a microbenchmark on one node: stays fitted on "
                                             "published runs")
-    return CurveFit(tuple(fitted), not_fitted, tuple(warnings))
+    return CurveFit(tuple(fitted), not_fitted, tuple(warnings), curves)
 
 
 def bench_citation(bench: Bench, bench_ref: str) -> str:
@@ -354,6 +438,9 @@ def calibrated_profile(profile: dict, bench: Bench, fit: CurveFit, bench_ref: st
     for f in fit.fitted:
         eff[f.key] = {"value": f.value, "source": src, "note": f.how}
     data["efficiency"] = eff
+    if fit.attention_curves:  # the profile's own curves win over its generation's (registry.with_calibration)
+        curves = {k: {**c, "source": f"{src}; {c['source']}"} for k, c in fit.attention_curves.items()}
+        data["attention_kernels"] = {**(data.get("attention_kernels") or {}), **curves}
     return data
 
 

@@ -158,7 +158,12 @@ def calibrate_command(
         note(w)
     rows = compare(fit, load_hardware(into))
     payload = {"out": str(path), "profile": data["name"], "fitted": rows, "not_fitted": fit.not_fitted,
-               "warnings": list(fit.warnings)}
+               "warnings": list(fit.warnings), "attention_kernels": fit.attention_curves}
+    for kernel, c in fit.attention_curves.items():
+        note(f"attention curve {kernel} ({c['kernel']}): {len(c['seq_tokens'])} lengths, {c['seq_tokens'][0]}-"
+             f"{c['seq_tokens'][-1]} tokens, forward {min(c['fwd_tflop_per_s']):.0f}-{max(c['fwd_tflop_per_s']):.0f}"
+             f" TFLOP/s, backward {min(c['bwd_tflop_per_s']):.0f}-{max(c['bwd_tflop_per_s']):.0f}: the time model "
+             f"reads it for {kernel} on this profile")
     shown = [{"key": r["key"] + (" (AT BOUND)" if r["at_bound"] else ""), "fitted": f"{r['fitted']:.4g}",
               "profile": "-" if r["profile"] is None else f"{r['profile']:.4g}",
               "change": "-" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"} for r in rows]
