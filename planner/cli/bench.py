@@ -140,7 +140,8 @@ def calibrate_command(
     name: Optional[str] = typer.Option(None, "--name", help="Name of the new profile (default <profile>-calibrated)."),
     only: list[str] = typer.Option([], "--only", help="Write only these parameters (repeatable): matmul_fraction, "
                                    "gemm_half_dim, attention_fraction, attention_fraction_flash3, hbm_fraction, "
-                                   "nvlink_busbw_fraction."),
+                                   "nvlink_busbw_fraction. The two attention fractions keep their SDPA backend's "
+                                   "per-length attention curve (flash2, flash3)."),
     force: bool = typer.Option(False, "--force", help="Let --out overwrite a file planner did not write."),
     fmt: Fmt = FORMAT_OPT,
 ):

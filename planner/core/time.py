@@ -288,11 +288,13 @@ def fused_attention_s(model: ModelSpec, ex: Exec, r: Rates, attn: AttentionSpec,
     """(forward, forward + backward) seconds of a fused attention kernel on ``core_flops_fwd`` executed FLOPs, times
     :func:`kernel_head_dim_factor` for ``head_dims`` (query/key, value) the kernel pads to its next compiled size.
 
-    Where the generation has a measured curve of the kernel (``hardware_profiles/kernels/``: FlashAttention-2 and
-    Triton on Ampere, Dao 2023 Fig. 4; FlashAttention-2 and -3 on Hopper, Shah et al. 2024 Fig. 5-6, and Triton
-    derived from Dao 2023 Fig. 4 and 7) its rate at the kernel's sequence length is used: the tokens each GPU
-    attends over (s/cp with context parallelism, at most the window of sliding-window attention), causal when
-    the mask is. Generations without curves (Volta, Blackwell, CDNA3) use ``attention_fraction`` (FlashAttention-2
+    Where the profile or its generation has a measured curve of the kernel (a profile's own from ``planner
+    calibrate`` of a ``planner bench`` file; ``hardware_profiles/kernels/``: FlashAttention-2 and Triton on Ampere,
+    Dao 2023 Fig. 4; FlashAttention-2 and -3 on Hopper, Shah et al. 2024 Fig. 5-6, and Triton derived from Dao 2023
+    Fig. 4 and 7) its rate at the kernel's sequence length is used: the tokens each GPU attends over (s/cp with
+    context parallelism, at most the window of sliding-window attention), causal when the mask is. A curve of
+    combined forward + backward rates is split by its measured forward/backward ratio
+    (:func:`~planner.core.kernels.attention_kernel_rates`). Generations without curves (Volta, Blackwell, CDNA3) use ``attention_fraction`` (FlashAttention-2
     and Triton kernels) or ``attention_fraction_flash3`` of the bf16 peak, priors or borrowed, the backward at
     2.5 x the forward's FLOPs (Dao 2023 §4.1)."""
     eff, peak16 = r.eff, r.peak16_flop_per_s
