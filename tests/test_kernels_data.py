@@ -148,3 +148,14 @@ def test_kernels_run_the_next_head_dim_they_are_compiled_for(kernel, d, runs):
     assert kernel_head_dim_factor(kernel, (d, d)) == pytest.approx(runs / d)
     # MLA (DeepSeek-V3): query/key 192, value 128, both compiled sizes
     assert kernel_head_dim_factor("flash3", (192, 128)) == 1.0
+
+
+def test_the_fa2_ratio_cross_check_quotes_the_hopper_curves():
+    """The Ampere FlashAttention-2 ratios' cross-check (its fwd_over_bwd_source) quotes the Hopper file's per-pass
+    FlashAttention-2 curves (Shah et al. 2024): the numbers it names are those curves' forward/backward."""
+    h = _curves("hopper")["flash2"]
+    text = _curves("ampere")["flash2"].fwd_over_bwd_source
+    for s in (512, 2048, 16384):
+        i = h.seq_tokens.index(s)
+        f, b = h.fwd_tflop_per_s[i], h.bwd_tflop_per_s[i]
+        assert f"{f:.0f}/{b:.0f} = {f / b:.2f}" in " ".join(text.split()), s
