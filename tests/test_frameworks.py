@@ -39,6 +39,7 @@ def _plan(framework=None, model="llama-2-70b", seq=4096, batch=512, **layout):
     ("torchtitan", {"zero_stage": 1}, ("torchtitan", "ZeRO-1")),
     ("torchtitan", {"tp": 8}, ("torchtitan", "tp 8", "sequence_parallel")),
     ("megatron", {"tp": 8, "zero_stage": 2}, ("megatron", "ZeRO-2")),
+    ("ddp", {"zero_stage": 1, "offload_optimizer": True}, ("ddp", "offload_optimizer")),
 ])
 def test_estimate_refuses_what_the_framework_cannot_run_with_one_line(framework, layout, words):
     with pytest.raises(SpecError) as exc:

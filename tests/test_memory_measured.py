@@ -157,16 +157,17 @@ def test_buffers_never_undo_what_sharding_saved(hw):
 def test_fsdp_with_pipelining_as_torchtitan_runs_it(hw):
     """torchtitan (reshard_after_forward=False with PP) and torch.distributed.pipelining (no gradient reduction
     until the last micro-batch): the stage's weights unsharded, its gradients accumulated unsharded in fp32. A
-    framework behaviour, off by default (it holds more than ZeRO-2 would)."""
+    framework behaviour of torchtitan's alone (it holds more than ZeRO-2 would)."""
     pb = param_breakdown(MODEL)
     ex = make_exec(dp=4, pp=2, zero_stage=3, fsdp=1, global_batch=16)
-    buffers = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb, pipeline_unsharded=True)
+    buffers = fsdp_buffer_bytes(MODEL, RUN, ex.replace(framework=FRAMEWORK_CODE["torchtitan"]), hw, pb)
     (fw, fg), (lw, lg) = buffers["first"], buffers["last"]
     first = pb.embedding + pb.layers_dense / 2
     assert float(fw) == pytest.approx(first * 2.0) and float(fg) == pytest.approx(first * 4.0)
     assert float(lw) > 0 and float(lg) == pytest.approx(float(lw) * 2)
-    default = fsdp_buffer_bytes(MODEL, RUN, ex, hw, pb)["first"]
-    assert float(default[0]) < float(fw) and float(default[1]) < float(fg)
+    for other in ("megatron", "deepspeed", None):  # the others reshard: two units and a bucket
+        default = fsdp_buffer_bytes(MODEL, RUN, ex.replace(framework=FRAMEWORK_CODE[other]), hw, pb)["first"]
+        assert float(default[0]) < float(fw) and float(default[1]) < float(fg), other
     on = memory_breakdown(MODEL, RUN, ex.replace(framework=FRAMEWORK_CODE["torchtitan"]), hw, loss="fused")
     off = memory_breakdown(MODEL, RUN, ex.replace(framework=FRAMEWORK_CODE["fsdp"]), hw, loss="fused")
     assert float(on.allocated_bytes) > float(off.allocated_bytes)

@@ -391,3 +391,15 @@ def test_memory_figures_are_the_validation_output():
     worst = min(by, key=lambda k: by[k])
     assert worst == "torchtitan_h100_mem_70b_2d" and f"FSDP + TP run, {by[worst]:.0f}%" in text
     assert f"1 of {check['runs']} is predicted not to fit" in text
+
+
+def test_attention_split_ratios_are_the_kernel_files():
+    """The README's forward/backward ratios (FlashAttention-2 from 512 tokens to 16k, Triton) are those the Ampere
+    kernel curves carry, not numbers typed once."""
+    from planner.registry import load_hardware
+
+    curves = load_hardware("a100-80gb").attention_kernels
+    fa2, triton = curves["flash2"].fwd_over_bwd_rate, curves["triton"].fwd_over_bwd_rate
+    assert len(set(triton)) == 1
+    assert (f"FlashAttention-2: our H200 bench, {fa2[0]:.1f} at 512 tokens to {fa2[-1]:.1f} at 16k; Triton: its A100 "
+            f"regression test, {triton[0]:.2f})") in _readme_text()

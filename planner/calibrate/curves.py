@@ -302,14 +302,14 @@ def _one_curve(rows, what: str) -> tuple[Optional[dict], str]:
     per_pass = [s for s in sorted({k[0] for k in t}) if all(
         (s, c, d) in t for c, d in ((False, "fwd"), (True, "fwd"), (False, "fwd_bwd")))]
     combined = [s for s in sorted({k[0] for k in t}) if (s, False, "fwd_bwd") in t and (s, True, "fwd_bwd") in t]
-    tf = lambda flop, sec: round(flop / sec / 1e12, 1)  # noqa: E731
+    tf = lambda flop, sec: round(flop / sec / 1e12, 1)  # noqa: E731  (TFLOP/s, as the curves hold them)
     if len(per_pass) >= 2:
         bwd = []
         for s in per_pass:
-            (ff, tf_s), (fb, tb_s) = t[(s, False, "fwd")], t[(s, False, "fwd_bwd")]
-            if tb_s <= tf_s:
+            (fwd_flop, fwd_s), (both_flop, both_s) = t[(s, False, "fwd")], t[(s, False, "fwd_bwd")]
+            if both_s <= fwd_s:
                 return None, f"at {s} tokens forward + backward timed no slower than forward alone"
-            bwd.append(tf(fb - ff, tb_s - tf_s))
+            bwd.append(tf(both_flop - fwd_flop, both_s - fwd_s))
         return {"seq_tokens": per_pass, "fwd_tflop_per_s": [tf(*t[(s, False, "fwd")]) for s in per_pass],
                 "fwd_causal_tflop_per_s": [tf(*t[(s, True, "fwd")]) for s in per_pass],
                 "bwd_tflop_per_s": bwd,

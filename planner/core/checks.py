@@ -197,6 +197,8 @@ def _rules_of(code: int, model: ModelSpec, ex: Exec) -> list[Rule]:
                  f"must all be 1"),
             Rule("ddp:sharding", zero <= 1, lambda e: f"framework ddp replicates the model: zero_stage"
                  f"({int(e.zero_stage)}) at most 1 (ZeroRedundancyOptimizer), no FSDP"),
+            Rule("ddp:offload", ex.offload == 0, lambda e: "framework ddp keeps the optimizer on the GPU: no "
+                 "offload_optimizer (ZeRO-Offload is DeepSpeed's, CPU offload FSDP's)"),
         ]
     return []
 

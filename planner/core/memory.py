@@ -402,7 +402,7 @@ def memory_breakdown(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec,
 
     acts = stage_activation_bytes(model, run, ex)
     logits = logits_bytes(model, run, ex, loss)
-    buffers = fsdp_buffer_bytes(model, run, ex, hw, pb, pipeline_unsharded=torchtitan_fsdp(ex)[1], ranks=ranks)
+    buffers = fsdp_buffer_bytes(model, run, ex, hw, pb, ranks=ranks)
     loss_on = {"first": np.where(ex.pp == 1, logits, 0.0), "middle": 0.0, "last": logits}
     stages = {}  # rank -> (weights, gradients, optimizer, activations, logits, FSDP buffers, parameters)
     for name, (dense, expert, _root) in ranks.items():
@@ -495,7 +495,7 @@ def torchtitan_fsdp(ex: Exec) -> tuple[Num, Num]:
 
     With a pipeline, torchtitan sets ``reshard_after_forward=False`` (parallelize_llama.apply_fsdp) and
     torch.distributed.pipelining reduces the gradients only after the last micro-batch: the stage stays unsharded
-    for the step (memory: :func:`fsdp_buffer_bytes`' ``pipeline_unsharded``), one gather per layer and step and one
+    for the step (memory: :func:`fsdp_buffer_bytes`), one gather per layer and step and one
     reduce-scatter after the last backward (time: ``time.data_parallel_s``). ``ex.framework``: the costed one."""
     fsdp2 = (ex.zero_stage >= 3) & (ex.framework == FRAMEWORK_CODE["torchtitan"])
     return fsdp2, fsdp2 & (ex.pp > 1)
@@ -528,7 +528,7 @@ def loss_bytes_per_logit(run: RunSpec, loss: str = "fused") -> float:
 
 
 def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec, pb: ParamBreakdown, *,
-                      pipeline_unsharded: Num = False, ranks: Optional[dict] = None) -> dict[str, tuple[Num, Num]]:
+                      ranks: Optional[dict] = None) -> dict[str, tuple[Num, Num]]:
     """Stage (``first``, ``middle``, ``last``) -> (weights, gradients) bytes of the unsharded ZeRO buffers on one GPU
     of that pipeline stage (module docstring, **FSDP / ZeRO-3 buffers**); 0 with a shard group of one.
 
@@ -539,11 +539,11 @@ def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec
     parameter and bucket limits (:data:`ZERO3_MAX_LIVE_PARAMETERS`, :data:`ZERO3_REDUCE_BUCKET_ELEMENTS`), and never
     more than sharding saved (a ZeRO stage holds no more than the stage below it, Rajbhandari et al. 2020).
 
-    ``pipeline_unsharded`` (torchtitan with pp > 1: ``reshard_after_forward=False``, and torch.distributed.pipelining
-    reduces gradients only after the last micro-batch): the stage's weights stay unsharded and its gradients
-    accumulate unsharded, in fp32 (torchtitan's reduce dtype) under mixed precision (:func:`torchtitan_fsdp`; checked
-    on torchtitan's Llama 3.1 405B runs): more than ZeRO-2 would hold. ``ranks``: :func:`rank_params`, when the
-    caller has them."""
+    torchtitan with pp > 1 (``ex.framework``, the costed one: :func:`torchtitan_fsdp`; ``reshard_after_forward=False``,
+    and torch.distributed.pipelining reduces gradients only after the last micro-batch): the stage's weights stay
+    unsharded and its gradients accumulate unsharded, in fp32 (torchtitan's reduce dtype) under mixed precision
+    (checked on torchtitan's Llama 3.1 405B runs): more than ZeRO-2 would hold. ``ranks``: :func:`rank_params`, when
+    the caller has them."""
     w, g = bytes_per_weight(run), bytes_per_grad(run)
     shard = ex.shard_group(hw.gpus_per_node)
     saved = 1.0 - 1.0 / np.maximum(shard, 1)  # share of the dense weights / gradients sharding removes from a GPU
@@ -552,7 +552,7 @@ def fsdp_buffer_bytes(model: ModelSpec, run: RunSpec, ex: Exec, hw: HardwareSpec
     unit = (pb.layers_dense / ex.tp + pb.layers_expert / (ex.tp * ex.ep)) / layers
     ranks = rank_params(model, pb, ex) if ranks is None else ranks
     acc = TORCHTITAN_REDUCE_BYTES if run.mixed_precision else g
-    piped = (ex.pp > 1) & pipeline_unsharded & (ex.zero_stage >= 3) & (shard > 1)
+    piped = torchtitan_fsdp(ex)[1] & (shard > 1)
     live = np.minimum(2 * unit, ZERO3_MAX_LIVE_PARAMETERS)
     bucket = np.minimum(2 * unit, ZERO3_REDUCE_BUCKET_ELEMENTS)
 

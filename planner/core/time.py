@@ -294,8 +294,8 @@ def fused_attention_s(model: ModelSpec, ex: Exec, r: Rates, attn: AttentionSpec,
     Fig. 4 and 7) its rate at the kernel's sequence length is used: the tokens each GPU attends over (s/cp with
     context parallelism, at most the window of sliding-window attention), causal when the mask is. A curve of
     combined forward + backward rates is split by its measured forward/backward ratio
-    (:func:`~planner.core.kernels.attention_kernel_rates`). Generations without curves (Volta, Blackwell, CDNA3) use ``attention_fraction`` (FlashAttention-2
-    and Triton kernels) or ``attention_fraction_flash3`` of the bf16 peak, priors or borrowed, the backward at
+    (:func:`~planner.core.kernels.attention_kernel_rates`). Generations without curves (Volta, Blackwell, CDNA3)
+    use ``attention_fraction`` (FlashAttention-2 and Triton kernels) or ``attention_fraction_flash3`` of the bf16 peak, priors or borrowed, the backward at
     2.5 x the forward's FLOPs (Dao 2023 §4.1)."""
     eff, peak16 = r.eff, r.peak16_flop_per_s
     s_kernel = s / ex.cp
